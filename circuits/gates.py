@@ -1,0 +1,141 @@
+"""The gate table: every gate a :class:`~qseq.circuits.Circuit` may contain.
+
+A gate is one :class:`GateSpec` entry: its name, how many wires and angles it takes, its matrix as a
+function of the angles, and its names in the stacks we export to. Adding a gate is adding one entry
+to :data:`GATES`; the engine, the exporters and the validation all read this table.
+
+Conventions (PennyLane's, which the papers' code uses):
+
+* Wire 0 is the most significant bit of a basis-state index.
+* ``RX(θ) = exp(-iθX/2)``, ``RY(θ) = exp(-iθY/2)``, ``RZ(θ) = exp(-iθZ/2)``.
+* ``Rot(φ, θ, ω) = RZ(ω) · RY(θ) · RZ(φ)``.
+* Controlled gates take the control wire(s) first: ``CNOT(c, t)``, ``CRX(c, t)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+__all__ = ["GateSpec", "GATES", "gate"]
+
+MatrixFn = Callable[[torch.Tensor, torch.dtype], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """One entry of the gate table.
+
+    Attributes:
+        name: the gate's name in a :class:`~qseq.circuits.Operation` (``"RX"``, ``"CNOT"``, ...).
+        n_wires: number of wires the gate acts on.
+        n_params: number of angles (radians) it takes.
+        matrix: ``matrix(angles, dtype)`` with ``angles`` shaped ``(..., n_params)`` returns the
+            unitary shaped ``(..., 2**n_wires, 2**n_wires)`` in the complex ``dtype``. For a gate
+            without angles ``angles`` has a last dimension of 0 and the result has no batch dims.
+        qiskit: ``(method name, angle order)`` on :class:`qiskit.QuantumCircuit`, or ``None`` when the
+            exporter decomposes the gate (``Rot``).
+        pennylane: the class name in ``pennylane``.
+        qasm3: the gate name in OpenQASM 3's ``stdgates.inc``, or ``None`` when decomposed.
+    """
+
+    name: str
+    n_wires: int
+    n_params: int
+    matrix: MatrixFn
+    qiskit: str | None
+    pennylane: str
+    qasm3: str | None
+
+    @property
+    def parametric(self) -> bool:
+        return self.n_params > 0
+
+
+def _const(rows: list[list[complex]]) -> MatrixFn:
+    def matrix(_angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return torch.tensor(rows, dtype=dtype, device=_angles.device)
+
+    return matrix
+
+
+def _stack2x2(a, b, c, d) -> torch.Tensor:
+    """``[[a, b], [c, d]]`` for tensors of equal shape ``(...)`` -> ``(..., 2, 2)``."""
+    return torch.stack((torch.stack((a, b), -1), torch.stack((c, d), -1)), -2)
+
+
+def _rx(angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    half = angles[..., 0].to(dtype) / 2
+    c, s = torch.cos(half), -1j * torch.sin(half)
+    return _stack2x2(c, s, s, c)
+
+
+def _ry(angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    half = angles[..., 0].to(dtype) / 2
+    c, s = torch.cos(half), torch.sin(half)
+    return _stack2x2(c, -s, s, c)
+
+
+def _rz(angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    half = angles[..., 0].to(dtype) / 2
+    e = torch.exp(-1j * half)
+    zero = torch.zeros_like(e)
+    return _stack2x2(e, zero, zero, e.conj())
+
+
+def _rot(angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    # RZ(ω) RY(θ) RZ(φ) in closed form (PennyLane's qml.Rot).
+    a = angles.to(dtype)
+    phi, theta, omega = a[..., 0], a[..., 1], a[..., 2]
+    c, s = torch.cos(theta / 2), torch.sin(theta / 2)
+    plus, minus = torch.exp(-0.5j * (phi + omega)), torch.exp(0.5j * (phi - omega))
+    return _stack2x2(plus * c, -minus.conj() * s, minus * s, plus.conj() * c)
+
+
+def _controlled(target: MatrixFn) -> MatrixFn:
+    def matrix(angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        u = target(angles, dtype)
+        out = torch.zeros(*u.shape[:-2], 4, 4, dtype=dtype, device=u.device)
+        out[..., 0, 0] = 1
+        out[..., 1, 1] = 1
+        out[..., 2:, 2:] = u
+        return out
+
+    return matrix
+
+
+_S2 = 1 / math.sqrt(2)
+_T = complex(math.cos(math.pi / 4), math.sin(math.pi / 4))
+
+GATES: dict[str, GateSpec] = {
+    g.name: g
+    for g in (
+        GateSpec("H", 1, 0, _const([[_S2, _S2], [_S2, -_S2]]), "h", "Hadamard", "h"),
+        GateSpec("X", 1, 0, _const([[0, 1], [1, 0]]), "x", "PauliX", "x"),
+        GateSpec("Y", 1, 0, _const([[0, -1j], [1j, 0]]), "y", "PauliY", "y"),
+        GateSpec("Z", 1, 0, _const([[1, 0], [0, -1]]), "z", "PauliZ", "z"),
+        GateSpec("S", 1, 0, _const([[1, 0], [0, 1j]]), "s", "S", "s"),
+        GateSpec("T", 1, 0, _const([[1, 0], [0, _T]]), "t", "T", "t"),
+        GateSpec("RX", 1, 1, _rx, "rx", "RX", "rx"),
+        GateSpec("RY", 1, 1, _ry, "ry", "RY", "ry"),
+        GateSpec("RZ", 1, 1, _rz, "rz", "RZ", "rz"),
+        GateSpec("Rot", 1, 3, _rot, None, "Rot", None),
+        GateSpec("CNOT", 2, 0, _const([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]), "cx", "CNOT", "cx"),
+        GateSpec("CZ", 2, 0, _const([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, -1]]), "cz", "CZ", "cz"),
+        GateSpec("SWAP", 2, 0, _const([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]]), "swap", "SWAP", "swap"),
+        GateSpec("CRX", 2, 1, _controlled(_rx), "crx", "CRX", "crx"),
+        GateSpec("CRY", 2, 1, _controlled(_ry), "cry", "CRY", "cry"),
+        GateSpec("CRZ", 2, 1, _controlled(_rz), "crz", "CRZ", "crz"),
+    )
+}
+
+
+def gate(name: str) -> GateSpec:
+    """The table entry for ``name``; an unknown name raises ``ValueError`` listing the known ones."""
+    try:
+        return GATES[name]
+    except KeyError:
+        raise ValueError(f"unknown gate {name!r}; known gates: {', '.join(GATES)}") from None

@@ -1,0 +1,207 @@
+"""The backend contract: ``expval(circuit, params) -> expectation values``, batched and differentiable.
+
+Every backend (the torch engine, PennyLane devices, Qiskit Aer, IBM hardware) implements
+:meth:`Backend._expval`; this module owns everything they share: checking parameters early with
+messages that name the problem, broadcasting parameter groups, and partial binding.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Mapping, Union
+
+import numpy as np
+import torch
+
+from ..circuits import Circuit
+
+__all__ = ["Backend", "BoundCircuit", "Params", "ParamsLike"]
+
+ParamsLike = Union[torch.Tensor, np.ndarray, Mapping[str, Union[torch.Tensor, np.ndarray]]]
+
+
+@dataclass(frozen=True)
+class Params:
+    """Checked parameters of one call: one tensor per parameter group of the circuit.
+
+    Attributes:
+        groups: ``{group name: tensor (*lead_g, size_g)}``; the ``lead_g`` broadcast together.
+        batch_shape: the broadcast leading shape of all groups (the output's leading shape).
+        dtype: the common real floating dtype of all groups (the output's dtype).
+        device: where the parameters live (where the output is returned).
+    """
+
+    groups: dict[str, torch.Tensor]
+    batch_shape: torch.Size
+    dtype: torch.dtype
+    device: torch.device
+
+    def flat(self) -> torch.Tensor:
+        """All groups broadcast and concatenated in circuit order: ``(*batch_shape, n_params)``."""
+        parts = [g.expand(*self.batch_shape, g.shape[-1]) for g in self.groups.values()]
+        if not parts:
+            return torch.zeros(*self.batch_shape, 0, dtype=self.dtype, device=self.device)
+        return torch.cat([p.to(self.dtype) for p in parts], dim=-1)
+
+
+def _as_tensor(name: str, value) -> torch.Tensor:
+    if isinstance(value, np.ndarray) or isinstance(value, (list, tuple, float, int)):
+        value = torch.as_tensor(value)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}")
+    if value.is_complex() or not value.is_floating_point():
+        if value.dtype in (torch.bool,) or value.is_complex():
+            raise TypeError(f"{name} must hold real angles, got dtype {value.dtype}")
+        value = value.to(torch.get_default_dtype())
+    return value
+
+
+def check_params(circuit: Circuit, params: ParamsLike, *, check_finite: bool = True) -> Params:
+    """Validate ``params`` against ``circuit`` and split them into groups.
+
+    ``params`` is either a tensor shaped ``(..., circuit.n_params)`` or a mapping
+    ``{group name: tensor (..., size)}`` naming every non-empty group; leading dims broadcast.
+
+    Raises:
+        ValueError: wrong last dimension, unknown or missing group, shapes that do not broadcast,
+            NaN or infinite angles.
+        TypeError: non-tensor or complex input.
+    """
+    sizes = {g.name: g.size for g in circuit.param_groups}
+    expected = ", ".join(f"{n}={s}" for n, s in sizes.items()) or "none"
+    if isinstance(params, Mapping):
+        unknown = set(params) - set(sizes)
+        if unknown:
+            raise ValueError(f"unknown parameter group(s) {sorted(unknown)}; the circuit has: {expected}")
+        missing = [n for n, s in sizes.items() if s and n not in params]
+        if missing:
+            raise ValueError(f"missing parameter group(s) {missing}; the circuit has: {expected}")
+        groups = {n: _as_tensor(f"params[{n!r}]", params[n]) for n in sizes if n in params and sizes[n]}
+        for n, t in groups.items():
+            if t.ndim == 0 or t.shape[-1] != sizes[n]:
+                raise ValueError(
+                    f"parameter group {n!r} needs a last dimension of {sizes[n]}, got shape {tuple(t.shape)}"
+                )
+    else:
+        flat = _as_tensor("params", params)
+        if flat.ndim == 0 or flat.shape[-1] != circuit.n_params:
+            raise ValueError(
+                f"the circuit takes {circuit.n_params} parameters per sample ({expected}); "
+                f"got params of shape {tuple(flat.shape)}"
+            )
+        groups = {n: flat[..., sl] for n, sl in circuit.group_slices().items() if sizes[n]}
+    try:
+        batch = torch.broadcast_shapes(*(t.shape[:-1] for t in groups.values())) if groups else torch.Size()
+    except RuntimeError:
+        shapes = {n: tuple(t.shape) for n, t in groups.items()}
+        raise ValueError(f"parameter groups have leading shapes that do not broadcast: {shapes}") from None
+    devices = {t.device for t in groups.values()}
+    if len(devices) > 1:
+        raise ValueError(f"parameter groups live on different devices: {sorted(map(str, devices))}")
+    device = devices.pop() if devices else torch.device("cpu")
+    dtype = torch.get_default_dtype()
+    if groups:
+        dtype = groups[next(iter(groups))].dtype
+        for t in groups.values():
+            dtype = torch.promote_types(dtype, t.dtype)
+    if check_finite:
+        for n, t in groups.items():
+            if t.numel() and not bool(torch.isfinite(t.detach()).all()):
+                raise ValueError(f"parameter group {n!r} contains NaN or infinite angles")
+    return Params(groups, torch.Size(batch), dtype, device)
+
+
+class Backend(abc.ABC):
+    """Where circuits run. Subclasses implement :meth:`_expval`.
+
+    Attributes:
+        name: the spec string that :func:`qseq.backends.get` resolves to this backend.
+        max_qubits: the largest circuit it accepts, or ``None`` for no limit known in advance.
+    """
+
+    name: str = "backend"
+    max_qubits: int | None = None
+
+    def expval(self, circuit: Circuit, params: ParamsLike) -> torch.Tensor:
+        """Expectation values of ``circuit.observables`` for a batch of parameter vectors.
+
+        Args:
+            circuit: what to run.
+            params: ``(..., circuit.n_params)`` angles, or ``{group: (..., size)}`` whose leading
+                shapes broadcast (e.g. weights ``(K, 1, P_w)`` for K gate circuits with inputs
+                ``(B, P_in)`` evaluates K × B circuits in one call).
+
+        Returns:
+            ``(..., circuit.n_obs)`` real tensor on the parameters' device and dtype;
+            differentiable with respect to ``params`` on every backend.
+        """
+        return self._run(circuit, self._check(circuit, params), cache=None)
+
+    def bind(self, circuit: Circuit, **groups) -> "BoundCircuit":
+        """Fix some parameter groups now and supply the rest per call.
+
+        A recurrent cell binds its weights once per forward pass and then calls the bound circuit
+        at every time step with that step's inputs; backends may precompute what depends only on
+        the bound groups (the torch engine fuses it into one unitary). Modifying a bound tensor in
+        place afterwards is an error: bind again.
+        """
+        sizes = {g.name: g.size for g in circuit.param_groups}
+        unknown = set(groups) - set(sizes)
+        if unknown:
+            raise ValueError(f"unknown parameter group(s) {sorted(unknown)}; the circuit has {list(sizes)}")
+        self._check_qubits(circuit)
+        return BoundCircuit(self, circuit, {n: _as_tensor(f"{n}", t) for n, t in groups.items()})
+
+    # -- for subclasses ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _expval(self, circuit: Circuit, params: Params, cache: dict | None) -> torch.Tensor:
+        """Evaluate checked parameters. ``cache`` is private per-:class:`BoundCircuit` storage
+        (``None`` for unbound calls): whatever depends only on bound groups may be kept there."""
+
+    def _check_qubits(self, circuit: Circuit) -> None:
+        if self.max_qubits is not None and circuit.n_qubits > self.max_qubits:
+            raise ValueError(
+                f"circuit has {circuit.n_qubits} qubits but backend {self.name!r} supports at most {self.max_qubits}"
+            )
+
+    def _check(self, circuit: Circuit, params: ParamsLike) -> Params:
+        if not isinstance(circuit, Circuit):
+            raise TypeError(f"expected a qseq.circuits.Circuit, got {type(circuit).__name__}")
+        self._check_qubits(circuit)
+        return check_params(circuit, params)
+
+    def _run(self, circuit: Circuit, params: Params, cache: dict | None) -> torch.Tensor:
+        out = self._expval(circuit, params, cache)
+        return out.to(device=params.device)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+class BoundCircuit:
+    """A circuit with some parameter groups fixed; call it with the remaining groups.
+
+    ``bound(inputs=x)`` (or ``bound(x)`` when one group is left) returns what
+    ``backend.expval(circuit, {**fixed, "inputs": x})`` would.
+    """
+
+    def __init__(self, backend: Backend, circuit: Circuit, fixed: dict[str, torch.Tensor]):
+        self.backend, self.circuit, self.fixed = backend, circuit, fixed
+        self._versions = {n: t._version for n, t in fixed.items()}
+        self._cache: dict = {}
+        self.free = [g.name for g in circuit.param_groups if g.name not in fixed and g.size]
+
+    def __call__(self, *args, **groups) -> torch.Tensor:
+        if args:
+            if len(args) != 1 or len(self.free) != 1 or groups:
+                raise TypeError(f"pass the free parameter groups by name: {self.free}")
+            groups = {self.free[0]: args[0]}
+        for n, t in self.fixed.items():
+            if t._version != self._versions[n]:
+                raise RuntimeError(f"bound parameter group {n!r} was modified in place after bind(); bind again")
+        params = check_params(self.circuit, {**self.fixed, **groups})
+        return self.backend._run(self.circuit, params, cache=self._cache)
+
+    def __repr__(self) -> str:
+        return f"<BoundCircuit {self.circuit} on {self.backend.name!r}, bound: {list(self.fixed)}>"
