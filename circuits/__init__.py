@@ -8,10 +8,13 @@
 """
 
 from .circuit import Circuit, Operation, ParamGroup, Pauli
+from .draw import draw
+from .export import QiskitCircuit, to_pennylane, to_qasm3, to_qiskit
 from .gates import GATES, GateSpec, gate
 from .library import angle_embedding, basic_entangler, chen_vqc, fwp_vqc, strongly_entangling
 
 __all__ = [
     "Circuit", "Operation", "ParamGroup", "Pauli", "GATES", "GateSpec", "gate",
     "chen_vqc", "fwp_vqc", "angle_embedding", "basic_entangler", "strongly_entangling",
+    "QiskitCircuit", "to_qiskit", "to_pennylane", "to_qasm3", "draw",
 ]

@@ -92,7 +92,7 @@ def _rot(angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     phi, theta, omega = a[..., 0], a[..., 1], a[..., 2]
     c, s = torch.cos(theta / 2), torch.sin(theta / 2)
     plus, minus = torch.exp(-0.5j * (phi + omega)), torch.exp(0.5j * (phi - omega))
-    return _stack2x2(plus * c, -minus.conj() * s, minus * s, plus.conj() * c)
+    return _stack2x2(plus * c, -minus * s, minus.conj() * s, plus.conj() * c)
 
 
 def _controlled(target: MatrixFn) -> MatrixFn:

@@ -16,7 +16,7 @@ import torch
 
 from ..circuits import Circuit
 
-__all__ = ["Backend", "BoundCircuit", "Params", "ParamsLike"]
+__all__ = ["Backend", "BindCache", "BoundCircuit", "Params", "ParamsLike", "check_params"]
 
 ParamsLike = Union[torch.Tensor, np.ndarray, Mapping[str, Union[torch.Tensor, np.ndarray]]]
 
@@ -122,6 +122,7 @@ class Backend(abc.ABC):
 
     name: str = "backend"
     max_qubits: int | None = None
+    check_finite: bool = True
 
     def expval(self, circuit: Circuit, params: ParamsLike) -> torch.Tensor:
         """Expectation values of ``circuit.observables`` for a batch of parameter vectors.
@@ -155,9 +156,10 @@ class Backend(abc.ABC):
 
     # -- for subclasses ------------------------------------------------------------------------
     @abc.abstractmethod
-    def _expval(self, circuit: Circuit, params: Params, cache: dict | None) -> torch.Tensor:
-        """Evaluate checked parameters. ``cache`` is private per-:class:`BoundCircuit` storage
-        (``None`` for unbound calls): whatever depends only on bound groups may be kept there."""
+    def _expval(self, circuit: Circuit, params: Params, cache: "BindCache | None") -> torch.Tensor:
+        """Evaluate checked parameters. ``cache`` is the calling :class:`BoundCircuit`'s storage
+        (``None`` for unbound calls): whatever depends only on ``cache.fixed`` groups may be kept
+        in ``cache.store`` and reused by later calls."""
 
     def _check_qubits(self, circuit: Circuit) -> None:
         if self.max_qubits is not None and circuit.n_qubits > self.max_qubits:
@@ -169,14 +171,27 @@ class Backend(abc.ABC):
         if not isinstance(circuit, Circuit):
             raise TypeError(f"expected a qseq.circuits.Circuit, got {type(circuit).__name__}")
         self._check_qubits(circuit)
-        return check_params(circuit, params)
+        return check_params(circuit, params, check_finite=self.check_finite)
 
-    def _run(self, circuit: Circuit, params: Params, cache: dict | None) -> torch.Tensor:
+    def _run(self, circuit: Circuit, params: Params, cache: "BindCache | None") -> torch.Tensor:
         out = self._expval(circuit, params, cache)
         return out.to(device=params.device)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+@dataclass
+class BindCache:
+    """Per-:class:`BoundCircuit` storage handed to :meth:`Backend._expval`.
+
+    Attributes:
+        fixed: names of the groups bound for the lifetime of the cache.
+        store: backend-private values computed from the fixed groups only.
+    """
+
+    fixed: frozenset
+    store: dict
 
 
 class BoundCircuit:
@@ -189,7 +204,7 @@ class BoundCircuit:
     def __init__(self, backend: Backend, circuit: Circuit, fixed: dict[str, torch.Tensor]):
         self.backend, self.circuit, self.fixed = backend, circuit, fixed
         self._versions = {n: t._version for n, t in fixed.items()}
-        self._cache: dict = {}
+        self._cache = BindCache(frozenset(fixed), {})
         self.free = [g.name for g in circuit.param_groups if g.name not in fixed and g.size]
 
     def __call__(self, *args, **groups) -> torch.Tensor:

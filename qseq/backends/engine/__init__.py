@@ -1,0 +1,8 @@
+"""The functional core of the torch state-vector engine: :mod:`.program` compiles a circuit into
+batched stages once; :mod:`.simulate` runs them. :class:`qseq.backends.torch_engine.TorchBackend`
+is the thin backend class over it."""
+
+from .program import Program, compile_circuit
+from .simulate import Tables, evolve, expectations, make_tables
+
+__all__ = ["Program", "compile_circuit", "Tables", "make_tables", "evolve", "expectations"]

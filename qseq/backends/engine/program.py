@@ -1,0 +1,311 @@
+"""Compiling a :class:`~qseq.circuits.Circuit` into a short program of batched tensor stages.
+
+Compilation happens once per circuit (the :class:`~qseq.backends.torch_engine.TorchBackend` keeps
+the result) and is pure bookkeeping: numpy index tables, no torch work. The stages:
+
+* :class:`Local` — single-qubit gates on distinct wires, all applied in one stage. Wires whose gate
+  sequences have the same names form a :class:`WireGroup`, so their matrices are built in one
+  vectorised call however many wires there are. Single-qubit gates are deferred past multi-qubit
+  gates on other wires, so a layer of rotations is one stage.
+* :class:`Permute` — a run of constant multi-qubit gates that permute basis states up to phases
+  (CNOT, CZ, SWAP) fused into one gather ``ψ'[i] = phase[i] · ψ[source[i]]``.
+* :class:`Dense` — any other multi-qubit gate (CRX, CRY, CRZ): a small matrix on its wires.
+
+The first :class:`Local` stage, if it comes before any multi-qubit gate, is the *preparation*: applied
+to ``|0…0⟩`` it gives a product state, computed as a Kronecker product of per-wire 2-vectors instead
+of a state evolution. Every stage records which parameter groups it reads, so the simulator can
+tell at call time which runs of stages are shared by the whole batch (and may be fused into one
+unitary) and which change per sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import groupby
+
+import numpy as np
+
+from ...circuits import Circuit, GateSpec, Pauli, gate
+
+__all__ = ["WireGroup", "Local", "Permute", "Dense", "Readout", "Program", "compile_circuit"]
+
+
+@dataclass(frozen=True)
+class WireGroup:
+    """Wires of one :class:`Local` stage that carry the same sequence of gate names.
+
+    Attributes:
+        wires: the wires, ascending.
+        gates: the gate sequence applied to each of them, first gate first.
+        angles: per gate, an int array ``(len(wires), n_params)`` of indices into the stage's
+            source vector (see :attr:`Stage.groups`); empty for constant gates.
+    """
+
+    wires: tuple[int, ...]
+    gates: tuple[GateSpec, ...]
+    angles: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Base of all stages. ``groups``: the parameter groups the stage reads, in circuit order; the
+    stage's angle indices point into their concatenation (the stage's *source vector*)."""
+
+    groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Local(Stage):
+    """Single-qubit gates on distinct wires. ``cost``: multiply-adds per amplitude when applied."""
+
+    wire_groups: tuple[WireGroup, ...]
+    chunks: tuple[tuple[int, int], ...]  # (first wire, n wires) of each block applied as one matrix
+
+    @property
+    def cost(self) -> int:
+        return sum(2**k for _, k in self.chunks)
+
+
+@dataclass(frozen=True)
+class Permute(Stage):
+    """``ψ'[i] = phase[i] · ψ[source[i]]`` (``phase`` is ``None`` when all ones)."""
+
+    source: np.ndarray
+    phase: np.ndarray | None
+
+    cost = 1
+
+
+@dataclass(frozen=True)
+class Dense(Stage):
+    """A multi-qubit gate that is not a phased permutation."""
+
+    spec: GateSpec
+    wires: tuple[int, ...]
+    angles: np.ndarray  # (n_params,) indices into the source vector
+
+    @property
+    def cost(self) -> int:
+        return 2 ** len(self.wires)
+
+
+@dataclass(frozen=True)
+class Readout:
+    """How to turn a state into expectation values of the circuit's Pauli words.
+
+    Words of Z only are read from probabilities with one matmul against a ±1 ``diagonal`` table
+    ``(D, n_diag)``. Words with X/Y flip bits: for each distinct flip mask ``m``,
+    ``⟨P⟩ = Re Σ_i conj(ψ_i) ψ_{i⊕m} c(i⊕m)`` with the phase table ``c`` of shape ``(D, n_words)``.
+    ``order`` puts the concatenated results back into observable order.
+    """
+
+    diagonal: np.ndarray | None
+    flips: tuple[tuple[np.ndarray, np.ndarray], ...]  # (source index i⊕m, complex table)
+    order: np.ndarray
+
+
+@dataclass(frozen=True)
+class Program:
+    """A compiled circuit. ``prep`` is the product-state preparation (``None``: start in |0…0⟩)."""
+
+    n_qubits: int
+    prep: Local | None
+    stages: tuple[Stage, ...]
+    readout: Readout
+    group_sizes: dict
+
+    @property
+    def dim(self) -> int:
+        return 2**self.n_qubits
+
+
+# Single-qubit gates are applied in blocks of this many adjacent wires: one (2^k × 2^k) matrix per
+# block and sample. 4 keeps the per-sample block matrix (256 entries) below the state size of the
+# circuits where per-sample application matters (≥ 8 qubits) while keeping the number of tensor
+# operations per layer low.
+LOCAL_BLOCK_QUBITS = 4
+
+
+def _bits(n_qubits: int, wires: tuple[int, ...]) -> np.ndarray:
+    """``(D, len(wires))`` bits of every basis index on ``wires`` (wire 0 = most significant)."""
+    index = np.arange(2**n_qubits, dtype=np.int64)[:, None]
+    shifts = np.array([n_qubits - 1 - w for w in wires], dtype=np.int64)
+    return (index >> shifts) & 1
+
+
+def _local_index(n_qubits: int, wires: tuple[int, ...]) -> np.ndarray:
+    bits = _bits(n_qubits, wires)
+    weights = 2 ** np.arange(len(wires) - 1, -1, -1)
+    return bits @ weights
+
+
+def _as_phased_permutation(matrix: np.ndarray):
+    """``(sigma, g)`` with ``M|j⟩ = g[j] |sigma[j]⟩``, or ``None`` if ``M`` is not of that form."""
+    nonzero = np.abs(matrix) > 1e-12
+    if not (nonzero.sum(axis=0) == 1).all():
+        return None
+    sigma = nonzero.argmax(axis=0)
+    return sigma, matrix[sigma, np.arange(matrix.shape[1])]
+
+
+class _Builder:
+    """Walks the circuit once, grouping operations into stages."""
+
+    def __init__(self, circuit: Circuit):
+        self.circuit = circuit
+        self.n = circuit.n_qubits
+        self.group_of = np.empty(circuit.n_params, dtype=object)
+        self.start = {}
+        for name, sl in circuit.group_slices().items():
+            self.group_of[sl] = name
+            self.start[name] = sl.start
+        self.order = [g.name for g in circuit.param_groups]
+        self.stages: list[Stage] = []
+        self.pending: dict[int, list] = {}  # wire -> [(spec, params)] single-qubit gates not yet staged
+        self.perm: tuple[np.ndarray, np.ndarray] | None = None
+        self.touched = False  # has any multi-qubit gate been applied yet?
+        self.prep: Local | None = None
+
+    def _groups(self, indices) -> tuple[str, ...]:
+        used = {self.group_of[i] for i in indices}
+        return tuple(g for g in self.order if g in used)
+
+    def _remap(self, groups: tuple[str, ...], indices: np.ndarray) -> np.ndarray:
+        """Global parameter indices -> indices into the concatenation of ``groups``."""
+        sizes = dict(zip(self.order, (g.size for g in self.circuit.param_groups)))
+        offsets = dict(zip(groups, np.cumsum([0] + [sizes[g] for g in groups])))
+        lookup = np.array(
+            [offsets.get(g, 0) + i - self.start[g] for i, g in enumerate(self.group_of)], dtype=np.int64
+        )
+        return lookup[np.asarray(indices, dtype=np.int64)]
+
+    def add(self, op) -> None:
+        spec = gate(op.name)
+        if spec.n_wires == 1:
+            self.pending.setdefault(op.wires[0], []).append((spec, op.params))
+            return
+        if any(w in self.pending for w in op.wires):
+            self._flush_local()
+        if not spec.parametric:
+            sigma_g = _as_phased_permutation(_const_matrix(spec))
+            if sigma_g is not None:
+                self._add_permutation(op.wires, *sigma_g)
+                self.touched = True
+                return
+        self._flush_perm()
+        groups = self._groups(op.params)
+        self.stages.append(Dense(groups, spec, op.wires, self._remap(groups, np.array(op.params, dtype=np.int64))))
+        self.touched = True
+
+    def _add_permutation(self, wires, sigma, g) -> None:
+        d = 2**self.n
+        local = _local_index(self.n, wires)
+        inverse = np.argsort(sigma)
+        j = inverse[local]  # the local basis state that lands on each i
+        source = np.arange(d, dtype=np.int64)
+        shifts = np.array([self.n - 1 - w for w in wires], dtype=np.int64)
+        for k, s in enumerate(shifts):
+            bit = (j >> (len(wires) - 1 - k)) & 1
+            source = (source & ~(1 << s)) | (bit << s)
+        phase = g[j]
+        if self.perm is None:
+            self.perm = (source, phase.astype(np.complex128))
+        else:
+            prev_source, prev_phase = self.perm
+            self.perm = (prev_source[source], phase * prev_phase[source])
+
+    def _flush_perm(self) -> None:
+        if self.perm is None:
+            return
+        source, phase = self.perm
+        self.perm = None
+        trivial = np.allclose(phase, 1)
+        if trivial and (source == np.arange(source.size)).all():
+            return
+        self.stages.append(Permute((), source, None if trivial else phase))
+
+    def _flush_local(self) -> None:
+        if not self.pending:
+            return
+        self._flush_perm()
+        wires = sorted(self.pending)
+        all_params = [p for w in wires for _, params in self.pending[w] for p in params]
+        groups = self._groups(all_params)
+        signature = lambda w: tuple(spec.name for spec, _ in self.pending[w])  # noqa: E731
+        wire_groups = []
+        for _, members in groupby(sorted(wires, key=signature), key=signature):
+            members = tuple(sorted(members))
+            gates = tuple(spec for spec, _ in self.pending[members[0]])
+            angles = tuple(
+                self._remap(groups, np.array([self.pending[w][k][1] for w in members], dtype=np.int64))
+                for k in range(len(gates))
+            )
+            wire_groups.append(WireGroup(members, gates, angles))
+        block = LOCAL_BLOCK_QUBITS
+        chunks = tuple(
+            (s, min(block, self.n - s)) for s in range(0, self.n, block) if any(s <= w < s + block for w in wires)
+        )
+        stage = Local(groups, tuple(wire_groups), chunks)
+        self.pending = {}
+        if not self.touched and not self.stages and self.prep is None:
+            self.prep = stage
+        else:
+            self.stages.append(stage)
+
+    def finish(self) -> Program:
+        self._flush_local()
+        self._flush_perm()
+        return Program(
+            self.n,
+            self.prep,
+            tuple(self.stages),
+            _readout(self.n, self.circuit.observables),
+            {g.name: g.size for g in self.circuit.param_groups},
+        )
+
+
+def _const_matrix(spec: GateSpec) -> np.ndarray:
+    import torch
+
+    return spec.matrix(torch.zeros(0, dtype=torch.float64), torch.complex128).numpy()
+
+
+def _readout(n_qubits: int, observables: tuple[Pauli, ...]) -> Readout:
+    d = 2**n_qubits
+    all_bits = _bits(n_qubits, tuple(range(n_qubits)))  # (D, n)
+    diagonal_cols, diagonal_pos = [], []
+    by_mask: dict[int, list] = {}
+    for pos, word in enumerate(observables):
+        if word.is_diagonal:
+            z = [w for w, _ in word.terms]
+            diagonal_cols.append((-1.0) ** all_bits[:, z].sum(axis=1))
+            diagonal_pos.append(pos)
+            continue
+        mask = sum(1 << (n_qubits - 1 - w) for w, p in word.terms if p in "XY")
+        by_mask.setdefault(mask, []).append((pos, word))
+    pieces_pos = list(diagonal_pos)
+    flips = []
+    index = np.arange(d, dtype=np.int64)
+    for mask, words in by_mask.items():
+        source = index ^ mask
+        table = np.ones((d, len(words)), dtype=np.complex128)
+        for col, (pos, word) in enumerate(words):
+            for w, p in word.terms:
+                bit = all_bits[source, w]  # the bit of j = i ⊕ m that the Pauli acts on
+                if p == "Z":
+                    table[:, col] *= (-1.0) ** bit
+                elif p == "Y":
+                    table[:, col] *= 1j * (-1.0) ** bit
+            pieces_pos.append(pos)
+        flips.append((source, table))
+    order = np.argsort(np.array(pieces_pos))
+    diagonal = np.stack(diagonal_cols, axis=1) if diagonal_cols else None
+    return Readout(diagonal, tuple(flips), order)
+
+
+def compile_circuit(circuit: Circuit) -> Program:
+    """Compile ``circuit`` into a :class:`Program` (pure bookkeeping; cache the result)."""
+    builder = _Builder(circuit)
+    for op in circuit.ops:
+        builder.add(op)
+    return builder.finish()

@@ -1,0 +1,294 @@
+"""Running a compiled :class:`~.program.Program` on batched torch state vectors.
+
+States are complex tensors ``(*lead, 2**n)`` with wire 0 the most significant bit. Every stage
+broadcasts: the angles of a stage have their own leading shape (``(B,)`` for per-sample inputs,
+``(K, 1)`` for the weights of K gate circuits shared by a batch), and the state's leading shape
+grows to the broadcast of both. Nothing here loops over samples; the Python work per call is a
+fixed number of tensor operations per stage.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .program import Dense, Local, Permute, Program, Stage
+
+__all__ = ["Tables", "make_tables", "evolve", "expectations"]
+
+# A tensor operation's fixed cost (dispatch, allocation) expressed in amplitudes touched: the
+# cost model that decides when to fuse a shared run of stages into one unitary counts it per op.
+OP_OVERHEAD_AMPLITUDES = 4096
+
+
+@dataclass
+class Tables:
+    """Device tensors of one program for one (device, complex dtype); built once, then reused."""
+
+    device: torch.device
+    cdtype: torch.dtype
+    per_stage: dict  # id(stage) -> stage-specific tensors
+    readout: tuple
+    zero: torch.Tensor  # |0⟩ = (1, 0)
+
+
+def _steps(wire_group, device, cdtype) -> list:
+    """The gate sequence of a wire group as ("angles", spec, index) and pre-multiplied constants."""
+    steps = []
+    for spec, angles in zip(wire_group.gates, wire_group.angles):
+        if spec.parametric:
+            steps.append(("angles", spec, torch.as_tensor(angles, device=device)))
+            continue
+        matrix = spec.matrix(torch.zeros(0, device=device), cdtype)
+        if steps and steps[-1][0] == "const":
+            matrix = matrix @ steps[-1][1]
+            steps.pop()
+        steps.append(("const", matrix))
+    return steps
+
+
+def make_tables(program: Program, device: torch.device, cdtype: torch.dtype) -> Tables:
+    per_stage = {}
+    for stage in ((program.prep,) if program.prep else ()) + program.stages:
+        if isinstance(stage, Local):
+            per_stage[id(stage)] = [_steps(g, device, cdtype) for g in stage.wire_groups]
+        elif isinstance(stage, Permute):
+            phase = None if stage.phase is None else torch.as_tensor(stage.phase, device=device).to(cdtype)
+            per_stage[id(stage)] = (torch.as_tensor(stage.source, device=device), phase)
+        elif isinstance(stage, Dense):
+            per_stage[id(stage)] = torch.as_tensor(stage.angles, device=device)
+    real = torch.empty(0, dtype=cdtype).real.dtype
+    r = program.readout
+    readout = (
+        None if r.diagonal is None else torch.as_tensor(r.diagonal, device=device).to(real),
+        tuple((torch.as_tensor(s, device=device), torch.as_tensor(t, device=device).to(cdtype)) for s, t in r.flips),
+        None if (r.order == range(len(r.order))).all() else torch.as_tensor(r.order, device=device),
+    )
+    zero = torch.tensor([1, 0], dtype=cdtype, device=device)
+    return Tables(device, cdtype, per_stage, readout, zero)
+
+
+# -- angles ------------------------------------------------------------------------------------
+def _source(groups: dict, names: tuple[str, ...]) -> torch.Tensor | None:
+    """The concatenation of the named groups (broadcast): the vector a stage's indices point into."""
+    if not names:
+        return None
+    if len(names) == 1:
+        return groups[names[0]]
+    parts = [groups[n] for n in names]
+    lead = torch.broadcast_shapes(*(p.shape[:-1] for p in parts))
+    return torch.cat([p.expand(*lead, p.shape[-1]) for p in parts], dim=-1)
+
+
+def _wire_matrices(steps: list, src: torch.Tensor | None, cdtype) -> torch.Tensor:
+    """Per-wire 2×2 matrices of one wire group: ``(*lead, n_wires, 2, 2)`` or ``(2, 2)`` if constant."""
+    m = None
+    for step in steps:
+        g = step[1].matrix(src[..., step[2]], cdtype) if step[0] == "angles" else step[1]
+        m = g if m is None else g @ m
+    return m
+
+
+def _per_wire(stage: Local, tables: Tables, src, n_qubits: int) -> list:
+    """``[(2, 2) or (*lead, 2, 2) or None]`` indexed by wire (``None``: no gate on that wire)."""
+    out = [None] * n_qubits
+    for group, steps in zip(stage.wire_groups, tables.per_stage[id(stage)]):
+        m = _wire_matrices(steps, src, tables.cdtype)
+        for i, w in enumerate(group.wires):
+            out[w] = m if m.ndim == 2 else m[..., i, :, :]
+    return out
+
+
+def _kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Batched Kronecker product of matrices ``(..., p, p)`` and ``(..., q, q)``."""
+    p, q = a.shape[-1], b.shape[-1]
+    out = a[..., :, None, :, None] * b[..., None, :, None, :]
+    return out.reshape(*out.shape[:-4], p * q, p * q)
+
+
+# -- stages ------------------------------------------------------------------------------------
+def _prepare(stage: Local, tables: Tables, src, n_qubits: int) -> torch.Tensor:
+    """Product state ``⊗_w M_w|0⟩``: ``(*lead, 2**n)``."""
+    psi = None
+    for m in _per_wire(stage, tables, src, n_qubits):
+        v = tables.zero if m is None else m[..., :, 0]
+        psi = v if psi is None else (psi[..., :, None] * v[..., None, :]).flatten(-2)
+    return psi
+
+
+def _apply_block(psi: torch.Tensor, m: torch.Tensor, first: int, k: int, n_qubits: int) -> torch.Tensor:
+    """Apply a ``(2^k × 2^k)`` matrix ``(*lead_m, K, K)`` to wires ``first..first+k-1`` of ``psi``."""
+    size, before, after = 2**k, 2**first, 2 ** (n_qubits - first - k)
+    lead = psi.shape[:-1]
+    if before == 1:  # leading wires: a plain (batched) matmul, no copies
+        out, tail = m @ psi.reshape(*lead, size, after), 2
+    elif after == 1:  # trailing wires: multiply from the right
+        out, tail = psi.reshape(*lead, before, size) @ m.mT, 2
+    else:
+        out, tail = m.unsqueeze(-3) @ psi.reshape(*lead, before, size, after), 3
+    return out.reshape(*out.shape[:-tail], 2**n_qubits)
+
+
+def _apply_local(stage: Local, tables: Tables, psi, src, n_qubits: int) -> torch.Tensor:
+    per_wire = _per_wire(stage, tables, src, n_qubits)
+    eye = None
+    for first, k in stage.chunks:
+        block = None
+        for w in range(first, first + k):
+            m = per_wire[w]
+            if m is None:
+                eye = torch.eye(2, dtype=tables.cdtype, device=tables.device) if eye is None else eye
+                m = eye
+            block = m if block is None else _kron(block, m)
+        psi = _apply_block(psi, block, first, k, n_qubits)
+    return psi
+
+
+def _apply_dense(stage: Dense, tables: Tables, psi, src, n_qubits: int) -> torch.Tensor:
+    """Apply a (possibly batched) ``(2^k × 2^k)`` gate matrix to arbitrary wires."""
+    index = tables.per_stage[id(stage)]
+    angles = psi.real.new_zeros(0) if src is None else src[..., index]
+    m = stage.spec.matrix(angles, tables.cdtype)  # (*lead_m, 2^k, 2^k)
+    k = len(stage.wires)
+    lead = psi.shape[:-1]
+    x = psi.reshape(*lead, *([2] * n_qubits)).movedim([len(lead) + w for w in stage.wires], list(range(-k, 0)))
+    x = x.reshape(*lead, 2 ** (n_qubits - k), 2**k) @ m.mT  # (*lead_out, rest, 2^k)
+    out_lead = x.shape[:-2]
+    x = x.reshape(*out_lead, *([2] * n_qubits)).movedim(list(range(-k, 0)), [len(out_lead) + w for w in stage.wires])
+    return x.reshape(*out_lead, 2**n_qubits)
+
+
+def _apply(stage: Stage, tables: Tables, psi, src, n_qubits: int) -> torch.Tensor:
+    if isinstance(stage, Permute):
+        source, phase = tables.per_stage[id(stage)]
+        psi = psi.index_select(-1, source)
+        return psi if phase is None else psi * phase
+    if isinstance(stage, Local):
+        return _apply_local(stage, tables, psi, src, n_qubits)
+    return _apply_dense(stage, tables, psi, src, n_qubits)
+
+
+# -- fusion ------------------------------------------------------------------------------------
+def _ops(stage: Stage) -> int:
+    """Rough count of tensor operations a stage issues (for the cost model)."""
+    if isinstance(stage, Local):
+        return 2 * sum(len(g.gates) for g in stage.wire_groups) + 2 * len(stage.chunks)
+    return 2
+
+
+def _apply_unitary_rows(psi: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``ψ ↦ U ψ`` given ``rows = Uᵀ`` shaped ``(*lead_u, D, D)``, without materialising ``U`` per sample.
+
+    Leading dims where ``rows`` has size 1 but the state does not (the batch sharing one unitary)
+    are moved into the matmul's row dimension, so the product is one (batched) GEMM.
+    """
+    d = psi.shape[-1]
+    lead = torch.broadcast_shapes(psi.shape[:-1], rows.shape[:-2])
+    r = len(lead)
+    lead_u = (1,) * (r - (rows.ndim - 2)) + tuple(rows.shape[:-2])
+    shared = [i for i in range(r) if lead_u[i] == 1 and lead[i] > 1]
+    batch = [i for i in range(r) if i not in shared]
+    x = psi.expand(*lead, d).permute(*batch, *shared, r)
+    n_batch = math.prod(lead[i] for i in batch)
+    n_shared = math.prod(lead[i] for i in shared)
+    u = rows.reshape(*(lead_u[i] for i in batch), d, d).expand(*(lead[i] for i in batch), d, d)
+    y = torch.matmul(x.reshape(n_batch, n_shared, d), u.reshape(n_batch, d, d))
+    y = y.reshape(*(lead[i] for i in batch), *(lead[i] for i in shared), d)
+    inverse = [0] * r
+    for pos, i in enumerate(batch + shared):
+        inverse[i] = pos
+    return y.permute(*inverse, r)
+
+
+def _lead(groups: dict, names: tuple[str, ...]) -> torch.Size:
+    return torch.broadcast_shapes(*(groups[n].shape[:-1] for n in names)) if names else torch.Size()
+
+
+def _runs(stages, leads, n_state: int):
+    """Split stages into maximal runs of shared (lead smaller than the state's batch) and others."""
+    run, shared_run = [], None
+    for i, stage in enumerate(stages):
+        shared = math.prod(leads[i]) < n_state or not stage.groups
+        if run and shared != shared_run:
+            yield shared_run, run
+            run = []
+        run.append(i)
+        shared_run = shared
+    if run:
+        yield shared_run, run
+
+
+def _should_fuse(stages, run, n_state: int, n_seg: int, dim: int, cached: bool, fuse: bool | None) -> bool:
+    if not any(stages[i].groups for i in run):
+        return False  # constant-only runs are cheap to apply directly
+    if fuse is not None:
+        return fuse
+    direct = sum(n_state * dim * stages[i].cost + OP_OVERHEAD_AMPLITUDES * _ops(stages[i]) for i in run)
+    build = 0 if cached else sum(n_seg * dim * dim * stages[i].cost + OP_OVERHEAD_AMPLITUDES * _ops(stages[i]) for i in run)
+    return build + n_state * dim * dim + OP_OVERHEAD_AMPLITUDES < direct
+
+
+def evolve(
+    program: Program,
+    tables: Tables,
+    groups: dict,
+    batch_shape: torch.Size,
+    initial: torch.Tensor | None = None,
+    fuse: bool | None = None,
+    cache=None,
+) -> torch.Tensor:
+    """The final state ``(*lead, 2**n)`` for parameter ``groups`` (``{name: (*lead_g, size)}``).
+
+    ``initial`` (``(*lead_0, 2**n)``) replaces the product-state preparation from ``|0…0⟩``.
+    ``fuse``: ``None`` decides per run of shared stages with a cost model, ``True``/``False`` force.
+    ``cache``: a :class:`~qseq.backends.base.BindCache`; fused unitaries of runs that read only its
+    fixed groups are stored there and reused.
+    """
+    n, dim = program.n_qubits, program.dim
+    stages = program.stages
+    if initial is None:
+        if program.prep is None:
+            psi = torch.zeros(dim, dtype=tables.cdtype, device=tables.device)
+            psi[0] = 1
+        else:
+            psi = _prepare(program.prep, tables, _source(groups, program.prep.groups), n)
+    else:
+        psi = initial
+        if program.prep is not None:
+            stages = (program.prep,) + stages
+    n_state = math.prod(torch.broadcast_shapes(batch_shape, psi.shape[:-1]))
+    leads = [_lead(groups, s.groups) for s in stages]
+    for shared, run in _runs(stages, leads, n_state):
+        names = tuple(dict.fromkeys(g for i in run for g in stages[i].groups))
+        cacheable = cache is not None and set(names) <= cache.fixed
+        key = ("fused", run[0], run[-1], tables.cdtype, tables.device, torch.is_grad_enabled())
+        cached = cacheable and key in cache.store
+        n_seg = math.prod(_lead(groups, names))
+        if shared and _should_fuse(stages, run, n_state, n_seg, dim, cacheable, fuse):
+            rows = cache.store.get(key) if cached else None
+            if rows is None:
+                rows = torch.eye(dim, dtype=tables.cdtype, device=tables.device)
+                for i in run:
+                    src = _source(groups, stages[i].groups)
+                    rows = _apply(stages[i], tables, rows, None if src is None else src.unsqueeze(-2), n)
+                if cacheable:
+                    cache.store[key] = rows
+            psi = _apply_unitary_rows(psi, rows)
+        else:
+            for i in run:
+                psi = _apply(stages[i], tables, psi, _source(groups, stages[i].groups), n)
+    return psi
+
+
+def expectations(tables: Tables, psi: torch.Tensor) -> torch.Tensor:
+    """Expectation values of the program's observables: ``(*lead, n_obs)`` real."""
+    diagonal, flips, order = tables.readout
+    pieces = []
+    if diagonal is not None:
+        pieces.append(torch.view_as_real(psi).square().sum(-1) @ diagonal)
+    for source, table in flips:
+        pieces.append(((psi.conj() * psi.index_select(-1, source)) @ table).real)
+    out = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
+    return out if order is None else out.index_select(-1, order)

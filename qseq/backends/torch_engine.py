@@ -1,0 +1,130 @@
+"""The default backend: a batched torch state-vector engine (CPU or CUDA), differentiable by autograd.
+
+``TorchBackend`` is a thin class over the functional core in :mod:`qseq.backends.engine`: it compiles
+each circuit once (:func:`~qseq.backends.engine.compile_circuit`), keeps device tables per
+(device, dtype), and runs :func:`~qseq.backends.engine.evolve` and
+:func:`~qseq.backends.engine.expectations` on checked parameters. ``docs/design.md`` explains the
+compilation and why.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..circuits import Circuit
+from .base import Backend, BindCache, Params, ParamsLike
+from .engine import compile_circuit, evolve, expectations, make_tables
+
+__all__ = ["TorchBackend"]
+
+_COMPLEX = {"complex64": torch.complex64, "complex128": torch.complex128}
+
+
+def _complex_dtype(dtype) -> torch.dtype | None:
+    if dtype is None:
+        return None
+    if isinstance(dtype, str):
+        if dtype not in _COMPLEX:
+            raise ValueError(f"dtype must be 'complex64' or 'complex128', got {dtype!r}")
+        return _COMPLEX[dtype]
+    if dtype not in (torch.complex64, torch.complex128):
+        raise ValueError(f"dtype must be torch.complex64 or torch.complex128, got {dtype!r}")
+    return dtype
+
+
+def _device(device) -> torch.device | None:
+    if device is None or device == "":
+        return None
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"unknown torch device {device!r} ({err})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"backend 'torch:{device}' needs CUDA, but torch.cuda.is_available() is False")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"CUDA device {dev.index} requested, only {torch.cuda.device_count()} present")
+    return dev
+
+
+class TorchBackend(Backend):
+    """Batched state-vector simulation in torch.
+
+    Args:
+        device: where to simulate (``"cpu"``, ``"cuda"``, ``"cuda:1"``); ``None`` simulates where the
+            parameters live. Results always come back on the parameters' device.
+        dtype: ``torch.complex64`` or ``torch.complex128`` (or their names); ``None`` follows the
+            parameters (float64 angles -> complex128, otherwise complex64). The output's dtype is
+            the matching real dtype.
+        fuse: fuse runs of gates whose parameters are shared by the batch into one ``2^n × 2^n``
+            unitary: ``None`` decides with a cost model, ``True``/``False`` force it. Results do not
+            depend on it.
+        check_finite: reject NaN/inf angles (one device sync per call; turn off in hot loops whose
+            inputs are known finite).
+
+    Example::
+
+        >>> be = TorchBackend()
+        >>> c = chen_vqc(4, 2)
+        >>> be.expval(c, {"inputs": x_angles, "weights": w.reshape(4, 1, -1)})   # (4, B, 4)
+    """
+
+    max_qubits = 26  # a 26-qubit complex64 state is 512 MiB per sample
+
+    def __init__(self, device=None, dtype=None, fuse: bool | None = None, check_finite: bool = True):
+        self.device = _device(device)
+        self.dtype = _complex_dtype(dtype)
+        if fuse not in (None, True, False):
+            raise ValueError(f"fuse must be None, True or False, got {fuse!r}")
+        self.fuse = fuse
+        self.check_finite = check_finite
+        self.name = "torch" if self.device is None else f"torch:{self.device}"
+        self._programs: dict = {}
+        self._tables: dict = {}
+
+    # -- public extras -------------------------------------------------------------------------
+    def state(self, circuit: Circuit, params: ParamsLike) -> torch.Tensor:
+        """The final state vector ``(..., 2**n)`` (complex; wire 0 = most significant bit)."""
+        p = self._check(circuit, params)
+        return self._evolve(circuit, p, None, None).to(p.device)
+
+    def unitary(self, circuit: Circuit, params: ParamsLike) -> torch.Tensor:
+        """The circuit's unitary ``(..., 2**n, 2**n)`` (column ``j`` is the image of ``|j⟩``)."""
+        p = self._check(circuit, params)
+        dim = 2**circuit.n_qubits
+        eye = torch.eye(dim, dtype=self._cdtype(p), device=self.device or p.device)
+        groups = {n: t.unsqueeze(-2) for n, t in p.groups.items()}  # rows of the identity are a batch
+        shifted = Params(groups, torch.Size((*p.batch_shape, 1)), p.dtype, p.device)
+        rows = self._evolve(circuit, shifted, eye, None)
+        return rows.mT.to(p.device)
+
+    # -- Backend -------------------------------------------------------------------------------
+    def _expval(self, circuit: Circuit, params: Params, cache: BindCache | None) -> torch.Tensor:
+        tables = self._tables_for(circuit, params)
+        return expectations(tables, self._evolve(circuit, params, None, cache))
+
+    def _evolve(self, circuit, params: Params, initial, cache) -> torch.Tensor:
+        tables = self._tables_for(circuit, params)
+        groups = params.groups
+        if self.device is not None and self.device != params.device:
+            groups = {n: t.to(self.device) for n, t in groups.items()}
+        real = tables.readout[0].dtype if tables.readout[0] is not None else torch.empty(0, dtype=tables.cdtype).real.dtype
+        groups = {n: t.to(real) for n, t in groups.items()}
+        return evolve(self._program(circuit), tables, groups, params.batch_shape, initial, self.fuse, cache)
+
+    def _program(self, circuit: Circuit):
+        program = self._programs.get(circuit)
+        if program is None:
+            program = self._programs[circuit] = compile_circuit(circuit)
+        return program
+
+    def _cdtype(self, params: Params) -> torch.dtype:
+        return self.dtype or (torch.complex128 if params.dtype == torch.float64 else torch.complex64)
+
+    def _tables_for(self, circuit: Circuit, params: Params):
+        device = self.device or params.device
+        key = (circuit, device, self._cdtype(params))
+        tables = self._tables.get(key)
+        if tables is None:
+            tables = self._tables[key] = make_tables(self._program(circuit), device, key[2])
+        return tables
