@@ -184,6 +184,11 @@ class Circuit:
         """Number of expectation values a call returns (the last output dimension)."""
         return len(self.observables)
 
+    @property
+    def group_sizes(self) -> dict[str, int]:
+        """``{group name: size}`` in circuit order."""
+        return {g.name: g.size for g in self.param_groups}
+
     def group_slices(self) -> dict[str, slice]:
         """``{group name: slice}`` into the flat parameter vector."""
         out, start = {}, 0

@@ -67,31 +67,39 @@ def _stack2x2(a, b, c, d) -> torch.Tensor:
     return torch.stack((torch.stack((a, b), -1), torch.stack((c, d), -1)), -2)
 
 
+def _half_angle(angles: torch.Tensor, dtype: torch.dtype):
+    """``cos(θ/2), sin(θ/2)`` of the first angle, as the complex ``dtype`` (trig in real arithmetic)."""
+    half = angles[..., 0] / 2
+    return torch.cos(half).to(dtype), torch.sin(half).to(dtype)
+
+
+def _phase(angle: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``exp(i·angle)`` for real ``angle`` (``torch.polar`` is far cheaper than a complex ``exp``)."""
+    return torch.polar(torch.ones_like(angle), angle).to(dtype)
+
+
 def _rx(angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    half = angles[..., 0].to(dtype) / 2
-    c, s = torch.cos(half), -1j * torch.sin(half)
+    c, s = _half_angle(angles, dtype)
+    s = -1j * s
     return _stack2x2(c, s, s, c)
 
 
 def _ry(angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    half = angles[..., 0].to(dtype) / 2
-    c, s = torch.cos(half), torch.sin(half)
+    c, s = _half_angle(angles, dtype)
     return _stack2x2(c, -s, s, c)
 
 
 def _rz(angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    half = angles[..., 0].to(dtype) / 2
-    e = torch.exp(-1j * half)
+    e = _phase(-angles[..., 0] / 2, dtype)
     zero = torch.zeros_like(e)
     return _stack2x2(e, zero, zero, e.conj())
 
 
 def _rot(angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     # RZ(ω) RY(θ) RZ(φ) in closed form (PennyLane's qml.Rot).
-    a = angles.to(dtype)
-    phi, theta, omega = a[..., 0], a[..., 1], a[..., 2]
-    c, s = torch.cos(theta / 2), torch.sin(theta / 2)
-    plus, minus = torch.exp(-0.5j * (phi + omega)), torch.exp(0.5j * (phi - omega))
+    phi, omega = angles[..., 0], angles[..., 2]
+    c, s = _half_angle(angles[..., 1:2], dtype)
+    plus, minus = _phase(-(phi + omega) / 2, dtype), _phase((phi - omega) / 2, dtype)
     return _stack2x2(plus * c, -minus * s, minus.conj() * s, plus.conj() * c)
 
 

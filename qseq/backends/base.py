@@ -57,18 +57,21 @@ def _as_tensor(name: str, value) -> torch.Tensor:
     return value
 
 
-def check_params(circuit: Circuit, params: ParamsLike, *, check_finite: bool = True) -> Params:
+def check_params(
+    circuit: Circuit, params: ParamsLike, *, check_finite: bool = True, trusted: frozenset = frozenset()
+) -> Params:
     """Validate ``params`` against ``circuit`` and split them into groups.
 
     ``params`` is either a tensor shaped ``(..., circuit.n_params)`` or a mapping
     ``{group name: tensor (..., size)}`` naming every non-empty group; leading dims broadcast.
+    Groups named in ``trusted`` (already checked, e.g. bound ones) skip the NaN/inf scan.
 
     Raises:
         ValueError: wrong last dimension, unknown or missing group, shapes that do not broadcast,
             NaN or infinite angles.
         TypeError: non-tensor or complex input.
     """
-    sizes = {g.name: g.size for g in circuit.param_groups}
+    sizes = circuit.group_sizes
     expected = ", ".join(f"{n}={s}" for n, s in sizes.items()) or "none"
     if isinstance(params, Mapping):
         unknown = set(params) - set(sizes)
@@ -107,7 +110,7 @@ def check_params(circuit: Circuit, params: ParamsLike, *, check_finite: bool = T
             dtype = torch.promote_types(dtype, t.dtype)
     if check_finite:
         for n, t in groups.items():
-            if t.numel() and not bool(torch.isfinite(t.detach()).all()):
+            if n not in trusted and t.numel() and not bool(torch.isfinite(t.detach()).all()):
                 raise ValueError(f"parameter group {n!r} contains NaN or infinite angles")
     return Params(groups, torch.Size(batch), dtype, device)
 
@@ -147,12 +150,12 @@ class Backend(abc.ABC):
         the bound groups (the torch engine fuses it into one unitary). Modifying a bound tensor in
         place afterwards is an error: bind again.
         """
-        sizes = {g.name: g.size for g in circuit.param_groups}
-        unknown = set(groups) - set(sizes)
-        if unknown:
-            raise ValueError(f"unknown parameter group(s) {sorted(unknown)}; the circuit has {list(sizes)}")
+        if not isinstance(circuit, Circuit):
+            raise TypeError(f"expected a qseq.circuits.Circuit, got {type(circuit).__name__}")
         self._check_qubits(circuit)
-        return BoundCircuit(self, circuit, {n: _as_tensor(f"{n}", t) for n, t in groups.items()})
+        missing = {n: torch.zeros(s) for n, s in circuit.group_sizes.items() if s and n not in groups}
+        checked = check_params(circuit, {**groups, **missing}, check_finite=self.check_finite)
+        return BoundCircuit(self, circuit, {n: checked.groups[n] for n in groups if n in checked.groups})
 
     # -- for subclasses ------------------------------------------------------------------------
     @abc.abstractmethod
@@ -215,7 +218,9 @@ class BoundCircuit:
         for n, t in self.fixed.items():
             if t._version != self._versions[n]:
                 raise RuntimeError(f"bound parameter group {n!r} was modified in place after bind(); bind again")
-        params = check_params(self.circuit, {**self.fixed, **groups})
+        params = check_params(
+            self.circuit, {**self.fixed, **groups}, check_finite=self.backend.check_finite, trusted=self._cache.fixed
+        )
         return self.backend._run(self.circuit, params, cache=self._cache)
 
     def __repr__(self) -> str:

@@ -21,6 +21,8 @@ __all__ = ["Tables", "make_tables", "evolve", "expectations"]
 # A tensor operation's fixed cost (dispatch, allocation) expressed in amplitudes touched: the
 # cost model that decides when to fuse a shared run of stages into one unitary counts it per op.
 OP_OVERHEAD_AMPLITUDES = 4096
+# Single-qubit matrices used by at least this many states each are combined into multi-wire blocks.
+SHARED_REUSE = 4
 
 
 @dataclass
@@ -119,28 +121,47 @@ def _prepare(stage: Local, tables: Tables, src, n_qubits: int) -> torch.Tensor:
 
 
 def _apply_block(psi: torch.Tensor, m: torch.Tensor, first: int, k: int, n_qubits: int) -> torch.Tensor:
-    """Apply a ``(2^k × 2^k)`` matrix ``(*lead_m, K, K)`` to wires ``first..first+k-1`` of ``psi``."""
+    """Apply a ``(2^k × 2^k)`` matrix ``(*lead_m, K, K)`` to wires ``first..first+k-1`` of ``psi``.
+
+    The state is viewed as ``(*lead, before, K, after)``; the product is arranged so that the
+    matmul's batch is the sample batch, never ``sample × before`` tiny matrices.
+    """
     size, before, after = 2**k, 2**first, 2 ** (n_qubits - first - k)
     lead = psi.shape[:-1]
     if before == 1:  # leading wires: a plain (batched) matmul, no copies
-        out, tail = m @ psi.reshape(*lead, size, after), 2
+        out = m @ psi.reshape(*lead, size, after)
     elif after == 1:  # trailing wires: multiply from the right
-        out, tail = psi.reshape(*lead, before, size) @ m.mT, 2
-    else:
-        out, tail = m.unsqueeze(-3) @ psi.reshape(*lead, before, size, after), 3
-    return out.reshape(*out.shape[:-tail], 2**n_qubits)
+        out = psi.reshape(*lead, before, size) @ m.mT
+    elif after >= before:  # few, wide products
+        out = m.unsqueeze(-3) @ psi.reshape(*lead, before, size, after)
+        return out.reshape(*out.shape[:-3], 2**n_qubits)
+    else:  # bring the block's axis to the front: one wide product per sample
+        x = psi.reshape(*lead, before, size, after).movedim(-2, -3).reshape(*lead, size, before * after)
+        out = m @ x
+        out = out.reshape(*out.shape[:-2], size, before, after).movedim(-3, -2)
+        return out.reshape(*out.shape[:-3], 2**n_qubits)
+    return out.reshape(*out.shape[:-2], 2**n_qubits)
 
 
 def _apply_local(stage: Local, tables: Tables, psi, src, n_qubits: int) -> torch.Tensor:
+    """Apply a layer of single-qubit gates.
+
+    Matrices shared by many states (trained weights, or building a fused unitary) are first
+    combined into one ``2^k × 2^k`` block per group of adjacent wires, so the state is touched
+    once per block. Per-sample matrices are applied wire by wire: a Kronecker product per sample
+    would cost more than it saves.
+    """
     per_wire = _per_wire(stage, tables, src, n_qubits)
-    eye = None
+    if src is not None and src[..., 0].numel() * SHARED_REUSE > psi[..., 0].numel():
+        for w, m in enumerate(per_wire):
+            if m is not None:
+                psi = _apply_block(psi, m, w, 1, n_qubits)
+        return psi
+    eye = torch.eye(2, dtype=tables.cdtype, device=tables.device)
     for first, k in stage.chunks:
         block = None
         for w in range(first, first + k):
-            m = per_wire[w]
-            if m is None:
-                eye = torch.eye(2, dtype=tables.cdtype, device=tables.device) if eye is None else eye
-                m = eye
+            m = eye if per_wire[w] is None else per_wire[w]
             block = m if block is None else _kron(block, m)
         psi = _apply_block(psi, block, first, k, n_qubits)
     return psi
