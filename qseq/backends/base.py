@@ -95,7 +95,9 @@ def check_params(
             )
         groups = {n: flat[..., sl] for n, sl in circuit.group_slices().items() if sizes[n]}
     try:
-        batch = torch.broadcast_shapes(*(t.shape[:-1] for t in groups.values())) if groups else torch.Size()
+        batch = torch.broadcast_shapes(*(t.shape[:-1] for t in groups.values()))
+        if not isinstance(params, Mapping):
+            batch = flat.shape[:-1]
     except RuntimeError:
         shapes = {n: tuple(t.shape) for n, t in groups.items()}
         raise ValueError(f"parameter groups have leading shapes that do not broadcast: {shapes}") from None

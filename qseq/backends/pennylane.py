@@ -7,10 +7,11 @@ to the parameters through autograd with the device's differentiation method.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -51,6 +52,22 @@ def _check_device(device: str) -> None:
             f"PennyLane device {device!r} is not installed; it comes with: pip install {_DEVICE_PACKAGES[device]}"
         )
     raise ValueError(f"unknown PennyLane device {device!r}; installed devices: {', '.join(installed)}")
+
+
+@contextlib.contextmanager
+def _float64_results() -> Iterator[None]:
+    """Make torch's default dtype float64 for the duration of a QNode call.
+
+    PennyLane's torch interface turns a device's results into tensors with ``torch.as_tensor``,
+    and lightning devices return Python floats, which would become float32 tensors under the usual
+    default dtype: float64 parameters would get float32-rounded values (errors ~1e-8).
+    """
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def _default_diff_method(device: str, shots: Any) -> str:
@@ -94,13 +111,20 @@ class PennyLaneBackend(Backend):
         self._qnodes: dict[Circuit, Any] = {}
 
     def _qnode(self, circuit: Circuit) -> Any:
-        """The cached QNode of ``circuit``: ``(N, n_params)`` angles -> ``n_obs`` results."""
+        """The cached QNode of ``circuit``: ``(N, n_params)`` angles -> ``n_obs`` results.
+
+        Only backprop differentiates a broadcast tape as a whole; for every other method the
+        batch is split into one tape per sample first (gradient transforms such as the parameter
+        shift reject broadcast tapes, and lightning devices split them anyway).
+        """
         qnode = self._qnodes.get(circuit)
         if qnode is None:
             qml = self._qml
             dev = qml.device(self.device, wires=circuit.n_qubits, **self.device_kwargs)
             qnode = qml.QNode(to_pennylane(circuit), dev, interface="torch",
                               diff_method=self.diff_method, shots=self.shots)
+            if self.diff_method != "backprop":
+                qnode = qml.transforms.broadcast_expand(qnode)
             self._qnodes[circuit] = qnode
         return qnode
 
@@ -109,7 +133,8 @@ class PennyLaneBackend(Backend):
         out_shape = (*params.batch_shape, circuit.n_obs)
         if n == 0:
             return torch.zeros(out_shape, dtype=params.dtype, device=params.device)
-        results = self._qnode(circuit)(params.flat().reshape(n, circuit.n_params))
+        with _float64_results():
+            results = self._qnode(circuit)(params.flat().reshape(n, circuit.n_params))
         # each result is (N,), or () when no gate takes an angle (nothing to broadcast over)
         values = torch.stack([torch.as_tensor(r).to(params.dtype) for r in results], dim=-1)
         return values.expand(n, circuit.n_obs).reshape(out_shape)

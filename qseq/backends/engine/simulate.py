@@ -223,6 +223,15 @@ def _apply_unitary_rows(psi: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return y.permute(*inverse, r)
 
 
+def _forget(store: dict, key):
+    """A gradient hook that drops ``store[key]`` and leaves the gradient unchanged."""
+
+    def hook(_grad):
+        store.pop(key, None)
+
+    return hook
+
+
 def _lead(groups: dict, names: tuple[str, ...]) -> torch.Size:
     return torch.broadcast_shapes(*(groups[n].shape[:-1] for n in names)) if names else torch.Size()
 
@@ -296,11 +305,13 @@ def evolve(
                     rows = _apply(stages[i], tables, rows, None if src is None else src.unsqueeze(-2), n)
                 if cacheable:
                     cache.store[key] = rows
+                    if rows.requires_grad:  # a backward pass frees rows' graph: rebuild next time
+                        rows.register_hook(_forget(cache.store, key))
             psi = _apply_unitary_rows(psi, rows)
         else:
             for i in run:
                 psi = _apply(stages[i], tables, psi, _source(groups, stages[i].groups), n)
-    return psi
+    return psi.expand(*torch.broadcast_shapes(batch_shape, psi.shape[:-1]), dim)
 
 
 def expectations(tables: Tables, psi: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,425 @@
+"""The torch state-vector engine against independent references (Qiskit, PennyLane, lightning),
+finite differences, and its own contract (broadcasting, bind, fusion, dtypes, errors)."""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+from qseq.backends import get
+from qseq.circuits import (
+    Circuit, Operation, ParamGroup, angle_embedding, basic_entangler, chen_vqc, fwp_vqc,
+    strongly_entangling,
+)
+
+try:
+    from .reference import (
+        all_gates_circuit, flat_params, lightning_expval, mixed_observables, pennylane_expval,
+        pennylane_qnode, qiskit_expval, qiskit_state, random_params,
+    )
+except ImportError:  # tests/ is not a package: pytest put this directory on sys.path
+    from reference import (
+        all_gates_circuit, flat_params, lightning_expval, mixed_observables, pennylane_expval,
+        pennylane_qnode, qiskit_expval, qiskit_state, random_params,
+    )
+
+torch_engine = pytest.importorskip("qseq.backends.torch_engine")
+TorchBackend = torch_engine.TorchBackend
+
+BUILDERS = {
+    "chen_3_1": lambda: chen_vqc(3, 1),
+    "chen_4_2": lambda: chen_vqc(4, 2),
+    "chen_5_2_m2": lambda: chen_vqc(5, 2, n_measured=2),
+    "fwp_4_2_2": lambda: fwp_vqc(4, 2, 2),
+    "fwp_6_2_3_in2": lambda: fwp_vqc(6, 2, 3, n_inputs=2),
+    "angleY_strong_4_2": lambda: angle_embedding(4, "Y") + strongly_entangling(4, 2),
+    "angleX_basicZ_3_2": lambda: angle_embedding(3) + basic_entangler(3, 2, "Z"),
+    "all_gates": all_gates_circuit,
+}
+
+# (params dtype, tolerance) — DESIGN §7: 1e-5 in complex64, 1e-10 in complex128.
+PRECISIONS = {"float32": (torch.float32, 1e-5), "float64": (torch.float64, 1e-10)}
+BATCH = 5
+
+
+def _circuit(name: str, observables: str) -> Circuit:
+    c = BUILDERS[name]()
+    return c.measure(mixed_observables(c.n_qubits)) if observables == "mixed" else c
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
+# -- values against independent references -------------------------------------------------------
+@pytest.mark.parametrize("precision", list(PRECISIONS))
+@pytest.mark.parametrize("observables", ["default", "mixed"])
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_expval_matches_references(name, observables, precision):
+    dtype, tol = PRECISIONS[precision]
+    circuit = _circuit(name, observables)
+    groups = random_params(circuit, BATCH, dtype=dtype, seed=zlib.crc32(f"{name}/{observables}".encode()))
+    flat = flat_params(circuit, groups)
+    out = get("torch").expval(circuit, groups)
+    assert out.shape == (BATCH, circuit.n_obs)
+    assert out.dtype == dtype
+    # the references see exactly the (possibly float32-rounded) angles the engine saw
+    ref_qiskit = qiskit_expval(circuit, flat)
+    np.testing.assert_allclose(_np(out), ref_qiskit, atol=tol, rtol=0)
+    np.testing.assert_allclose(_np(out), pennylane_expval(circuit, flat), atol=tol, rtol=0)
+    np.testing.assert_allclose(_np(out), lightning_expval(circuit, flat), atol=tol, rtol=0)
+    # the flat form gives the same numbers as the group form
+    torch.testing.assert_close(get("torch").expval(circuit, flat), out, atol=tol, rtol=0)
+
+
+def test_references_are_not_trivial():
+    """Guard against a reference that agrees with anything: the values vary and are not all ±1/0."""
+    circuit = _circuit("all_gates", "mixed")
+    ref = qiskit_expval(circuit, flat_params(circuit, random_params(circuit, BATCH)))
+    assert np.std(ref) > 0.1
+    assert np.all(np.abs(ref) < 1 - 1e-6)
+
+
+def test_identity_observable_is_one():
+    circuit = chen_vqc(3, 1).measure(["III", "ZII"])
+    flat = flat_params(circuit, random_params(circuit, 4))
+    out = get("torch", dtype=torch.complex128).expval(circuit, flat)
+    np.testing.assert_allclose(_np(out[:, 0]), 1.0, atol=1e-12)
+    np.testing.assert_allclose(_np(out), qiskit_expval(circuit, flat), atol=1e-10)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_state_matches_qiskit_with_exact_phases(name):
+    circuit = BUILDERS[name]()
+    flat = flat_params(circuit, random_params(circuit, 3, seed=7))
+    state = get("torch").state(circuit, flat)
+    assert state.shape == (3, 2**circuit.n_qubits)
+    assert state.dtype == torch.complex128
+    np.testing.assert_allclose(state.detach().numpy(), qiskit_state(circuit, flat), atol=1e-10, rtol=0)
+
+
+def test_state_ordering_wire0_is_msb():
+    """X on wire 0 of 3 qubits -> |100> = index 4 (PennyLane convention), not index 1."""
+    circuit = Circuit(3, (Operation("X", (0,)), Operation("RY", (2,), (0,))), (ParamGroup("weights", 1),))
+    state = get("torch").state(circuit, torch.tensor([math.pi], dtype=torch.float64))
+    expected = np.zeros(8, complex)
+    expected[0b101] = 1.0  # RY(pi)|0> = |1>
+    np.testing.assert_allclose(state.numpy(), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["chen_3_1", "all_gates"])
+def test_unitary_first_column_is_state(name):
+    circuit = BUILDERS[name]()
+    flat = flat_params(circuit, random_params(circuit, 2, seed=3))
+    be = get("torch")
+    u = be.unitary(circuit, flat)
+    n = 2**circuit.n_qubits
+    assert u.shape == (2, n, n)
+    eye = torch.eye(n, dtype=u.dtype)
+    torch.testing.assert_close(u.mH @ u, eye.expand_as(u), atol=1e-10, rtol=0)
+    torch.testing.assert_close(u[..., :, 0], be.state(circuit, flat), atol=1e-12, rtol=0)
+    # unitary columns: U |j> for a basis state j, checked against Qiskit with an X prefix
+    j = 5 % n
+    prefix = [Operation("X", (w,)) for w in range(circuit.n_qubits) if (j >> (circuit.n_qubits - 1 - w)) & 1]
+    shifted = Circuit(circuit.n_qubits, tuple(prefix) + circuit.ops, circuit.param_groups, circuit.observables)
+    np.testing.assert_allclose(u[..., :, j].numpy(), qiskit_state(shifted, flat), atol=1e-10)
+
+
+# -- broadcasting, bind and fusion ---------------------------------------------------------------
+@pytest.mark.parametrize("fuse", [None, True, False])
+def test_broadcast_weights_k1_inputs_b(fuse):
+    circuit = chen_vqc(4, 2).measure(mixed_observables(4))
+    K, B = 3, 4
+    w = random_params(circuit, (K, 1), seed=1)["weights"]
+    x = random_params(circuit, B, seed=2)["inputs"]
+    be = TorchBackend(fuse=fuse)
+    out = be.expval(circuit, {"inputs": x, "weights": w})
+    assert out.shape == (K, B, circuit.n_obs)
+    for k in range(K):
+        for b in range(B):
+            one = be.expval(circuit, {"inputs": x[b], "weights": w[k, 0]})
+            assert one.shape == (circuit.n_obs,)
+            torch.testing.assert_close(out[k, b], one, atol=1e-12, rtol=0)
+    flat = flat_params(circuit, {"inputs": x, "weights": w})
+    np.testing.assert_allclose(_np(out), qiskit_expval(circuit, flat), atol=1e-10)
+
+
+def test_unbatched_params():
+    circuit = fwp_vqc(4, 2, 2)
+    flat = flat_params(circuit, random_params(circuit, (), seed=4))
+    assert flat.shape == (circuit.n_params,)
+    out = get("torch").expval(circuit, flat)
+    assert out.shape == (circuit.n_obs,)
+    np.testing.assert_allclose(_np(out), qiskit_expval(circuit, flat), atol=1e-10)
+    assert get("torch").state(circuit, flat).shape == (16,)
+    assert get("torch").unitary(circuit, flat).shape == (16, 16)
+
+
+@pytest.mark.parametrize("shared", ["weights", "inputs", None], ids=["shared_weights", "shared_inputs", "per_sample"])
+@pytest.mark.parametrize("name", ["chen_4_2", "fwp_6_2_3_in2", "all_gates"])
+def test_fuse_modes_agree(name, shared):
+    circuit = _circuit(name, "mixed")
+    B = 4
+    groups = random_params(circuit, B, seed=11)
+    if shared:
+        groups[shared] = groups[shared][0]
+    outs = {f: TorchBackend(fuse=f).expval(circuit, groups) for f in (None, True, False)}
+    for f in (True, False):
+        torch.testing.assert_close(outs[f], outs[None], atol=1e-12, rtol=0)
+    np.testing.assert_allclose(_np(outs[None]), qiskit_expval(circuit, flat_params(circuit, groups)), atol=1e-10)
+
+
+@pytest.mark.parametrize("fuse", [None, True, False])
+@pytest.mark.parametrize("name", ["chen_4_2", "all_gates"])
+def test_bind_equals_expval(name, fuse):
+    circuit = _circuit(name, "mixed")
+    be = TorchBackend(fuse=fuse)
+    w = random_params(circuit, (), seed=5)["weights"]
+    bound = be.bind(circuit, weights=w)
+    for seed, B in ((6, 3), (7, 5)):  # different batch sizes through the same bound circuit
+        x = random_params(circuit, B, seed=seed)["inputs"]
+        got = bound(inputs=x)
+        want = be.expval(circuit, {"inputs": x, "weights": w})
+        torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
+        torch.testing.assert_close(bound(x), want, atol=1e-12, rtol=0)
+        np.testing.assert_allclose(_np(got), qiskit_expval(circuit, flat_params(circuit, {"inputs": x, "weights": w})),
+                                   atol=1e-10)
+    # per-sample weights bound (K, 1, P) with inputs (B, P)
+    wk = random_params(circuit, (2, 1), seed=8)["weights"]
+    x = random_params(circuit, 3, seed=9)["inputs"]
+    torch.testing.assert_close(be.bind(circuit, weights=wk)(inputs=x),
+                               be.expval(circuit, {"inputs": x, "weights": wk}), atol=1e-12, rtol=0)
+
+
+# -- gradients -------------------------------------------------------------------------------------
+def _finite_differences(be, circuit, flat: torch.Tensor, cot: torch.Tensor, eps=1e-6) -> torch.Tensor:
+    """d/dflat of sum(expval * cot) per sample, by central differences in one batched call."""
+    P = flat.shape[-1]
+    shift = torch.eye(P, dtype=flat.dtype) * eps  # (P, P)
+    plus = flat.unsqueeze(0) + shift.unsqueeze(1)  # (P, B, P)
+    minus = flat.unsqueeze(0) - shift.unsqueeze(1)
+    with torch.no_grad():
+        fp = (be.expval(circuit, plus) * cot).sum(-1)  # (P, B)
+        fm = (be.expval(circuit, minus) * cot).sum(-1)
+    return ((fp - fm) / (2 * eps)).T  # (B, P)
+
+
+@pytest.mark.parametrize("fuse", [None, True, False])
+@pytest.mark.parametrize("shared", [True, False], ids=["shared_weights", "per_sample_weights"])
+@pytest.mark.parametrize("name", ["chen_3_1", "all_gates", "fwp_4_2_2"])
+def test_gradients_match_finite_differences_and_pennylane(name, shared, fuse):
+    circuit = _circuit(name, "mixed")
+    be = TorchBackend(fuse=fuse)
+    B = 3
+    groups = random_params(circuit, B, seed=21)
+    if shared:
+        groups["weights"] = groups["weights"][0]
+    cot = torch.randn(B, circuit.n_obs, generator=torch.Generator().manual_seed(22), dtype=torch.float64)
+    x = groups["inputs"].clone().requires_grad_(True)
+    w = groups["weights"].clone().requires_grad_(True)
+    (be.expval(circuit, {"inputs": x, "weights": w}) * cot).sum().backward()
+
+    flat = flat_params(circuit, groups)
+    sl = circuit.group_slices()
+    fd = _finite_differences(be, circuit, flat, cot)
+    fd_x, fd_w = fd[:, sl["inputs"]], fd[:, sl["weights"]]
+    if shared:
+        fd_w = fd_w.sum(0)
+    assert x.grad.abs().max() > 1e-3 and w.grad.abs().max() > 1e-3  # not a vacuous comparison
+    torch.testing.assert_close(x.grad, fd_x, atol=1e-6, rtol=0)
+    torch.testing.assert_close(w.grad, fd_w, atol=1e-6, rtol=0)
+
+    # PennyLane default.qubit backprop
+    pf = flat.clone().requires_grad_(True)
+    (pennylane_qnode(circuit, "default.qubit", "backprop")(pf) * cot).sum().backward()
+    pg_x, pg_w = pf.grad[:, sl["inputs"]], pf.grad[:, sl["weights"]]
+    if shared:
+        pg_w = pg_w.sum(0)
+    torch.testing.assert_close(x.grad, pg_x, atol=1e-10, rtol=0)
+    torch.testing.assert_close(w.grad, pg_w, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("fuse", [None, True, False])
+def test_gradients_flow_through_bind(fuse):
+    circuit = chen_vqc(4, 2).measure(mixed_observables(4))
+    be = TorchBackend(fuse=fuse)
+    w0 = random_params(circuit, (), seed=31)["weights"]
+    x1 = random_params(circuit, 3, seed=32)["inputs"]
+    x2 = random_params(circuit, 3, seed=33)["inputs"]
+    gen = torch.Generator().manual_seed(34)
+    c1, c2 = (torch.randn(3, circuit.n_obs, generator=gen, dtype=torch.float64) for _ in range(2))
+
+    w = w0.clone().requires_grad_(True)
+    xa, xb = x1.clone().requires_grad_(True), x2.clone().requires_grad_(True)
+    bound = be.bind(circuit, weights=w)
+    ((bound(inputs=xa) * c1).sum() + (bound(inputs=xb) * c2).sum()).backward()
+
+    wr = w0.clone().requires_grad_(True)
+    xra, xrb = x1.clone().requires_grad_(True), x2.clone().requires_grad_(True)
+    ((be.expval(circuit, {"inputs": xra, "weights": wr}) * c1).sum()
+     + (be.expval(circuit, {"inputs": xrb, "weights": wr}) * c2).sum()).backward()
+
+    assert w.grad is not None and w.grad.abs().max() > 1e-3
+    torch.testing.assert_close(w.grad, wr.grad, atol=1e-10, rtol=0)
+    torch.testing.assert_close(xa.grad, xra.grad, atol=1e-10, rtol=0)
+    torch.testing.assert_close(xb.grad, xrb.grad, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("fuse", [None, True, False])
+def test_bind_backward_per_call(fuse):
+    """Backward after each call of one bound circuit (per-step losses, gradient accumulation) works
+    and accumulates the same weight gradient as the unbound computation."""
+    circuit = chen_vqc(4, 2)
+    be = TorchBackend(fuse=fuse)
+    w0 = random_params(circuit, (), seed=35)["weights"]
+    xs = [random_params(circuit, 3, seed=36 + t)["inputs"] for t in range(3)]
+    w = w0.clone().requires_grad_(True)
+    bound = be.bind(circuit, weights=w)
+    for x in xs:
+        bound(inputs=x).sum().backward()
+    wr = w0.clone().requires_grad_(True)
+    for x in xs:
+        be.expval(circuit, {"inputs": x, "weights": wr}).sum().backward()
+    torch.testing.assert_close(w.grad, wr.grad, atol=1e-10, rtol=0)
+
+
+def test_circuit_without_parameters_keeps_batch_shape():
+    circuit = Circuit(2, (Operation("H", (0,)), Operation("CNOT", (0, 1)), Operation("S", (1,))),
+                      observables=("ZZ", "XX", "YY", "Z0"))
+    out = get("torch").expval(circuit, torch.zeros(3, 0, dtype=torch.float64))
+    assert out.shape == (3, 4)
+    np.testing.assert_allclose(_np(out), np.tile([1.0, 0.0, 0.0, 0.0], (3, 1)), atol=1e-12)
+    # (|00> + i|11>)/sqrt(2): <ZZ> = 1, <XX> = <YY> = <Z0> = 0
+    np.testing.assert_allclose(_np(out), qiskit_expval(circuit, np.zeros((3, 0))), atol=1e-12)
+
+
+# -- dtypes ----------------------------------------------------------------------------------------
+def test_output_dtype_follows_params():
+    circuit = chen_vqc(3, 1)
+    be = get("torch")
+    for real, cplx in ((torch.float32, torch.complex64), (torch.float64, torch.complex128)):
+        flat = flat_params(circuit, random_params(circuit, 2, dtype=real))
+        assert be.expval(circuit, flat).dtype == real
+        assert be.state(circuit, flat).dtype == cplx
+        assert be.unitary(circuit, flat).dtype == cplx
+
+
+def test_explicit_complex128_with_float32_params_is_double_accurate():
+    circuit = all_gates_circuit().measure(mixed_observables(4))
+    flat32 = flat_params(circuit, random_params(circuit, BATCH, dtype=torch.float32, seed=41))
+    be = get("torch", dtype=torch.complex128)
+    state = be.state(circuit, flat32)
+    assert state.dtype == torch.complex128
+    # exact angles = the float32 values; a complex64 simulation would miss 1e-10 by orders
+    np.testing.assert_allclose(state.numpy(), qiskit_state(circuit, flat32), atol=1e-10, rtol=0)
+    out = be.expval(circuit, flat32)
+    ref = qiskit_expval(circuit, flat32)
+    # the output may be float32 (the params' dtype) or float64; either way it must be the
+    # double-precision result rounded, not a complex64 computation
+    atol = 1e-10 if out.dtype == torch.float64 else 1.2e-7
+    np.testing.assert_allclose(_np(out), ref, atol=atol, rtol=0)
+    # while the default engine follows the params: complex64 for float32
+    assert get("torch").state(circuit, flat32).dtype == torch.complex64
+
+
+# -- errors ----------------------------------------------------------------------------------------
+def test_error_wrong_last_dimension():
+    circuit = chen_vqc(3, 1)  # 6 inputs + 9 weights
+    be = get("torch")
+    with pytest.raises(ValueError, match=r"takes 15 parameters.*\(2, 14\)"):
+        be.expval(circuit, torch.zeros(2, 14))
+    with pytest.raises(ValueError, match=r"'weights'.*last dimension of 9.*\(2, 8\)"):
+        be.expval(circuit, {"inputs": torch.zeros(2, 6), "weights": torch.zeros(2, 8)})
+
+
+def test_error_missing_and_unknown_groups():
+    circuit = chen_vqc(3, 1)
+    be = get("torch")
+    with pytest.raises(ValueError, match=r"missing parameter group.*'weights'"):
+        be.expval(circuit, {"inputs": torch.zeros(2, 6)})
+    with pytest.raises(ValueError, match=r"unknown parameter group.*'bias'"):
+        be.expval(circuit, {"inputs": torch.zeros(2, 6), "weights": torch.zeros(9), "bias": torch.zeros(1)})
+    with pytest.raises(ValueError, match=r"unknown parameter group.*'bias'"):
+        be.bind(circuit, bias=torch.zeros(3))
+
+
+def test_error_non_broadcastable_groups():
+    circuit = chen_vqc(3, 1)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        get("torch").expval(circuit, {"inputs": torch.zeros(3, 6), "weights": torch.zeros(2, 9)})
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_error_non_finite_params(bad):
+    circuit = chen_vqc(3, 1)
+    flat = torch.zeros(2, 15)
+    flat[1, 7] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        get("torch").expval(circuit, flat)
+    with pytest.raises(ValueError, match=r"'weights'.*NaN or infinite"):
+        get("torch").expval(circuit, {"inputs": torch.zeros(2, 6), "weights": flat[:, 6:]})
+
+
+def test_error_complex_params():
+    circuit = chen_vqc(3, 1)
+    with pytest.raises(TypeError, match="real angles"):
+        get("torch").expval(circuit, torch.zeros(2, 15, dtype=torch.complex64))
+
+
+def test_error_too_many_qubits():
+    be = get("torch")
+    assert be.max_qubits is not None and be.max_qubits < 40  # else the call below would try 2**40 amplitudes
+    big = Circuit(40, (Operation("RY", (0,), (0,)),), (ParamGroup("weights", 1),), ("Z0",))
+    with pytest.raises(ValueError, match=rf"40 qubits.*at most {be.max_qubits}"):
+        be.expval(big, torch.zeros(1))
+    with pytest.raises(ValueError, match="at most"):
+        be.bind(big, weights=torch.zeros(1))
+
+
+def test_error_unknown_gate():
+    with pytest.raises(ValueError, match=r"unknown gate 'FOO'.*CNOT"):
+        Circuit(2, (Operation("FOO", (0,)),))
+
+
+def test_error_unknown_backend_spec():
+    with pytest.raises(ValueError, match=r"unknown backend 'nonsense'.*torch"):
+        get("nonsense")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present: torch:cuda is valid here")
+def test_error_cuda_without_cuda():
+    with pytest.raises(ValueError, match=r"(?i)cuda.*(not available|is_available|unavailable)"):
+        get("torch:cuda")
+
+
+@pytest.mark.parametrize("fuse", [None, True])
+def test_error_bound_weights_modified_in_place(fuse):
+    circuit = chen_vqc(3, 1)
+    w = random_params(circuit, (), seed=51)["weights"]
+    bound = TorchBackend(fuse=fuse).bind(circuit, weights=w)
+    x = random_params(circuit, 2, seed=52)["inputs"]
+    bound(inputs=x)
+    w.add_(0.1)
+    with pytest.raises(RuntimeError, match="'weights'.*modified in place"):
+        bound(inputs=x)
+
+
+# -- GPU ---------------------------------------------------------------------------------------------
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    circuit = chen_vqc(4, 2).measure(mixed_observables(4))
+    for dtype, tol in PRECISIONS.values():
+        groups = random_params(circuit, BATCH, dtype=dtype, seed=61)
+        cpu = get("torch").expval(circuit, groups)
+        gpu_groups = {k: v.cuda() for k, v in groups.items()}
+        out = get("torch:cuda").expval(circuit, gpu_groups)
+        assert out.device.type == "cuda" and out.dtype == dtype
+        torch.testing.assert_close(out.cpu(), cpu, atol=tol, rtol=0)
+        w = gpu_groups["weights"].clone().requires_grad_(True)
+        get("torch:cuda").expval(circuit, {"inputs": gpu_groups["inputs"], "weights": w}).sum().backward()
+        assert w.grad is not None and w.grad.device.type == "cuda"
