@@ -3,10 +3,12 @@
 The text diagram has one row per wire. Gates are placed greedily in columns (a gate goes to the
 first column after the last gate touching any wire it spans), so gates on disjoint wires share a
 column. Multi-wire gates are joined by ``╭ ├ │ ╰``, controls are drawn as ``●``, and the
-observables follow the ``┤`` at the right end::
+observables follow the ``┤`` at the right end, one column each (``draw(angle_embedding(3, "Y") +
+basic_entangler(3, 1, "Z").measure(["Z0", "Z1", {0: "X", 2: "Y"}]))``)::
 
-    0: ──H──RY(inputs[0])──╭●──┤ ⟨Z⟩
-    1: ──H──RY(inputs[1])──╰X──┤     ⟨Z⟩
+    0: ──RY(inputs[0])──RZ(weights[0])──╭●──────╭X──┤ ⟨Z⟩     ╭X
+    1: ──RY(inputs[1])──RZ(weights[1])──╰X──╭●──│───┤     ⟨Z⟩ │
+    2: ──RY(inputs[2])──RZ(weights[2])──────╰X──╰●──┤         ╰Y
 """
 
 from __future__ import annotations
@@ -89,7 +91,9 @@ def _observable_cells(circuit: Circuit) -> list[dict[int, str]]:
     cells = []
     for o in circuit.observables:
         letters = dict(o.terms) or {0: "I"}
-        cells.append(_span({w: f"⟨{p}⟩" for w, p in letters.items()}) if len(letters) == 1 else _span(letters))
+        if len(letters) == 1:
+            letters = {w: f"⟨{p}⟩" for w, p in letters.items()}
+        cells.append(_span(letters))
     return cells
 
 

@@ -36,7 +36,7 @@ class GateSpec:
         matrix: ``matrix(angles, dtype)`` with ``angles`` shaped ``(..., n_params)`` returns the
             unitary shaped ``(..., 2**n_wires, 2**n_wires)`` in the complex ``dtype``. For a gate
             without angles ``angles`` has a last dimension of 0 and the result has no batch dims.
-        qiskit: ``(method name, angle order)`` on :class:`qiskit.QuantumCircuit`, or ``None`` when the
+        qiskit: the method name on :class:`qiskit.QuantumCircuit`, or ``None`` when the
             exporter decomposes the gate (``Rot``).
         pennylane: the class name in ``pennylane``.
         qasm3: the gate name in OpenQASM 3's ``stdgates.inc``, or ``None`` when decomposed.
@@ -64,7 +64,7 @@ def _const(rows: list[list[complex]]) -> MatrixFn:
 
 def _stack2x2(a, b, c, d) -> torch.Tensor:
     """``[[a, b], [c, d]]`` for tensors of equal shape ``(...)`` -> ``(..., 2, 2)``."""
-    return torch.stack((torch.stack((a, b), -1), torch.stack((c, d), -1)), -2)
+    return torch.stack((a, b, c, d), -1).unflatten(-1, (2, 2))
 
 
 def _half_angle(angles: torch.Tensor, dtype: torch.dtype):

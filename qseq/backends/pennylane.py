@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import torch
 
 from ..circuits import Circuit, to_pennylane
-from .base import Backend, Params
+from .base import Backend, BindCache, Params
 
 __all__ = ["PennyLaneBackend"]
 
@@ -128,7 +128,7 @@ class PennyLaneBackend(Backend):
             self._qnodes[circuit] = qnode
         return qnode
 
-    def _expval(self, circuit: Circuit, params: Params, cache: dict | None) -> torch.Tensor:
+    def _expval(self, circuit: Circuit, params: Params, cache: BindCache | None) -> torch.Tensor:
         n = math.prod(params.batch_shape)
         out_shape = (*params.batch_shape, circuit.n_obs)
         if n == 0:

@@ -20,14 +20,14 @@ unitary) and which change per sample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import groupby
 
 import numpy as np
 
 from ...circuits import Circuit, GateSpec, Pauli, gate
 
-__all__ = ["WireGroup", "Local", "Permute", "Dense", "Readout", "Program", "compile_circuit"]
+__all__ = ["WireGroup", "MatrixBatch", "Local", "Permute", "Dense", "Readout", "Program", "compile_circuit"]
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,25 @@ class WireGroup:
         gates: the gate sequence applied to each of them, first gate first.
         angles: per gate, an int array ``(len(wires), n_params)`` of indices into the stage's
             source vector (see :attr:`Stage.groups`); empty for constant gates.
+        batch, offset: the :class:`MatrixBatch` that builds this group's matrices, and where its
+            wires start in that batch.
     """
 
     wires: tuple[int, ...]
     gates: tuple[GateSpec, ...]
     angles: tuple[np.ndarray, ...]
+    batch: int = -1
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class MatrixBatch:
+    """Wire groups of *all* Local stages with the same gate sequence and source groups: their 2×2
+    matrices are built by one vectorised call (both Rot layers of a Chen VQC at once)."""
+
+    gates: tuple[GateSpec, ...]
+    groups: tuple[str, ...]
+    angles: tuple[np.ndarray, ...]  # per gate: (total wires, n_params) source indices
 
 
 @dataclass(frozen=True)
@@ -112,7 +126,7 @@ class Program:
     prep: Local | None
     stages: tuple[Stage, ...]
     readout: Readout
-    group_sizes: dict
+    matrix_batches: tuple[MatrixBatch, ...]
 
     @property
     def dim(self) -> int:
@@ -255,12 +269,31 @@ class _Builder:
     def finish(self) -> Program:
         self._flush_local()
         self._flush_perm()
+        batches: dict[tuple, list[WireGroup]] = {}
+        for stage in ([self.prep] if self.prep else []) + self.stages:
+            if isinstance(stage, Local):
+                for group in stage.wire_groups:
+                    batches.setdefault((tuple(g.name for g in group.gates), stage.groups), []).append(group)
+        matrix_batches, assigned = [], {}
+        for b, ((_, groups), members) in enumerate(batches.items()):
+            offset = 0
+            for group in members:
+                assigned[id(group)] = replace(group, batch=b, offset=offset)
+                offset += len(group.wires)
+            angles = tuple(np.concatenate([m.angles[k] for m in members]) for k in range(len(members[0].gates)))
+            matrix_batches.append(MatrixBatch(members[0].gates, groups, angles))
+
+        def relink(stage):
+            if not isinstance(stage, Local):
+                return stage
+            return replace(stage, wire_groups=tuple(assigned[id(g)] for g in stage.wire_groups))
+
         return Program(
             self.n,
-            self.prep,
-            tuple(self.stages),
+            relink(self.prep) if self.prep else None,
+            tuple(relink(s) for s in self.stages),
             _readout(self.n, self.circuit.observables),
-            {g.name: g.size for g in self.circuit.param_groups},
+            tuple(matrix_batches),
         )
 
 

@@ -32,14 +32,15 @@ class Tables:
     device: torch.device
     cdtype: torch.dtype
     per_stage: dict  # id(stage) -> stage-specific tensors
+    per_batch: list  # per MatrixBatch: its gate steps (see _steps)
     readout: tuple
     zero: torch.Tensor  # |0⟩ = (1, 0)
 
 
-def _steps(wire_group, device, cdtype) -> list:
-    """The gate sequence of a wire group as ("angles", spec, index) and pre-multiplied constants."""
+def _steps(batch, device, cdtype) -> list:
+    """A matrix batch's gate sequence as ("angles", spec, index) and pre-multiplied constants."""
     steps = []
-    for spec, angles in zip(wire_group.gates, wire_group.angles):
+    for spec, angles in zip(batch.gates, batch.angles):
         if spec.parametric:
             steps.append(("angles", spec, torch.as_tensor(angles, device=device)))
             continue
@@ -53,10 +54,8 @@ def _steps(wire_group, device, cdtype) -> list:
 
 def make_tables(program: Program, device: torch.device, cdtype: torch.dtype) -> Tables:
     per_stage = {}
-    for stage in ((program.prep,) if program.prep else ()) + program.stages:
-        if isinstance(stage, Local):
-            per_stage[id(stage)] = [_steps(g, device, cdtype) for g in stage.wire_groups]
-        elif isinstance(stage, Permute):
+    for stage in program.stages:
+        if isinstance(stage, Permute):
             phase = None if stage.phase is None else torch.as_tensor(stage.phase, device=device).to(cdtype)
             per_stage[id(stage)] = (torch.as_tensor(stage.source, device=device), phase)
         elif isinstance(stage, Dense):
@@ -69,7 +68,8 @@ def make_tables(program: Program, device: torch.device, cdtype: torch.dtype) -> 
         None if (r.order == range(len(r.order))).all() else torch.as_tensor(r.order, device=device),
     )
     zero = torch.tensor([1, 0], dtype=cdtype, device=device)
-    return Tables(device, cdtype, per_stage, readout, zero)
+    per_batch = [_steps(b, device, cdtype) for b in program.matrix_batches]
+    return Tables(device, cdtype, per_stage, per_batch, readout, zero)
 
 
 # -- angles ------------------------------------------------------------------------------------
@@ -84,23 +84,36 @@ def _source(groups: dict, names: tuple[str, ...]) -> torch.Tensor | None:
     return torch.cat([p.expand(*lead, p.shape[-1]) for p in parts], dim=-1)
 
 
-def _wire_matrices(steps: list, src: torch.Tensor | None, cdtype) -> torch.Tensor:
-    """Per-wire 2×2 matrices of one wire group: ``(*lead, n_wires, 2, 2)`` or ``(2, 2)`` if constant."""
-    m = None
-    for step in steps:
-        g = step[1].matrix(src[..., step[2]], cdtype) if step[0] == "angles" else step[1]
-        m = g if m is None else g @ m
-    return m
+class _Matrices:
+    """The 2×2 matrices of every :class:`~.program.MatrixBatch`, built lazily once per call.
 
+    Indexing by batch returns ``(*lead, n_wires, 2, 2)``, or ``(2, 2)`` for a constant sequence.
+    """
 
-def _per_wire(stage: Local, tables: Tables, src, n_qubits: int) -> list:
-    """``[(2, 2) or (*lead, 2, 2) or None]`` indexed by wire (``None``: no gate on that wire)."""
-    out = [None] * n_qubits
-    for group, steps in zip(stage.wire_groups, tables.per_stage[id(stage)]):
-        m = _wire_matrices(steps, src, tables.cdtype)
-        for i, w in enumerate(group.wires):
-            out[w] = m if m.ndim == 2 else m[..., i, :, :]
-    return out
+    def __init__(self, program: Program, tables: Tables, groups: dict):
+        self.program, self.tables, self.groups = program, tables, groups
+        self.built: dict[int, torch.Tensor] = {}
+
+    def __getitem__(self, b: int) -> torch.Tensor:
+        m = self.built.get(b)
+        if m is None:
+            src = _source(self.groups, self.program.matrix_batches[b].groups)
+            for step in self.tables.per_batch[b]:
+                g = step[1].matrix(src[..., step[2]], self.tables.cdtype) if step[0] == "angles" else step[1]
+                m = g if m is None else g @ m
+            self.built[b] = m
+        return m
+
+    def per_wire(self, stage: Local, extra_dim: bool = False) -> list:
+        """``[(2, 2) or (*lead, 2, 2) or None]`` indexed by wire (``None``: no gate on that wire).
+        ``extra_dim`` inserts a size-1 dim before the matrix dims (for building a fused unitary)."""
+        out = [None] * self.program.n_qubits
+        for group in stage.wire_groups:
+            m = self[group.batch]
+            for i, w in enumerate(group.wires):
+                mw = m if m.ndim == 2 else m[..., group.offset + i, :, :]
+                out[w] = mw.unsqueeze(-3) if extra_dim and mw.ndim > 2 else mw
+        return out
 
 
 def _kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -111,10 +124,10 @@ def _kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 # -- stages ------------------------------------------------------------------------------------
-def _prepare(stage: Local, tables: Tables, src, n_qubits: int) -> torch.Tensor:
+def _prepare(per_wire: list, tables: Tables) -> torch.Tensor:
     """Product state ``⊗_w M_w|0⟩``: ``(*lead, 2**n)``."""
     psi = None
-    for m in _per_wire(stage, tables, src, n_qubits):
+    for m in per_wire:
         v = tables.zero if m is None else m[..., :, 0]
         psi = v if psi is None else (psi[..., :, None] * v[..., None, :]).flatten(-2)
     return psi
@@ -143,16 +156,16 @@ def _apply_block(psi: torch.Tensor, m: torch.Tensor, first: int, k: int, n_qubit
     return out.reshape(*out.shape[:-2], 2**n_qubits)
 
 
-def _apply_local(stage: Local, tables: Tables, psi, src, n_qubits: int) -> torch.Tensor:
-    """Apply a layer of single-qubit gates.
+def _apply_local(stage: Local, tables: Tables, psi, per_wire: list, n_qubits: int) -> torch.Tensor:
+    """Apply a layer of single-qubit gates (``per_wire``: a matrix or ``None`` per wire).
 
     Matrices shared by many states (trained weights, or building a fused unitary) are first
     combined into one ``2^k × 2^k`` block per group of adjacent wires, so the state is touched
     once per block. Per-sample matrices are applied wire by wire: a Kronecker product per sample
     would cost more than it saves.
     """
-    per_wire = _per_wire(stage, tables, src, n_qubits)
-    if src is not None and src[..., 0].numel() * SHARED_REUSE > psi[..., 0].numel():
+    n_matrices = max(math.prod(m.shape[:-2]) for m in per_wire if m is not None)
+    if n_matrices * SHARED_REUSE > math.prod(psi.shape[:-1]):
         for w, m in enumerate(per_wire):
             if m is not None:
                 psi = _apply_block(psi, m, w, 1, n_qubits)
@@ -181,13 +194,17 @@ def _apply_dense(stage: Dense, tables: Tables, psi, src, n_qubits: int) -> torch
     return x.reshape(*out_lead, 2**n_qubits)
 
 
-def _apply(stage: Stage, tables: Tables, psi, src, n_qubits: int) -> torch.Tensor:
+def _apply(stage: Stage, tables: Tables, psi, mats: _Matrices, groups: dict, n_qubits: int, fused: bool = False):
+    """Apply one stage; ``fused`` marks ``psi`` as the identity's rows (one extra leading dim)."""
     if isinstance(stage, Permute):
         source, phase = tables.per_stage[id(stage)]
         psi = psi.index_select(-1, source)
         return psi if phase is None else psi * phase
     if isinstance(stage, Local):
-        return _apply_local(stage, tables, psi, src, n_qubits)
+        return _apply_local(stage, tables, psi, mats.per_wire(stage, fused), n_qubits)
+    src = _source(groups, stage.groups)
+    if fused and src is not None:
+        src = src.unsqueeze(-2)
     return _apply_dense(stage, tables, psi, src, n_qubits)
 
 
@@ -278,12 +295,13 @@ def evolve(
     """
     n, dim = program.n_qubits, program.dim
     stages = program.stages
+    mats = _Matrices(program, tables, groups)
     if initial is None:
         if program.prep is None:
             psi = torch.zeros(dim, dtype=tables.cdtype, device=tables.device)
             psi[0] = 1
         else:
-            psi = _prepare(program.prep, tables, _source(groups, program.prep.groups), n)
+            psi = _prepare(mats.per_wire(program.prep), tables)
     else:
         psi = initial
         if program.prep is not None:
@@ -301,8 +319,7 @@ def evolve(
             if rows is None:
                 rows = torch.eye(dim, dtype=tables.cdtype, device=tables.device)
                 for i in run:
-                    src = _source(groups, stages[i].groups)
-                    rows = _apply(stages[i], tables, rows, None if src is None else src.unsqueeze(-2), n)
+                    rows = _apply(stages[i], tables, rows, mats, groups, n, fused=True)
                 if cacheable:
                     cache.store[key] = rows
                     if rows.requires_grad:  # a backward pass frees rows' graph: rebuild next time
@@ -310,7 +327,7 @@ def evolve(
             psi = _apply_unitary_rows(psi, rows)
         else:
             for i in run:
-                psi = _apply(stages[i], tables, psi, _source(groups, stages[i].groups), n)
+                psi = _apply(stages[i], tables, psi, mats, groups, n)
     return psi.expand(*torch.broadcast_shapes(batch_shape, psi.shape[:-1]), dim)
 
 

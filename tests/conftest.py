@@ -1,0 +1,72 @@
+"""Shared test helpers: seeded random angles and two independent float64 references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from qseq.circuits import Circuit, gate
+
+_PAULI = {
+    "X": np.array([[0, 1], [1, 0]], dtype=complex),
+    "Y": np.array([[0, -1j], [1j, 0]]),
+    "Z": np.diag([1.0 + 0j, -1.0]),
+}
+
+
+def random_angles(n: int, *batch: int, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Uniform angles in [-π, π), shaped ``(*batch, n)``, from a fixed seed."""
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.rand(*batch, n, generator=gen, dtype=torch.float64) * 2 - 1).mul(torch.pi).to(dtype)
+
+
+def qiskit_expval(circuit: Circuit, params) -> np.ndarray:
+    """Reference via ``to_qiskit`` + ``Statevector``: ``(..., n_params)`` -> ``(..., n_obs)`` float64."""
+    from qiskit.quantum_info import Statevector
+
+    from qseq.circuits import to_qiskit
+
+    qc, vector, observables = to_qiskit(circuit)
+    flat = np.asarray(torch.as_tensor(params, dtype=torch.float64).detach())
+    rows = flat.reshape(-1, circuit.n_params)
+    out = [
+        [Statevector(qc.assign_parameters(dict(zip(vector, row)))).expectation_value(o).real for o in observables]
+        for row in rows
+    ]
+    return np.asarray(out, dtype=np.float64).reshape(*flat.shape[:-1], circuit.n_obs)
+
+
+def table_expval(circuit: Circuit, params) -> np.ndarray:
+    """Reference from the gate table's own matrices (wire 0 most significant), one vector of angles."""
+    angles = torch.as_tensor(params, dtype=torch.float64)
+    n = circuit.n_qubits
+    psi = np.zeros([2] * n, dtype=complex)
+    psi[(0,) * n] = 1
+    for op in circuit.ops:
+        k = len(op.wires)
+        u = gate(op.name).matrix(angles[list(op.params)], torch.complex128).numpy().reshape([2] * (2 * k))
+        psi = np.moveaxis(np.tensordot(u, psi, axes=(range(k, 2 * k), op.wires)), range(k), op.wires)
+    values = []
+    for o in circuit.observables:
+        phi = psi
+        for w, letter in o.terms:
+            phi = np.moveaxis(np.tensordot(_PAULI[letter], phi, axes=(1, w)), 0, w)
+        values.append(np.vdot(psi, phi).real)
+    return np.asarray(values)
+
+
+@pytest.fixture(scope="session")
+def angles():
+    return random_angles
+
+
+@pytest.fixture(scope="session")
+def qiskit_reference():
+    pytest.importorskip("qiskit")
+    return qiskit_expval
+
+
+@pytest.fixture(scope="session")
+def table_reference():
+    return table_expval
