@@ -3,12 +3,12 @@
 The text diagram has one row per wire. Gates are placed greedily in columns (a gate goes to the
 first column after the last gate touching any wire it spans), so gates on disjoint wires share a
 column. Multi-wire gates are joined by ``╭ ├ │ ╰``, controls are drawn as ``●``, and the
-observables follow the ``┤`` at the right end, one column each (``draw(angle_embedding(3, "Y") +
+observables follow the ``┤`` at the right end, packed into columns the same way (``draw(angle_embedding(3, "Y") +
 basic_entangler(3, 1, "Z").measure(["Z0", "Z1", {0: "X", 2: "Y"}]))``)::
 
-    0: ──RY(inputs[0])──RZ(weights[0])──╭●──────╭X──┤ ⟨Z⟩     ╭X
-    1: ──RY(inputs[1])──RZ(weights[1])──╰X──╭●──│───┤     ⟨Z⟩ │
-    2: ──RY(inputs[2])──RZ(weights[2])──────╰X──╰●──┤         ╰Y
+    0: ──RY(inputs[0])──RZ(weights[0])──╭●──────╭X──┤ ⟨Z⟩ ╭X
+    1: ──RY(inputs[1])──RZ(weights[1])──╰X──╭●──│───┤ ⟨Z⟩ │
+    2: ──RY(inputs[2])──RZ(weights[2])──────╰X──╰●──┤     ╰Y
 """
 
 from __future__ import annotations
@@ -97,17 +97,17 @@ def _observable_cells(circuit: Circuit) -> list[dict[int, str]]:
     return cells
 
 
-def _layers(circuit: Circuit, labels: list[str]) -> list[dict[int, str]]:
-    """Greedy layering: ``{wire: cell}`` per column; a gate occupies every wire it spans."""
-    next_free = [0] * circuit.n_qubits
+def _pack(cells: list[dict[int, str]], n_qubits: int) -> list[dict[int, str]]:
+    """Greedy layering: ``{wire: cell}`` per column; each item occupies every wire it spans and
+    goes into the first column after the last one used on those wires."""
+    next_free = [0] * n_qubits
     columns: list[dict[int, str]] = []
-    for op in circuit.ops:
-        cells = _gate_cells(op, labels)
-        col = max(next_free[w] for w in cells)
+    for item in cells:
+        col = max(next_free[w] for w in item)
         if col == len(columns):
             columns.append({})
-        columns[col].update(cells)
-        for w in cells:
+        columns[col].update(item)
+        for w in item:
             next_free[w] = col + 1
     return columns
 
@@ -117,8 +117,9 @@ def _render(columns: list[dict[int, str]], wire: int, fill: str) -> list[str]:
 
 
 def _draw_text(circuit: Circuit, values: torch.Tensor | None) -> str:
-    gates = _layers(circuit, _param_labels(circuit, values))
-    observables = _observable_cells(circuit)
+    labels = _param_labels(circuit, values)
+    gates = _pack([_gate_cells(op, labels) for op in circuit.ops], circuit.n_qubits)
+    observables = _pack(_observable_cells(circuit), circuit.n_qubits)
     width = len(str(circuit.n_qubits - 1))
     rows = []
     for w in range(circuit.n_qubits):

@@ -57,8 +57,8 @@ def main() -> None:
         shifted[1][k, 0, i] -= eps
         fd = [backend.expval(circuit, {"inputs": inputs.double(), "weights": s}).pow(2).mean() for s in shifted]
     print(
-        f"Autograd d(loss)/d(w[{k},{i}]) = {weights.grad[k, 0, i].item():+.6f}, "
-        f"central difference = {((fd[0] - fd[1]) / (2 * eps)).item():+.6f}"
+        f"Autograd d(loss)/d(w[{k},{i}]) = {weights.grad[k, 0, i].item():+.6e}, "
+        f"central difference (float64) = {((fd[0] - fd[1]) / (2 * eps)).item():+.6e}"
     )
 
     print("\nTraining the gate weights to make the four gates output ⟨Z⟩ = 0.5 (Adam, 40 steps):")
