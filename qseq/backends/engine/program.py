@@ -70,14 +70,19 @@ class Stage:
 
 @dataclass(frozen=True)
 class Local(Stage):
-    """Single-qubit gates on distinct wires. ``cost``: multiply-adds per amplitude when applied."""
+    """Single-qubit gates on distinct wires, applied as Kronecker blocks of adjacent wires.
+
+    ``blocks`` (matrices shared by a batch) and ``sample_blocks`` (per-sample matrices) list
+    ``(first wire, n wires)`` of each block; ``cost`` is the multiply-adds per amplitude.
+    """
 
     wire_groups: tuple[WireGroup, ...]
-    chunks: tuple[tuple[int, int], ...]  # (first wire, n wires) of each block applied as one matrix
+    blocks: tuple[tuple[int, int], ...]
+    sample_blocks: tuple[tuple[int, int], ...]
 
     @property
     def cost(self) -> int:
-        return sum(2**k for _, k in self.chunks)
+        return sum(2**k for _, k in self.blocks)
 
 
 @dataclass(frozen=True)
@@ -133,11 +138,24 @@ class Program:
         return 2**self.n_qubits
 
 
-# Single-qubit gates are applied in blocks of this many adjacent wires: one (2^k × 2^k) matrix per
-# block and sample. 4 keeps the per-sample block matrix (256 entries) below the state size of the
-# circuits where per-sample application matters (≥ 8 qubits) while keeping the number of tensor
-# operations per layer low.
-LOCAL_BLOCK_QUBITS = 4
+# Single-qubit gates are applied as one (2^k × 2^k) Kronecker block per k adjacent wires, so a layer
+# touches the state n/k times instead of n. Shared matrices are combined once per call, so large
+# blocks are nearly free: SHARED_BLOCK_QUBITS. Per-sample blocks cost a Kronecker product per sample
+# and 2^k multiply-adds per amplitude: measured on a 2-core CPU (benchmarks/engine.py, chen_vqc,
+# batch 256), 2-wire blocks are fastest below 10 qubits and 4-wire blocks above, where the state no
+# longer fits in cache and the number of passes over it dominates.
+SHARED_BLOCK_QUBITS = 4
+
+
+def sample_block_qubits(n_qubits: int) -> int:
+    return 2 if n_qubits < 10 else 4
+
+
+def _blocks(n_qubits: int, wires: list[int], size: int) -> tuple[tuple[int, int], ...]:
+    """Blocks of ``size`` adjacent wires (the last one shorter) that contain any of ``wires``."""
+    return tuple(
+        (s, min(size, n_qubits - s)) for s in range(0, n_qubits, size) if any(s <= w < s + size for w in wires)
+    )
 
 
 def _bits(n_qubits: int, wires: tuple[int, ...]) -> np.ndarray:
@@ -255,11 +273,12 @@ class _Builder:
                 for k in range(len(gates))
             )
             wire_groups.append(WireGroup(members, gates, angles))
-        block = LOCAL_BLOCK_QUBITS
-        chunks = tuple(
-            (s, min(block, self.n - s)) for s in range(0, self.n, block) if any(s <= w < s + block for w in wires)
+        stage = Local(
+            groups,
+            tuple(wire_groups),
+            _blocks(self.n, wires, SHARED_BLOCK_QUBITS),
+            _blocks(self.n, wires, sample_block_qubits(self.n)),
         )
-        stage = Local(groups, tuple(wire_groups), chunks)
         self.pending = {}
         if not self.touched and not self.stages and self.prep is None:
             self.prep = stage

@@ -21,7 +21,7 @@ __all__ = ["Tables", "make_tables", "evolve", "expectations"]
 # A tensor operation's fixed cost (dispatch, allocation) expressed in amplitudes touched: the
 # cost model that decides when to fuse a shared run of stages into one unitary counts it per op.
 OP_OVERHEAD_AMPLITUDES = 4096
-# Single-qubit matrices used by at least this many states each are combined into multi-wire blocks.
+# Single-qubit matrices used by at least this many states each count as shared (larger blocks).
 SHARED_REUSE = 4
 
 
@@ -159,19 +159,14 @@ def _apply_block(psi: torch.Tensor, m: torch.Tensor, first: int, k: int, n_qubit
 def _apply_local(stage: Local, tables: Tables, psi, per_wire: list, n_qubits: int) -> torch.Tensor:
     """Apply a layer of single-qubit gates (``per_wire``: a matrix or ``None`` per wire).
 
-    Matrices shared by many states (trained weights, or building a fused unitary) are first
-    combined into one ``2^k × 2^k`` block per group of adjacent wires, so the state is touched
-    once per block. Per-sample matrices are applied wire by wire: a Kronecker product per sample
-    would cost more than it saves.
+    The matrices are combined into one ``2^k × 2^k`` Kronecker block per group of adjacent wires
+    (identity where a wire has no gate), so the state is touched once per block; blocks are larger
+    when the matrices are shared by many states (built once, not per sample).
     """
     n_matrices = max(math.prod(m.shape[:-2]) for m in per_wire if m is not None)
-    if n_matrices * SHARED_REUSE > math.prod(psi.shape[:-1]):
-        for w, m in enumerate(per_wire):
-            if m is not None:
-                psi = _apply_block(psi, m, w, 1, n_qubits)
-        return psi
+    shared = n_matrices * SHARED_REUSE <= math.prod(psi.shape[:-1])
     eye = torch.eye(2, dtype=tables.cdtype, device=tables.device)
-    for first, k in stage.chunks:
+    for first, k in stage.blocks if shared else stage.sample_blocks:
         block = None
         for w in range(first, first + k):
             m = eye if per_wire[w] is None else per_wire[w]
@@ -212,7 +207,7 @@ def _apply(stage: Stage, tables: Tables, psi, mats: _Matrices, groups: dict, n_q
 def _ops(stage: Stage) -> int:
     """Rough count of tensor operations a stage issues (for the cost model)."""
     if isinstance(stage, Local):
-        return 2 * sum(len(g.gates) for g in stage.wire_groups) + 2 * len(stage.chunks)
+        return 2 * sum(len(g.gates) for g in stage.wire_groups) + 2 * len(stage.blocks)
     return 2
 
 
