@@ -16,7 +16,7 @@ import torch
 
 from ..circuits import Circuit
 
-__all__ = ["Backend", "BindCache", "BoundCircuit", "Params", "ParamsLike", "check_params"]
+__all__ = ["Backend", "BindCache", "BoundCircuit", "Params", "ParamsLike", "check_params", "check_group"]
 
 ParamsLike = Union[torch.Tensor, np.ndarray, Mapping[str, Union[torch.Tensor, np.ndarray]]]
 
@@ -80,12 +80,7 @@ def check_params(
         missing = [n for n, s in sizes.items() if s and n not in params]
         if missing:
             raise ValueError(f"missing parameter group(s) {missing}; the circuit has: {expected}")
-        groups = {n: _as_tensor(f"params[{n!r}]", params[n]) for n in sizes if n in params and sizes[n]}
-        for n, t in groups.items():
-            if t.ndim == 0 or t.shape[-1] != sizes[n]:
-                raise ValueError(
-                    f"parameter group {n!r} needs a last dimension of {sizes[n]}, got shape {tuple(t.shape)}"
-                )
+        groups = {n: check_group(circuit, n, params[n]) for n in sizes if n in params and sizes[n]}
     else:
         flat = _as_tensor("params", params)
         if flat.ndim == 0 or flat.shape[-1] != circuit.n_params:
@@ -112,9 +107,26 @@ def check_params(
             dtype = torch.promote_types(dtype, t.dtype)
     if check_finite:
         for n, t in groups.items():
-            if n not in trusted and t.numel() and not bool(torch.isfinite(t.detach()).all()):
-                raise ValueError(f"parameter group {n!r} contains NaN or infinite angles")
+            if n not in trusted:
+                _check_finite(n, t)
     return Params(groups, torch.Size(batch), dtype, device)
+
+
+def check_group(circuit: Circuit, name: str, value) -> torch.Tensor:
+    """One parameter group as a real tensor ``(..., size)``; raises naming the group otherwise."""
+    sizes = circuit.group_sizes
+    if name not in sizes:
+        expected = ", ".join(f"{n}={s}" for n, s in sizes.items()) or "none"
+        raise ValueError(f"unknown parameter group {name!r}; the circuit has: {expected}")
+    t = _as_tensor(f"params[{name!r}]", value)
+    if t.ndim == 0 or t.shape[-1] != sizes[name]:
+        raise ValueError(f"parameter group {name!r} needs a last dimension of {sizes[name]}, got shape {tuple(t.shape)}")
+    return t
+
+
+def _check_finite(name: str, t: torch.Tensor) -> None:
+    if t.numel() and not bool(torch.isfinite(t.detach()).all()):
+        raise ValueError(f"parameter group {name!r} contains NaN or infinite angles")
 
 
 class Backend(abc.ABC):
@@ -155,9 +167,11 @@ class Backend(abc.ABC):
         if not isinstance(circuit, Circuit):
             raise TypeError(f"expected a qseq.circuits.Circuit, got {type(circuit).__name__}")
         self._check_qubits(circuit)
-        missing = {n: torch.zeros(s) for n, s in circuit.group_sizes.items() if s and n not in groups}
-        checked = check_params(circuit, {**groups, **missing}, check_finite=self.check_finite)
-        return BoundCircuit(self, circuit, {n: checked.groups[n] for n in groups if n in checked.groups})
+        fixed = {n: check_group(circuit, n, t) for n, t in groups.items() if circuit.group_sizes.get(n, 1)}
+        if self.check_finite:
+            for n, t in fixed.items():
+                _check_finite(n, t)
+        return BoundCircuit(self, circuit, fixed)
 
     # -- for subclasses ------------------------------------------------------------------------
     @abc.abstractmethod

@@ -423,3 +423,9 @@ def test_cuda_matches_cpu():
         w = gpu_groups["weights"].clone().requires_grad_(True)
         get("torch:cuda").expval(circuit, {"inputs": gpu_groups["inputs"], "weights": w}).sum().backward()
         assert w.grad is not None and w.grad.device.type == "cuda"
+        bound = get("torch:cuda").bind(circuit, weights=gpu_groups["weights"])
+        torch.testing.assert_close(bound(inputs=gpu_groups["inputs"]).cpu(), cpu, atol=tol, rtol=0)
+        # a CPU model on the CUDA backend: computed on the GPU, returned on the CPU
+        on_cpu = get("torch:cuda").expval(circuit, groups)
+        assert on_cpu.device.type == "cpu"
+        torch.testing.assert_close(on_cpu, cpu, atol=tol, rtol=0)

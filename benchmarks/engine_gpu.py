@@ -1,0 +1,110 @@
+"""GPU check and throughput of the torch engine on CUDA (``"torch:cuda"``).
+
+For each qubit count and mode it first checks the CUDA result against the CPU engine in complex128
+(max |Δ| column), then times calls with CUDA events after warm-up. Modes, as in ``engine.py``:
+per-sample forward, per-sample forward+backward, and shared weights bound across calls (the
+recurrent-cell case), for ``chen_vqc(n, 2)``, at batch 256 and 4096.
+
+Run on a machine with a CUDA GPU::
+
+    python benchmarks/engine_gpu.py [--qubits 4 8 12 16 20] [--out benchmarks/RESULTS.md]
+
+The table is printed and written between ``<!-- engine-gpu:start -->`` and ``<!-- engine-gpu:end -->``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+from pathlib import Path
+
+import torch
+
+from qseq.backends import get
+from qseq.circuits import chen_vqc
+
+
+def time_cuda(fn, min_ms: float = 300.0) -> float:
+    """Median milliseconds per call of ``fn`` on the current CUDA stream."""
+    fn()
+    torch.cuda.synchronize()
+    samples, total = [], 0.0
+    while total < min_ms or len(samples) < 5:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        samples.append(start.elapsed_time(end))
+        total += samples[-1]
+    return sorted(samples)[len(samples) // 2]
+
+
+def measure(n: int, batch: int) -> dict[str, float]:
+    circuit = chen_vqc(n, 2)
+    gpu, cpu = get("torch:cuda", check_finite=False), get("torch", dtype=torch.complex128)
+    gen = torch.Generator().manual_seed(n)
+    params = torch.rand(batch, circuit.n_params, generator=gen) * 6.28
+    x, w = params[:, : 2 * n], params[:1, 2 * n :]
+    sample = min(batch, 64)
+    ref = cpu.expval(circuit, params[:sample].double())
+    err = (gpu.expval(circuit, params[:sample].cuda()).double().cpu() - ref).abs().max().item()
+    p_gpu = params.cuda()
+    p_grad = p_gpu.clone().requires_grad_()
+    bound = gpu.bind(circuit, weights=w.cuda())
+    x_gpu = x.cuda().contiguous()
+    rate = lambda ms: batch / ms * 1e3  # noqa: E731
+    return {
+        "max |Δ| vs CPU c128": err,
+        "fwd": rate(time_cuda(lambda: gpu.expval(circuit, p_gpu))),
+        "fwd+bwd": rate(time_cuda(lambda: gpu.expval(circuit, p_grad).sum().backward())),
+        "bound fwd": rate(time_cuda(lambda: bound(inputs=x_gpu))),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--qubits", type=int, nargs="+", default=[4, 8, 12, 16, 20])
+    ap.add_argument("--batches", type=int, nargs="+", default=[256, 4096])
+    ap.add_argument("--max-state-gib", type=float, default=8.0)
+    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("no CUDA device: this benchmark needs a GPU")
+    rows = []
+    for batch in args.batches:
+        for n in args.qubits:
+            if batch * 2**n * 8 > args.max_state_gib * 2**30:  # the engine holds a few states at once
+                print(f"skip batch {batch}, {n} qubits: one complex64 state batch exceeds {args.max_state_gib} GiB")
+                continue
+            r = measure(n, batch)
+            rows.append((batch, n, r))
+            print(batch, n, {k: f"{v:.3g}" for k, v in r.items()}, flush=True)
+    cols = list(rows[0][2])
+    lines = [
+        "<!-- engine-gpu:start -->",
+        "## Torch engine on CUDA (`benchmarks/engine_gpu.py`)",
+        "",
+        f"{datetime.date.today()}, {torch.cuda.get_device_name()}, torch {torch.__version__}, "
+        "chen_vqc(n, 2), complex64, circuits/s (median of CUDA-event-timed calls).",
+        "",
+        "| batch | n | " + " | ".join(cols) + " |",
+        "|---|---|" + "---|" * len(cols),
+    ]
+    for batch, n, r in rows:
+        cells = [f"{r[c]:.1e}" if "Δ" in c else f"{r[c]:,.0f}" for c in cols]
+        lines.append(f"| {batch} | {n} | " + " | ".join(cells) + " |")
+    lines.append("<!-- engine-gpu:end -->")
+    section = "\n".join(lines)
+    text = args.out.read_text() if args.out.exists() else ""
+    if "<!-- engine-gpu:start -->" in text:
+        head, rest = text.split("<!-- engine-gpu:start -->", 1)
+        text = head + section + rest.split("<!-- engine-gpu:end -->", 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    args.out.write_text(text)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
