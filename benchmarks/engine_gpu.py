@@ -55,7 +55,7 @@ def measure(n: int, batch: int) -> dict[str, float]:
     x_gpu = x.cuda().contiguous()
     rate = lambda ms: batch / ms * 1e3  # noqa: E731
     return {
-        "max |Δ| vs CPU c128": err,
+        "max abs diff vs CPU complex128": err,
         "fwd": rate(time_cuda(lambda: gpu.expval(circuit, p_gpu))),
         "fwd+bwd": rate(time_cuda(lambda: gpu.expval(circuit, p_grad).sum().backward())),
         "bound fwd": rate(time_cuda(lambda: bound(inputs=x_gpu))),
@@ -92,7 +92,7 @@ def main() -> None:
         "|---|---|" + "---|" * len(cols),
     ]
     for batch, n, r in rows:
-        cells = [f"{r[c]:.1e}" if "Δ" in c else f"{r[c]:,.0f}" for c in cols]
+        cells = [f"{r[c]:.1e}" if c.startswith("max abs diff") else f"{r[c]:,.0f}" for c in cols]
         lines.append(f"| {batch} | {n} | " + " | ".join(cells) + " |")
     lines.append("<!-- engine-gpu:end -->")
     section = "\n".join(lines)
