@@ -331,7 +331,7 @@ def expectations(tables: Tables, psi: torch.Tensor) -> torch.Tensor:
     diagonal, flips, order = tables.readout
     pieces = []
     if diagonal is not None:
-        pieces.append(torch.view_as_real(psi).square().sum(-1) @ diagonal)
+        pieces.append((psi * psi.conj()).real @ diagonal)  # |ψ|², cheapest form on CPU
     for source, table in flips:
         pieces.append(((psi.conj() * psi.index_select(-1, source)) @ table).real)
     out = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
