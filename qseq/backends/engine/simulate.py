@@ -193,7 +193,7 @@ def _apply(stage: Stage, tables: Tables, psi, mats: _Matrices, groups: dict, n_q
     """Apply one stage; ``fused`` marks ``psi`` as the identity's rows (one extra leading dim)."""
     if isinstance(stage, Permute):
         source, phase = tables.per_stage[id(stage)]
-        psi = psi.index_select(-1, source)
+        psi = psi[..., source]  # advanced indexing: ~2x faster than index_select on CPU
         return psi if phase is None else psi * phase
     if isinstance(stage, Local):
         return _apply_local(stage, tables, psi, mats.per_wire(stage, fused), n_qubits)
@@ -333,6 +333,6 @@ def expectations(tables: Tables, psi: torch.Tensor) -> torch.Tensor:
     if diagonal is not None:
         pieces.append((psi * psi.conj()).real @ diagonal)  # |ψ|², cheapest form on CPU
     for source, table in flips:
-        pieces.append(((psi.conj() * psi.index_select(-1, source)) @ table).real)
+        pieces.append(((psi.conj() * psi[..., source]) @ table).real)
     out = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
     return out if order is None else out.index_select(-1, order)
