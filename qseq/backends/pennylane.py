@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import math
 from importlib.metadata import entry_points
-from types import ModuleType
 from typing import Any, Iterator
 
 import torch
 
 from ..circuits import Circuit, to_pennylane
+from ..circuits.export import require
 from .base import Backend, BindCache, Params
 
 __all__ = ["PennyLaneBackend"]
@@ -28,14 +28,6 @@ _DEVICE_PACKAGES = {
     "lightning.amdgpu": "pennylane-lightning-amdgpu",
     "lightning.tensor": "pennylane-lightning-tensor",
 }
-
-
-def _import_pennylane() -> ModuleType:
-    try:
-        import pennylane
-    except ImportError as err:
-        raise ImportError("the PennyLane backend needs pennylane: pip install 'qseq[pennylane]'") from err
-    return pennylane
 
 
 def _installed_devices() -> list[str]:
@@ -101,7 +93,7 @@ class PennyLaneBackend(Backend):
 
     def __init__(self, device: str = "default.qubit", *, shots: int | None = None,
                  diff_method: str | None = None, **device_kwargs: Any):
-        self._qml = _import_pennylane()
+        self._qml = require("pennylane", "pennylane")
         _check_device(device)
         self.device = device
         self.shots = shots
