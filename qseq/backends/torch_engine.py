@@ -79,8 +79,10 @@ class TorchBackend(Backend):
         self.fuse = fuse
         self.check_finite = check_finite
         self.name = "torch" if self.device is None else f"torch:{self.device}"
-        self._programs: dict = {}
-        self._tables: dict = {}
+        # Compiled programs and device tables, keyed by id(circuit) with the circuit kept alive beside
+        # them: equal-but-distinct circuits (the gate and hidden banks of a cell) each get an entry,
+        # and no lookup ever compares two circuits operation by operation.
+        self._compiled: dict[int, tuple[Circuit, object, dict]] = {}
 
     # -- public extras -------------------------------------------------------------------------
     def state(self, circuit: Circuit, params: ParamsLike) -> torch.Tensor:
@@ -112,19 +114,21 @@ class TorchBackend(Backend):
         groups = {n: t.to(real) for n, t in groups.items()}
         return evolve(self._program(circuit), tables, groups, params.batch_shape, initial, self.fuse, cache)
 
+    def _entry(self, circuit: Circuit) -> tuple:
+        entry = self._compiled.get(id(circuit))
+        if entry is None or entry[0] is not circuit:
+            entry = self._compiled[id(circuit)] = (circuit, compile_circuit(circuit), {})
+        return entry
+
     def _program(self, circuit: Circuit):
-        program = self._programs.get(circuit)
-        if program is None:
-            program = self._programs[circuit] = compile_circuit(circuit)
-        return program
+        return self._entry(circuit)[1]
 
     def _cdtype(self, params: Params) -> torch.dtype:
         return self.dtype or (torch.complex128 if params.dtype == torch.float64 else torch.complex64)
 
     def _tables_for(self, circuit: Circuit, params: Params):
-        device = self.device or params.device
-        key = (circuit, device, self._cdtype(params))
-        tables = self._tables.get(key)
-        if tables is None:
-            tables = self._tables[key] = make_tables(self._program(circuit), device, key[2])
-        return tables
+        _, program, tables = self._entry(circuit)
+        key = (self.device or params.device, self._cdtype(params))
+        if key not in tables:
+            tables[key] = make_tables(program, *key)
+        return tables[key]

@@ -245,6 +245,8 @@ def _forget(store: dict, key):
 
 
 def _lead(groups: dict, names: tuple[str, ...]) -> torch.Size:
+    if len(names) == 1:
+        return groups[names[0]].shape[:-1]
     return torch.broadcast_shapes(*(groups[n].shape[:-1] for n in names)) if names else torch.Size()
 
 

@@ -1,0 +1,403 @@
+"""Quantum recurrent cells and layers: drop-in counterparts of ``torch.nn.RNN``, ``LSTM`` and ``GRU``
+whose gates are variational quantum circuits (papers.md §0–§2).
+
+Every gate is Chen et al.'s VQC block (:func:`qseq.circuits.chen_vqc`): the cell concatenates its
+input and hidden state into ``v``, encodes ``arctan v`` and ``arctan v²`` as RY/RZ angles on
+``n_qubits`` wires, runs ``n_layers`` entangling layers with trained ``Rot`` weights and reads ⟨Z⟩.
+Gates that take the same input run as **one** backend call (the four QLSTM gates are four weight
+sets of one circuit), and the weights are bound once per sequence, so the torch engine builds their
+fused unitary once and reuses it at every time step.
+
+Sizes. With ``input_size + hidden_size == n_qubits`` (the default ``n_qubits``) the cells are the
+paper cells. Otherwise a classical ``Linear(input_size + hidden_size → n_qubits)`` projects ``v``
+before encoding, and a VQC whose output must have ``hidden_size`` features reads the first
+``hidden_size`` wires (``hidden_size ≤ n_qubits``) or goes through ``Linear(n_qubits →
+hidden_size)``. ``bias`` applies to those classical projections only: the paper's VQC gates have no
+bias.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .backends import Backend, BoundCircuit, get
+from .circuits import chen_vqc
+
+__all__ = [
+    "angle_encode",
+    "QRNNCell",
+    "QLSTMCell",
+    "QGRUCell",
+    "QRNN",
+    "QLSTM",
+    "QGRU",
+]
+
+INITS = ("paper", "uniform")
+
+
+def angle_encode(v: torch.Tensor) -> torch.Tensor:
+    """Chen's encoding ``[arctan v, arctan v²]``: ``(..., n)`` -> ``(..., 2n)`` angles (radians)."""
+    return torch.cat([torch.atan(v), torch.atan(v * v)], dim=-1)
+
+
+class _VQCBank(nn.Module):
+    """``k`` Chen VQCs of one structure: weights ``(k, n_layers, n_qubits, 3)``, evaluated in one call."""
+
+    def __init__(self, k: int, n_qubits: int, n_layers: int, dtype=None):
+        super().__init__()
+        self.circuit = chen_vqc(n_qubits, n_layers)
+        self.weight = nn.Parameter(torch.empty(k, n_layers, n_qubits, 3, dtype=dtype))
+
+    def reset_parameters(self, init: str = "paper", generator: torch.Generator | None = None) -> None:
+        with torch.no_grad():
+            if init == "paper":  # 0.01 · N(0, 1), as in the reference code
+                self.weight.copy_(0.01 * torch.randn(self.weight.shape, generator=generator, dtype=self.weight.dtype))
+            elif init == "uniform":  # U[0, 2π)
+                self.weight.copy_(2 * math.pi * torch.rand(self.weight.shape, generator=generator, dtype=self.weight.dtype))
+            else:
+                raise ValueError(f"init must be one of {INITS}, got {init!r}")
+
+    def extra_repr(self) -> str:
+        k, n_layers, n_qubits, _ = self.weight.shape
+        return f"{k} × chen_vqc(n_qubits={n_qubits}, n_layers={n_layers})"
+
+    def bind(self, backend: Backend) -> BoundCircuit:
+        """The bank bound to its current weights: ``bound(inputs=(..., 2n)) -> (k, ..., n)``."""
+        k = self.weight.shape[0]
+        return backend.bind(self.circuit, weights=self.weight.reshape(k, 1, -1))
+
+
+class _QuantumCell(nn.Module):
+    """Shared machinery: sizes, projections, backend, VQC banks. Subclasses define the gates."""
+
+    def __init__(self, input_size: int, hidden_size: int, n_qubits: int | None = None, n_layers: int = 2,
+                 bias: bool = True, backend: str | Backend = "torch", dtype=None, init: str = "paper",
+                 readout_vqc: bool = False):
+        super().__init__()
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("n_layers", n_layers)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        n_qubits = input_size + hidden_size if n_qubits is None else n_qubits
+        if not isinstance(n_qubits, int) or n_qubits < 1:
+            raise ValueError(f"n_qubits must be a positive integer, got {n_qubits!r}")
+        self.input_size, self.hidden_size, self.n_qubits, self.n_layers = input_size, hidden_size, n_qubits, n_layers
+        self.readout_vqc = readout_vqc
+        self.backend = get(backend)
+        self.in_proj = self._projection(input_size + hidden_size, n_qubits, bias, dtype)
+        self.hidden_proj = None if hidden_size <= n_qubits else nn.Linear(n_qubits, hidden_size, bias, dtype=dtype)
+        self.vqc = nn.ModuleDict({name: _VQCBank(k, n_qubits, n_layers, dtype) for name, k in self._banks()})
+        self.reset_parameters(init)
+
+    def _banks(self) -> list[tuple[str, int]]:
+        """``(name, number of circuits)`` of the VQC banks; the circuits of one bank share their
+        input and run as one backend call."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _projection(n_in: int, n_out: int, bias: bool, dtype) -> nn.Module | None:
+        return None if n_in == n_out else nn.Linear(n_in, n_out, bias, dtype=dtype)
+
+    def reset_parameters(self, init: str = "paper", generator: torch.Generator | None = None) -> None:
+        """Re-initialise the VQC weights (``"paper"``: 0.01·N(0,1); ``"uniform"``: U[0, 2π)) and the
+        classical projections (torch's default)."""
+        for bank in self.vqc.values():
+            bank.reset_parameters(init, generator)
+        for proj in (self.in_proj, self.hidden_proj):
+            if proj is not None:
+                proj.reset_parameters()
+
+    def to_backend(self, spec: str | Backend) -> "_QuantumCell":
+        """Run the circuits on another backend from now on (weights unchanged); returns ``self``."""
+        self.backend = get(spec)
+        return self
+
+    @property
+    def output_size(self) -> int:
+        """Features of the per-step output: ``n_qubits`` with ``readout_vqc``, else ``hidden_size``."""
+        return self.n_qubits if self.readout_vqc else self.hidden_size
+
+    # -- helpers for subclasses ------------------------------------------------------------------
+    def _bind(self) -> dict[str, BoundCircuit]:
+        return {name: bank.bind(self.backend) for name, bank in self.vqc.items()}
+
+    def _angles(self, *parts: torch.Tensor) -> torch.Tensor:
+        v = torch.cat(parts, dim=-1)
+        return angle_encode(v if self.in_proj is None else self.in_proj(v))
+
+    def _to_hidden(self, z: torch.Tensor) -> torch.Tensor:
+        """A VQC's ``n_qubits`` ⟨Z⟩ values -> ``hidden_size`` features."""
+        return z[..., : self.hidden_size] if self.hidden_proj is None else self.hidden_proj(z)
+
+    def _check_step(self, x: torch.Tensor, hx: torch.Tensor | None, size: int, what: str) -> torch.Tensor:
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{type(self).__name__}: input must be (N, {self.input_size}) or ({self.input_size},), "
+                             f"got {tuple(x.shape)}")
+        shape = (*x.shape[:-1], size)
+        if hx is None:
+            return x.new_zeros(shape)
+        if tuple(hx.shape) != shape:
+            raise ValueError(f"{type(self).__name__}: {what} must have shape {shape}, got {tuple(hx.shape)}")
+        return hx
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, n_qubits={self.n_qubits}, n_layers={self.n_layers}, "
+                f"backend={self.backend.name!r}" + (", readout_vqc=True" if self.readout_vqc else ""))
+
+
+class QRNNCell(_QuantumCell):
+    r"""Quantum Elman cell (papers.md §2; the exact form in the paper is **reconstructed**).
+
+    .. math::
+
+        h_t = \tanh\big(\mathrm{VQC}_1(\mathrm{enc}[x_t, h_{t-1}])\big)_{:H}
+
+    With ``readout_vqc`` a second VQC on the same input gives the per-step output
+    ``y_t = VQC_2(enc[x_t, h_{t-1}])`` (``n_qubits`` features), evaluated in the same backend call.
+
+    Shapes: ``x`` ``(N, input_size)`` or ``(input_size,)``; ``h`` ``(N, hidden_size)``.
+    Call: ``h_next = cell(x, h)`` (like :class:`torch.nn.RNNCell`).
+    """
+
+    def _banks(self):
+        return [("gates", 1 + self.readout_vqc)]
+
+    def step(self, bound, x, state):
+        z = bound["gates"](inputs=self._angles(x, state))
+        h = torch.tanh(self._to_hidden(z[0]))
+        return h, h, (z[1] if self.readout_vqc else h)
+
+    def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
+        hx = self._check_step(x, hx, self.hidden_size, "hx")
+        return self.step(self._bind(), x, hx)[0]
+
+
+class QLSTMCell(_QuantumCell):
+    r"""Quantum LSTM cell of Chen, Yoo & Fang (arXiv 2009.01783; papers.md §1), verified against the
+    reference code (``VQLSTM._forward``).
+
+    .. math::
+
+        v_t &= [x_t, h_{t-1}] \\
+        f_t = \sigma(\mathrm{VQC}_1(v_t)),\ i_t &= \sigma(\mathrm{VQC}_2(v_t)),\
+        \tilde C_t = \tanh(\mathrm{VQC}_3(v_t)),\ o_t = \sigma(\mathrm{VQC}_4(v_t)) \\
+        c_t &= f_t \odot c_{t-1} + i_t \odot \tilde C_t \\
+        h_t &= \mathrm{VQC}_5(o_t \odot \tanh c_t)_{:H}
+
+    The cell state ``c`` has ``n_qubits`` features (the paper's internal size), ``h`` has
+    ``hidden_size``. VQC1–4 are one backend call, VQC5 a second; with ``readout_vqc`` the paper's
+    VQC6 (``y_t = VQC_6(o_t ⊙ tanh c_t)``, ``n_qubits`` features) joins the second call.
+
+    Call: ``h, c = cell(x, (h, c))`` (like :class:`torch.nn.LSTMCell`); shapes ``x`` ``(N, input_size)``,
+    ``h`` ``(N, hidden_size)``, ``c`` ``(N, n_qubits)``, or unbatched without ``N``.
+    """
+
+    def _banks(self):
+        return [("gates", 4), ("hidden", 1 + self.readout_vqc)]
+
+    def step(self, bound, x, state):
+        h, c = state
+        f, i, g, o = bound["gates"](inputs=self._angles(x, h)).unbind(0)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        u = torch.sigmoid(o) * torch.tanh(c)
+        z = bound["hidden"](inputs=angle_encode(u))
+        h = self._to_hidden(z[0])
+        return h, (h, c), (z[1] if self.readout_vqc else h)
+
+    def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):
+        h, c = (None, None) if hx is None else hx
+        h = self._check_step(x, h, self.hidden_size, "h")
+        c = self._check_step(x, c, self.n_qubits, "c")
+        return self.step(self._bind(), x, (h, c))[1]
+
+
+class QGRUCell(_QuantumCell):
+    r"""Quantum GRU cell (papers.md §2; the paper's exact form is **reconstructed**, no public code).
+
+    .. math::
+
+        r_t = \sigma(\mathrm{VQC}_1(x_t, h_{t-1}))_{:H},\quad z_t &= \sigma(\mathrm{VQC}_2(x_t, h_{t-1}))_{:H} \\
+        n_t &= \tanh\big(\mathrm{VQC}_3(x_t, r_t \odot h_{t-1})\big)_{:H} \\
+        h_t &= (1 - z_t) \odot n_t + z_t \odot h_{t-1}
+
+    VQC1–2 are one backend call and VQC3 a second; with ``readout_vqc`` the output VQC4
+    (``y_t = VQC_4(x_t, h_t)``, ``n_qubits`` features — its input is also reconstructed) is a
+    third. Call: ``h = cell(x, h)`` (like :class:`torch.nn.GRUCell`).
+    """
+
+    def _banks(self):
+        return [("gates", 2), ("candidate", 1)] + [("readout", 1)] * self.readout_vqc
+
+    def step(self, bound, x, h):
+        r, z = torch.sigmoid(self._to_hidden(bound["gates"](inputs=self._angles(x, h)))).unbind(0)
+        n = torch.tanh(self._to_hidden(bound["candidate"](inputs=self._angles(x, r * h))[0]))
+        h = (1 - z) * n + z * h
+        y = bound["readout"](inputs=self._angles(x, h))[0] if self.readout_vqc else h
+        return h, h, y
+
+    def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
+        hx = self._check_step(x, hx, self.hidden_size, "hx")
+        return self.step(self._bind(), x, hx)[0]
+
+
+class _QuantumRNN(nn.Module):
+    """Sequence layer over a stack of quantum cells, with the call signature of ``torch.nn.RNN``."""
+
+    cell_class: type[_QuantumCell]
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
+                 n_qubits: int | None = None, n_layers: int = 2, backend: str | Backend = "torch", dtype=None,
+                 init: str = "paper", readout_vqc: bool = False):
+        super().__init__()
+        if bidirectional:
+            raise ValueError(f"{type(self).__name__}: bidirectional=True is not supported")
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.batch_first = batch_first
+        backend = get(backend)
+        self.cells = nn.ModuleList(
+            self.cell_class(input_size if k == 0 else hidden_size, hidden_size, n_qubits, n_layers, bias, backend,
+                            dtype, init, readout_vqc and k == num_layers - 1)
+            for k in range(num_layers)
+        )
+        self.dropout = nn.Dropout(dropout) if dropout else None
+
+    @property
+    def backend(self) -> Backend:
+        return self.cells[0].backend
+
+    @property
+    def n_qubits(self) -> int:
+        return self.cells[0].n_qubits
+
+    @property
+    def output_size(self) -> int:
+        """Features of ``output``: ``hidden_size``, or ``n_qubits`` with ``readout_vqc``."""
+        return self.cells[-1].output_size
+
+    def to_backend(self, spec: str | Backend):
+        """Run every cell's circuits on another backend (weights unchanged); returns ``self``."""
+        backend = get(spec)
+        for cell in self.cells:
+            cell.to_backend(backend)
+        return self
+
+    def reset_parameters(self, init: str = "paper", generator: torch.Generator | None = None) -> None:
+        for cell in self.cells:
+            cell.reset_parameters(init, generator)
+
+    # -- state layout (overridden by QLSTM) --------------------------------------------------------
+    def _layer_states(self, hx, batch: int, like: torch.Tensor) -> list:
+        shape = (self.num_layers, batch, self.hidden_size)
+        if hx is None:
+            return [like.new_zeros(shape[1:]) for _ in range(self.num_layers)]
+        _check_state(hx, shape, "hx")
+        return list(hx.unbind(0))
+
+    def _final_state(self, states: list):
+        return torch.stack(states, 0)
+
+    # -- forward -----------------------------------------------------------------------------------
+    def forward(self, input: torch.Tensor, hx=None):
+        """Run the sequence.
+
+        Args:
+            input: ``(L, N, input_size)``, ``(N, L, input_size)`` with ``batch_first``, or unbatched
+                ``(L, input_size)``.
+            hx: initial state, ``(num_layers, N, hidden_size)`` (``(num_layers, hidden_size)``
+                unbatched); zeros if ``None``. For :class:`QLSTM` a pair ``(h_0, c_0)`` with ``c_0``
+                of ``n_qubits`` features.
+
+        Returns:
+            ``(output, h_n)`` — ``output`` ``(L, N, output_size)`` (batch-first / unbatched like the
+            input) holds the last layer's per-step output; ``h_n`` the final state of every layer
+            in the layout of ``hx``.
+        """
+        x, unbatched = self._check_input(input)
+        if unbatched:
+            hx = _map_state(hx, lambda t: t.unsqueeze(1))
+        states = self._layer_states(hx, x.shape[1], x)
+        for k, cell in enumerate(self.cells):
+            bound, outputs, state = cell._bind(), [], states[k]
+            for x_t in x.unbind(0):
+                _, state, y = cell.step(bound, x_t, state)
+                outputs.append(y)
+            states[k] = state
+            x = torch.stack(outputs, 0)
+            if self.dropout is not None and k < self.num_layers - 1:
+                x = self.dropout(x)
+        final = self._final_state(states)
+        if unbatched:
+            return x.squeeze(1), _map_state(final, lambda t: t.squeeze(1))
+        return (x.transpose(0, 1) if self.batch_first else x), final
+
+    def _check_input(self, input: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        name = type(self).__name__
+        if not isinstance(input, torch.Tensor):
+            raise TypeError(f"{name}: input must be a torch.Tensor, got {type(input).__name__}")
+        if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
+            layout = "(N, L, H_in)" if self.batch_first else "(L, N, H_in)"
+            raise ValueError(f"{name}: input must be {layout} or unbatched (L, H_in) with H_in = {self.input_size}, "
+                             f"got shape {tuple(input.shape)}")
+        if input.shape[-2 if input.ndim == 2 else (1 if self.batch_first else 0)] == 0:
+            raise ValueError(f"{name}: input has an empty sequence (L = 0)")
+        if not bool(torch.isfinite(input.detach()).all()):
+            raise ValueError(f"{name}: input contains NaN or infinite values")
+        if input.ndim == 2:
+            return input.unsqueeze(1), True
+        return (input.transpose(0, 1) if self.batch_first else input), False
+
+
+def _check_state(t, shape: tuple, what: str) -> None:
+    if not isinstance(t, torch.Tensor) or tuple(t.shape) != tuple(shape):
+        got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+        raise ValueError(f"{what} must have shape {tuple(shape)}, got {got}")
+
+
+def _map_state(state, fn):
+    if state is None:
+        return None
+    return tuple(fn(t) for t in state) if isinstance(state, tuple) else fn(state)
+
+
+class QRNN(_QuantumRNN):
+    """Multi-layer quantum Elman RNN of :class:`QRNNCell` s; drop-in for :class:`torch.nn.RNN`
+    (``nonlinearity`` is always tanh). ``output, h_n = QRNN(...)(input, h_0)``."""
+
+    cell_class = QRNNCell
+
+
+class QGRU(_QuantumRNN):
+    """Multi-layer quantum GRU of :class:`QGRUCell` s; drop-in for :class:`torch.nn.GRU`.
+    ``output, h_n = QGRU(...)(input, h_0)``."""
+
+    cell_class = QGRUCell
+
+
+class QLSTM(_QuantumRNN):
+    """Multi-layer quantum LSTM of :class:`QLSTMCell` s; drop-in for :class:`torch.nn.LSTM`:
+    ``output, (h_n, c_n) = QLSTM(...)(input, (h_0, c_0))``. ``c`` has ``n_qubits`` features
+    (the paper's internal size), not ``hidden_size``."""
+
+    cell_class = QLSTMCell
+
+    def _layer_states(self, hx, batch: int, like: torch.Tensor) -> list:
+        h_shape = (self.num_layers, batch, self.hidden_size)
+        c_shape = (self.num_layers, batch, self.n_qubits)
+        if hx is None:
+            return [(like.new_zeros(h_shape[1:]), like.new_zeros(c_shape[1:])) for _ in range(self.num_layers)]
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise ValueError("QLSTM: hx must be a pair (h_0, c_0)")
+        _check_state(hx[0], h_shape, "h_0")
+        _check_state(hx[1], c_shape, "c_0")
+        return list(zip(hx[0].unbind(0), hx[1].unbind(0)))
+
+    def _final_state(self, states: list):
+        return torch.stack([h for h, _ in states], 0), torch.stack([c for _, c in states], 0)
