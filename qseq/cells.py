@@ -132,6 +132,13 @@ class _QuantumCell(nn.Module):
         """A VQC's ``n_qubits`` ⟨Z⟩ values -> ``hidden_size`` features."""
         return z[..., : self.hidden_size] if self.hidden_proj is None else self.hidden_proj(z)
 
+    def _unbatched(self, x: torch.Tensor, hx):
+        """Run an unbatched step ``x`` ``(input_size,)`` as a batch of one."""
+        states = list(hx) if isinstance(hx, (tuple, list)) else [hx]
+        if any(t is not None and t.ndim != 1 for t in states):
+            raise ValueError(f"{type(self).__name__}: an unbatched input needs an unbatched state")
+        return _map_state(self(x.unsqueeze(0), _map_state(hx, lambda t: t.unsqueeze(0))), lambda t: t.squeeze(0))
+
     def _check_step(self, x: torch.Tensor, hx: torch.Tensor | None, size: int, what: str) -> torch.Tensor:
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: input must be (N, {self.input_size}) or ({self.input_size},), "
@@ -171,6 +178,8 @@ class QRNNCell(_QuantumCell):
         return h, h, (z[1] if self.readout_vqc else h)
 
     def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
+        if x.ndim == 1:
+            return self._unbatched(x, hx)
         hx = self._check_step(x, hx, self.hidden_size, "hx")
         return self.step(self._bind(), x, hx)[0]
 
@@ -208,6 +217,8 @@ class QLSTMCell(_QuantumCell):
         return h, (h, c), (z[1] if self.readout_vqc else h)
 
     def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):
+        if x.ndim == 1:
+            return self._unbatched(x, hx)
         h, c = (None, None) if hx is None else hx
         h = self._check_step(x, h, self.hidden_size, "h")
         c = self._check_step(x, c, self.n_qubits, "c")
@@ -239,6 +250,8 @@ class QGRUCell(_QuantumCell):
         return h, h, y
 
     def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
+        if x.ndim == 1:
+            return self._unbatched(x, hx)
         hx = self._check_step(x, hx, self.hidden_size, "hx")
         return self.step(self._bind(), x, hx)[0]
 
@@ -262,6 +275,7 @@ class _QuantumRNN(nn.Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.batch_first = batch_first
         backend = get(backend)
+        n_qubits = input_size + hidden_size if n_qubits is None else n_qubits  # every layer's width
         self.cells = nn.ModuleList(
             self.cell_class(input_size if k == 0 else hidden_size, hidden_size, n_qubits, n_layers, bias, backend,
                             dtype, init, readout_vqc and k == num_layers - 1)
@@ -364,7 +378,9 @@ def _check_state(t, shape: tuple, what: str) -> None:
 def _map_state(state, fn):
     if state is None:
         return None
-    return tuple(fn(t) for t in state) if isinstance(state, tuple) else fn(state)
+    if isinstance(state, (tuple, list)):
+        return tuple(None if t is None else fn(t) for t in state)
+    return fn(state)
 
 
 class QRNN(_QuantumRNN):
