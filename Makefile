@@ -22,7 +22,7 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.installed-plot
-	$(BIN)/python -m qseq.demo
+	$(BIN)/qseq demo
 
 test: $(VENV)/.installed-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
