@@ -54,7 +54,7 @@ def _train_and_report(model_name: str, task: str, backend: str, out: Path, epoch
     if hasattr(model.rnn, "to_backend"):
         model.to_backend(backend)
     elif backend != "torch":
-        raise SystemExit(f"qseq: model {model_name!r} is classical and runs on torch only, not {backend!r}")
+        raise ValueError(f"model {model_name!r} is classical and runs on torch only, not on {backend!r}")
     # Papers report the weights after the last epoch; the test split is monitored, never selected on.
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress, restore_best=False)
     start = time.perf_counter()

@@ -1,0 +1,71 @@
+"""Smoke tests of the ``qseq`` command (CleanRL style: run it as users do, with tiny budgets)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def qseq(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qseq.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_tasks_lists_every_task():
+    from qseq.data import TASKS
+
+    out = qseq("tasks")
+    assert out.returncode == 0, out.stderr
+    for name in TASKS:
+        assert name in out.stdout
+
+
+def test_backends_reports_torch_usable():
+    out = qseq("backends")
+    assert out.returncode == 0, out.stderr
+    line = next(line for line in out.stdout.splitlines() if line.startswith("torch "))
+    assert "yes" in line
+
+
+def test_train_writes_run_and_resumes(tmp_path):
+    run = tmp_path / "run"
+    out = qseq("train", "--model", "qrnn", "--task", "damped_shm", "--epochs", "2", "--out", str(run))
+    assert out.returncode == 0, out.stderr
+    assert "linear AR(4)" in out.stdout and "last-value persistence" in out.stdout
+    history = json.loads((run / "metrics.json").read_text())
+    rows = history["history"] if isinstance(history, dict) else history
+    assert [r["epoch"] for r in rows] == [1, 2]
+    # a second run into the same directory must not overwrite it ...
+    again = qseq("train", "--model", "qrnn", "--task", "damped_shm", "--epochs", "2", "--out", str(run))
+    assert again.returncode == 2 and "resume" in again.stderr
+    # ... but --resume continues it
+    resumed = qseq("train", "--model", "qrnn", "--task", "damped_shm", "--epochs", "3", "--out", str(run), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    history = json.loads((run / "metrics.json").read_text())
+    rows = history["history"] if isinstance(history, dict) else history
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--model", "qlstm", "--task", "no_such_task"), "unknown task"),
+        (("--model", "qlstm", "--task", "damped_shm", "--backend", "nope"), "unknown backend"),
+        (("--model", "lstm", "--task", "damped_shm", "--backend", "pennylane:default.qubit"), "classical"),
+    ],
+)
+def test_train_bad_arguments_fail_clearly(tmp_path, args, message):
+    out = qseq("train", *args, "--epochs", "1", "--out", str(tmp_path / "r"))
+    assert out.returncode == 2
+    assert message in out.stderr.lower()
+    assert "Traceback" not in out.stderr
+
+
+def test_demo_runs_and_reports_baselines(tmp_path):
+    out = qseq("demo", "--epochs", "1", "--out", str(tmp_path / "demo"))
+    assert out.returncode == 0, out.stderr
+    assert "qlstm (torch)" in out.stdout and "149" in out.stdout
+    assert (tmp_path / "demo" / "prediction.png").stat().st_size > 0
