@@ -139,10 +139,10 @@ def run_speed(args) -> None:
     agree = max((out - outputs[0]).abs().max().item() for out in outputs)
     rows = []
     for name, forward, params, limit in [
-        ("qseq torch engine", model, model.parameters(), None),
-        ("same model on PennyLane default.qubit (broadcasting)", pl_model, pl_model.parameters(), args.pl_batches),
+        ("qseq torch engine", model, list(model.parameters()), None),
+        ("same model on PennyLane default.qubit (broadcasting)", pl_model, list(pl_model.parameters()), args.pl_batches),
         ("reference style (per-sample loop, one QNode call per VQC)", lambda xb: reference_forward(vqc, model, xb),
-         model.parameters(), args.reference_batches),
+         list(model.parameters()), args.reference_batches),
     ]:
         _train_batches(forward, params, X_train, y_train, args.batch_size, 1)  # warm-up
         seconds, done = _train_batches(forward, params, X_train, y_train, args.batch_size, limit)
@@ -208,7 +208,7 @@ def run_accuracy(args) -> None:
                 f"| {task} | {name} | {count_parameters(model)} | {np.mean(train_mse):.2e} ± {np.std(train_mse):.1e} | "
                 f"{np.mean(test_mse):.2e} ± {np.std(test_mse):.1e} | {np.mean(seconds):.1f} |"
             )
-    write_section("paper-qlstm-accuracy", "\n".join(lines))
+    write_section(args.section, "\n".join(lines))
     print("\n".join(lines))
 
 
@@ -225,6 +225,7 @@ def main() -> None:
     acc.add_argument("--seeds", type=int, default=5)
     acc.add_argument("--epochs", type=int, default=100)
     acc.add_argument("--batch-size", type=int, default=4)
+    acc.add_argument("--section", default="paper-qlstm-accuracy", help="RESULTS.md section to (re)write")
     args = ap.parse_args()
     torch.set_num_threads(2)
     run_speed(args) if args.mode == "speed" else run_accuracy(args)

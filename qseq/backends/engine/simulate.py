@@ -35,6 +35,7 @@ class Tables:
     per_batch: list  # per MatrixBatch: its gate steps (see _steps)
     readout: tuple
     zero: torch.Tensor  # |0⟩ = (1, 0)
+    prep_index: torch.Tensor | None  # (n·D,) row·2 + bit gathers of the product state (see _prepare)
 
 
 def _steps(batch, device, cdtype) -> list:
@@ -69,7 +70,21 @@ def make_tables(program: Program, device: torch.device, cdtype: torch.dtype) -> 
     )
     zero = torch.tensor([1, 0], dtype=cdtype, device=device)
     per_batch = [_steps(b, device, cdtype) for b in program.matrix_batches]
-    return Tables(device, cdtype, per_stage, per_batch, readout, zero)
+    return Tables(device, cdtype, per_stage, per_batch, readout, zero, _prep_index(program, device))
+
+
+def _prep_index(program: Program, device) -> torch.Tensor | None:
+    """For the product state: ``index[w·D + i] = 2·row(w) + bit_w(i)``, where ``row(w)`` is wire w's
+    row in the stacked single-wire states (wire groups in order, then wires left in |0⟩)."""
+    if program.prep is None:
+        return None
+    n, dim = program.n_qubits, program.dim
+    order = [w for g in program.prep.wire_groups for w in g.wires]
+    order += [w for w in range(n) if w not in order]
+    row = {w: r for r, w in enumerate(order)}
+    basis = torch.arange(dim)
+    index = torch.stack([2 * row[w] + ((basis >> (n - 1 - w)) & 1) for w in range(n)])
+    return index.reshape(-1).to(device)
 
 
 # -- angles ------------------------------------------------------------------------------------
@@ -124,13 +139,29 @@ def _kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 # -- stages ------------------------------------------------------------------------------------
-def _prepare(per_wire: list, tables: Tables) -> torch.Tensor:
-    """Product state ``⊗_w M_w|0⟩``: ``(*lead, 2**n)``."""
-    psi = None
-    for m in per_wire:
-        v = tables.zero if m is None else m[..., :, 0]
-        psi = v if psi is None else (psi[..., :, None] * v[..., None, :]).flatten(-2)
-    return psi
+def _prepare(stage: Local, mats: "_Matrices", tables: Tables, n_qubits: int) -> torch.Tensor:
+    """Product state ``ψ_i = Π_w v_w[bit_w(i)]`` with ``v_w = M_w|0⟩``: ``(*lead, 2**n)``.
+
+    The single-wire states of all wires are stacked into ``(*lead, n, 2)`` and the product is one
+    gather and one reduction, whatever the number of wires.
+    """
+    columns = []
+    for group in stage.wire_groups:
+        m = mats[group.batch]
+        if m.ndim == 2:  # constant gates: the same state on every wire of the group
+            columns.append(m[:, 0].expand(len(group.wires), 2))
+        else:
+            columns.append(m[..., group.offset : group.offset + len(group.wires), :, 0])
+    absent = n_qubits - sum(len(g.wires) for g in stage.wire_groups)
+    if absent:
+        columns.append(tables.zero.expand(absent, 2))
+    if len(columns) == 1:
+        states = columns[0]
+    else:
+        lead = torch.broadcast_shapes(*(c.shape[:-2] for c in columns))
+        states = torch.cat([c.expand(*lead, *c.shape[-2:]) for c in columns], dim=-2)
+    dim = 2**n_qubits
+    return states.flatten(-2)[..., tables.prep_index].unflatten(-1, (n_qubits, dim)).prod(-2)
 
 
 def _apply_block(psi: torch.Tensor, m: torch.Tensor, first: int, k: int, n_qubits: int) -> torch.Tensor:
@@ -298,7 +329,7 @@ def evolve(
             psi = torch.zeros(dim, dtype=tables.cdtype, device=tables.device)
             psi[0] = 1
         else:
-            psi = _prepare(mats.per_wire(program.prep), tables)
+            psi = _prepare(program.prep, mats, tables, n)
     else:
         psi = initial
         if program.prep is not None:
