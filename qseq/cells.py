@@ -88,13 +88,22 @@ class _QuantumCell(nn.Module):
         self.readout_vqc = readout_vqc
         self.backend = get(backend)
         self.in_proj = self._projection(input_size + hidden_size, n_qubits, bias, dtype)
-        self.hidden_proj = None if hidden_size <= n_qubits else nn.Linear(n_qubits, hidden_size, bias, dtype=dtype)
+        self.hidden_proj = self._projection(n_qubits, hidden_size, bias, dtype) if hidden_size > n_qubits else None
         self.vqc = nn.ModuleDict({name: _VQCBank(k, n_qubits, n_layers, dtype) for name, k in self._banks()})
         self.reset_parameters(init)
 
     def _banks(self) -> list[tuple[str, int]]:
         """``(name, number of circuits)`` of the VQC banks; the circuits of one bank share their
         input and run as one backend call."""
+        raise NotImplementedError
+
+    def step(self, bound: dict[str, BoundCircuit], x: torch.Tensor, state):
+        """One time step with banks bound by :meth:`_bind` (once per sequence).
+
+        Returns ``(h, state, output)``: the new hidden state ``(N, hidden_size)``, the full state
+        to carry (``h``, or ``(h, c)`` for the LSTM) and the per-step output (``h``, or the readout
+        VQC's ``(N, n_qubits)`` values with ``readout_vqc``).
+        """
         raise NotImplementedError
 
     @staticmethod
