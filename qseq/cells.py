@@ -28,6 +28,8 @@ from .circuits import chen_vqc
 
 __all__ = [
     "angle_encode",
+    "init_vqc_weights",
+    "init_linear",
     "QRNNCell",
     "QLSTMCell",
     "QGRUCell",
@@ -37,6 +39,28 @@ __all__ = [
 ]
 
 INITS = ("paper", "uniform")
+
+
+def init_vqc_weights(weight: torch.Tensor, init="paper", generator: torch.Generator | None = None) -> None:
+    """Fill VQC weights in place: ``"paper"`` 0.01·N(0, 1) (the reference code), ``"uniform"``
+    U[0, 2π) (a wide random reservoir), or any callable ``init(weight, generator)``."""
+    with torch.no_grad():
+        if callable(init):
+            init(weight, generator)
+        elif init == "paper":
+            weight.copy_(0.01 * torch.randn(weight.shape, generator=generator, dtype=weight.dtype))
+        elif init == "uniform":
+            weight.copy_(2 * math.pi * torch.rand(weight.shape, generator=generator, dtype=weight.dtype))
+        else:
+            raise ValueError(f"init must be one of {INITS} or a callable, got {init!r}")
+
+
+def init_linear(linear: nn.Linear, generator: torch.Generator | None = None) -> None:
+    """torch's default ``Linear`` initialisation, U(±1/√fan_in), drawn from ``generator``."""
+    bound = 1 / math.sqrt(linear.in_features)
+    with torch.no_grad():
+        for p in linear.parameters():
+            p.copy_(torch.empty_like(p).uniform_(-bound, bound, generator=generator))
 
 
 def angle_encode(v: torch.Tensor) -> torch.Tensor:
@@ -52,14 +76,8 @@ class _VQCBank(nn.Module):
         self.circuit = chen_vqc(n_qubits, n_layers)
         self.weight = nn.Parameter(torch.empty(k, n_layers, n_qubits, 3, dtype=dtype))
 
-    def reset_parameters(self, init: str = "paper", generator: torch.Generator | None = None) -> None:
-        with torch.no_grad():
-            if init == "paper":  # 0.01 · N(0, 1), as in the reference code
-                self.weight.copy_(0.01 * torch.randn(self.weight.shape, generator=generator, dtype=self.weight.dtype))
-            elif init == "uniform":  # U[0, 2π)
-                self.weight.copy_(2 * math.pi * torch.rand(self.weight.shape, generator=generator, dtype=self.weight.dtype))
-            else:
-                raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    def reset_parameters(self, init="paper", generator: torch.Generator | None = None) -> None:
+        init_vqc_weights(self.weight, init, generator)
 
     def extra_repr(self) -> str:
         k, n_layers, n_qubits, _ = self.weight.shape
@@ -110,14 +128,14 @@ class _QuantumCell(nn.Module):
     def _projection(n_in: int, n_out: int, bias: bool, dtype) -> nn.Module | None:
         return None if n_in == n_out else nn.Linear(n_in, n_out, bias, dtype=dtype)
 
-    def reset_parameters(self, init: str = "paper", generator: torch.Generator | None = None) -> None:
-        """Re-initialise the VQC weights (``"paper"``: 0.01·N(0,1); ``"uniform"``: U[0, 2π)) and the
-        classical projections (torch's default)."""
+    def reset_parameters(self, init="paper", generator: torch.Generator | None = None) -> None:
+        """Re-initialise the VQC weights (see :func:`init_vqc_weights`) and the classical projections
+        (torch's default distribution), all drawn from ``generator`` when given."""
         for bank in self.vqc.values():
             bank.reset_parameters(init, generator)
         for proj in (self.in_proj, self.hidden_proj):
             if proj is not None:
-                proj.reset_parameters()
+                init_linear(proj, generator)
 
     def to_backend(self, spec: str | Backend) -> "_QuantumCell":
         """Run the circuits on another backend from now on (weights unchanged); returns ``self``."""
@@ -273,7 +291,7 @@ class _QuantumRNN(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
                  n_qubits: int | None = None, n_layers: int = 2, backend: str | Backend = "torch", dtype=None,
-                 init: str = "paper", readout_vqc: bool = False):
+                 init="paper", readout_vqc: bool = False, reservoir: bool = False, seed: int = 0):
         super().__init__()
         if bidirectional:
             raise ValueError(f"{type(self).__name__}: bidirectional=True is not supported")
@@ -291,6 +309,9 @@ class _QuantumRNN(nn.Module):
             for k in range(num_layers)
         )
         self.dropout = nn.Dropout(dropout) if dropout else None
+        self.reservoir = False
+        if reservoir:
+            self.freeze_reservoir(init, seed)
 
     @property
     def backend(self) -> Backend:
@@ -312,9 +333,19 @@ class _QuantumRNN(nn.Module):
             cell.to_backend(backend)
         return self
 
-    def reset_parameters(self, init: str = "paper", generator: torch.Generator | None = None) -> None:
+    def reset_parameters(self, init="paper", generator: torch.Generator | None = None) -> None:
         for cell in self.cells:
             cell.reset_parameters(init, generator)
+
+    def freeze_reservoir(self, init="paper", seed: int = 0):
+        """Reservoir-computing mode: re-initialise every weight (VQC angles and classical
+        projections) from ``seed`` with ``init`` and freeze it. The layer then is a fixed random
+        dynamical system; only a readout on its outputs is trained (papers.md §2). Returns ``self``.
+        """
+        self.reset_parameters(init, torch.Generator().manual_seed(seed))
+        self.requires_grad_(False)
+        self.reservoir = True
+        return self
 
     # -- state layout (overridden by QLSTM) --------------------------------------------------------
     def _layer_states(self, hx, batch: int, like: torch.Tensor) -> list:

@@ -13,6 +13,7 @@ from torch import nn
 
 from .backends import Backend
 from .cells import QGRU, QLSTM, QRNN
+from .classical import freeze_random
 
 __all__ = ["SequenceRegressor", "build_model", "MODELS", "count_parameters"]
 
@@ -40,6 +41,15 @@ class SequenceRegressor(nn.Module):
         out, _ = self.rnn(x)
         return self.head(out[:, -1])
 
+    def freeze_reservoir(self, init="paper", seed: int = 0) -> "SequenceRegressor":
+        """Reservoir-computing mode: freeze the recurrent layer with seeded random weights; only the
+        linear head stays trainable. Returns ``self``."""
+        if hasattr(self.rnn, "freeze_reservoir"):
+            self.rnn.freeze_reservoir(init, seed)
+        else:
+            freeze_random(self.rnn, seed)
+        return self
+
     def to_backend(self, spec: str | Backend) -> "SequenceRegressor":
         """Move the circuits to another backend (quantum layers only); returns ``self``."""
         if not hasattr(self.rnn, "to_backend"):
@@ -64,13 +74,15 @@ def _quantum(layer: type):
 
 def _classical(layer: type, default_hidden: int):
     def build(input_size: int = 1, hidden_size: int = default_hidden, out_features: int = 1,
-              dtype=None, **_ignored) -> SequenceRegressor:
-        return SequenceRegressor(layer(input_size, hidden_size, batch_first=True, dtype=dtype), out_features)
+              dtype=None, reservoir: bool = False, seed: int = 0) -> SequenceRegressor:
+        model = SequenceRegressor(layer(input_size, hidden_size, batch_first=True, dtype=dtype), out_features)
+        return model.freeze_reservoir(seed=seed) if reservoir else model
 
     return build
 
 
-#: name -> builder(input_size, hidden_size, out_features, **options). The quantum defaults are the
+#: name -> builder(input_size, hidden_size, out_features, **options); ``reservoir=True, seed=s``
+#: freezes the recurrent part with seeded random weights (only the head trains). The quantum defaults are the
 #: papers' configuration (input 1, hidden 3, 4 qubits, 2 VQC layers, readout VQC + Linear(4→1));
 #: the paper QLSTM has exactly 149 trainable parameters. Classical defaults are sized near it
 #: (LSTM hidden 5: 166 parameters; GRU hidden 6: 169; RNN hidden 10: 141).

@@ -8,6 +8,7 @@ messages that name the problem, broadcasting parameter groups, and partial bindi
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 from typing import Mapping, Union
 
@@ -16,7 +17,7 @@ import torch
 
 from ..circuits import Circuit
 
-__all__ = ["Backend", "BindCache", "BoundCircuit", "Params", "ParamsLike", "check_params", "check_group"]
+__all__ = ["Backend", "BindCache", "Usage", "BoundCircuit", "Params", "ParamsLike", "check_params", "check_group"]
 
 ParamsLike = Union[torch.Tensor, np.ndarray, Mapping[str, Union[torch.Tensor, np.ndarray]]]
 
@@ -194,10 +195,31 @@ class Backend(abc.ABC):
 
     def _run(self, circuit: Circuit, params: Params, cache: "BindCache | None") -> torch.Tensor:
         out = self._expval(circuit, params, cache)
+        self.usage.calls += 1
+        self.usage.circuits += math.prod(params.batch_shape)
         return out.to(device=params.device)
+
+    @property
+    def usage(self) -> "Usage":
+        """Calls and circuit evaluations made so far (what a hardware run would pay for)."""
+        if "_usage" not in self.__dict__:
+            self._usage = Usage()
+        return self._usage
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+@dataclass
+class Usage:
+    """What a backend has run. ``calls``: backend calls (jobs, on hardware); ``circuits``: circuit
+    evaluations (one per parameter vector). Reset with ``backend.usage.reset()``."""
+
+    calls: int = 0
+    circuits: int = 0
+
+    def reset(self) -> None:
+        self.calls = self.circuits = 0
 
 
 @dataclass

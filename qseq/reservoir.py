@@ -1,0 +1,270 @@
+"""Reservoir computing: train only a linear readout on a frozen (quantum or classical) recurrent layer.
+
+With its circuit weights frozen at random values, a quantum recurrent network is a fixed dynamical
+system; the QRNN-RC paper (papers.md §2) trains only the final linear layer. Because nothing before
+the readout changes, the reservoir runs **once** over the data — the features are cached — and the
+readout is fitted in closed form (ridge) or by the paper's gradient recipe without a single further
+circuit evaluation. On hardware that is the whole point: one pass of jobs instead of thousands.
+
+::
+
+    from qseq import QLSTM
+    from qseq.reservoir import ReservoirRegressor
+
+    reservoir = QLSTM(1, 3, batch_first=True, readout_vqc=True, reservoir=True, seed=0)
+    model = ReservoirRegressor(reservoir, readout="ridge", alpha="cv").fit(X_train, y_train)
+    model.predict(X_test); model.score(X_test, y_test)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["ReservoirRegressor", "ridge_fit", "reservoir_features"]
+
+DEFAULT_ALPHAS = tuple(10.0 ** k for k in range(-10, 3))
+
+
+# -- features --------------------------------------------------------------------------------------
+def reservoir_features(reservoir: nn.Module, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Run ``reservoir`` over windows ``X`` ``(N, L, F)`` without gradients, in chunks of
+    ``batch_size``, and return its last-step output ``(N, D)``.
+
+    ``reservoir`` is a recurrent layer with the ``torch.nn.RNN`` call signature (its
+    ``batch_first`` is respected; the output of ``(output, state)`` is used) or any module mapping
+    ``(N, L, F)`` to ``(N, D)`` or ``(N, L, D)``.
+    """
+    param = next(reservoir.parameters(), None)
+    dtype = param.dtype if param is not None else torch.float64
+    device = param.device if param is not None else torch.device("cpu")
+    batch_first = getattr(reservoir, "batch_first", True)
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(X), batch_size):
+            x = torch.as_tensor(X[start : start + batch_size], dtype=dtype, device=device)
+            out = reservoir(x if batch_first else x.transpose(0, 1))
+            out = out[0] if isinstance(out, tuple) else out
+            if out.ndim == 3:
+                out = out[:, -1] if batch_first else out[-1]
+            chunks.append(out.detach().to("cpu", torch.float64).numpy())
+    return np.concatenate(chunks, axis=0)
+
+
+def _fingerprint(reservoir: nn.Module, X: np.ndarray) -> str:
+    """Hash of the reservoir (type, weights, backend) and the data: the feature-cache key."""
+    h = hashlib.sha256()
+    h.update(type(reservoir).__qualname__.encode())
+    backend = getattr(reservoir, "backend", None)
+    h.update(str(getattr(backend, "name", "")).encode())
+    for name, tensor in sorted(reservoir.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    h.update(str((X.shape, X.dtype)).encode())
+    h.update(np.ascontiguousarray(X).tobytes())
+    return h.hexdigest()[:32]
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- readouts --------------------------------------------------------------------------------------
+def ridge_fit(features: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge regression with an unpenalised intercept, in closed form.
+
+    .. math:: W = (\\tilde F^\\top \\tilde F + \\alpha I)^{-1} \\tilde F^\\top \\tilde y,
+              \\qquad b = \\bar y - \\bar F W
+
+    with ``F̃``, ``ỹ`` the centred features and targets. Returns ``(coef (D, G), intercept (G,))``.
+    ``alpha = 0`` is ordinary least squares (solved with ``lstsq``, so rank deficiency is fine).
+    """
+    f_mean, y_mean = features.mean(axis=0), y.mean(axis=0)
+    F, Y = features - f_mean, y - y_mean
+    if alpha == 0:
+        coef = np.linalg.lstsq(F, Y, rcond=None)[0]
+    else:
+        coef = np.linalg.solve(F.T @ F + alpha * np.eye(F.shape[1]), F.T @ Y)
+    return coef, y_mean - f_mean @ coef
+
+
+def _cv_alpha(features: np.ndarray, y: np.ndarray, alphas, folds: int) -> float:
+    """The alpha with the lowest mean validation MSE over ``folds`` contiguous (time-ordered) folds."""
+    bounds = np.linspace(0, len(y), folds + 1).astype(int)
+    scores = []
+    for alpha in alphas:
+        errors = []
+        for k in range(folds):
+            val = np.zeros(len(y), dtype=bool)
+            val[bounds[k] : bounds[k + 1]] = True
+            coef, intercept = ridge_fit(features[~val], y[~val], alpha)
+            errors.append(np.mean((features[val] @ coef + intercept - y[val]) ** 2))
+        scores.append(np.mean(errors))
+    return float(alphas[int(np.argmin(scores))])
+
+
+class ReservoirRegressor:
+    """A linear readout trained on the cached features of a frozen reservoir (sklearn-like).
+
+    Args:
+        reservoir: a recurrent layer run frozen (``QLSTM(..., reservoir=True)``,
+            ``qseq.classical.ClassicalReservoir(...)``, any ``torch.nn.RNN``-like module); its last-step
+            output is the feature vector.
+        readout: ``"ridge"`` (closed form) or ``"sgd"`` (the paper's recipe: RMSprop on a linear
+            readout, MSE loss).
+        alpha: ridge penalty, or ``"cv"`` to pick it from ``alphas`` by time-ordered K-fold
+            cross-validation on the training windows.
+        washout: number of leading training windows left out of the fit.
+        batch_size: windows per reservoir call (bounds memory; each call is one backend call per
+            gate stage and time step).
+        cache_dir: also keep features on disk, keyed by a hash of reservoir (weights, backend) and
+            data, so a later process reuses them (hardware results are never paid for twice).
+        epochs, lr, sgd_batch_size, seed: the ``"sgd"`` readout's RMSprop schedule.
+        alphas, cv_folds: the ``alpha="cv"`` grid and number of folds.
+
+    Attributes (after :meth:`fit`): ``coef_`` ``(D, G)``, ``intercept_`` ``(G,)``, ``alpha_``,
+    ``history_`` (per-epoch MSEs of the ``"sgd"`` readout), ``n_circuit_evaluations_`` (circuits the
+    backend ran for the features of the last :meth:`fit` — 0 when they came from the cache).
+    """
+
+    def __init__(self, reservoir: nn.Module, readout: str = "ridge", alpha="cv", washout: int = 0,
+                 batch_size: int = 1024, cache_dir: str | os.PathLike | None = None, epochs: int = 100,
+                 lr: float = 0.01, sgd_batch_size: int = 4, seed: int = 0, alphas=DEFAULT_ALPHAS, cv_folds: int = 5):
+        if readout not in ("ridge", "sgd"):
+            raise ValueError(f"readout must be 'ridge' or 'sgd', got {readout!r}")
+        if not (alpha == "cv" or (isinstance(alpha, (int, float)) and alpha >= 0)):
+            raise ValueError(f"alpha must be a non-negative number or 'cv', got {alpha!r}")
+        if not isinstance(washout, int) or washout < 0:
+            raise ValueError(f"washout must be a non-negative integer, got {washout!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not isinstance(reservoir, nn.Module):
+            raise TypeError(f"reservoir must be a torch.nn.Module, got {type(reservoir).__name__}")
+        self.reservoir, self.readout, self.alpha, self.washout = reservoir, readout, alpha, washout
+        self.batch_size, self.epochs, self.lr, self.sgd_batch_size, self.seed = batch_size, epochs, lr, sgd_batch_size, seed
+        self.alphas, self.cv_folds = tuple(alphas), cv_folds
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self._cache: dict[str, np.ndarray] = {}
+
+    # -- features ----------------------------------------------------------------------------------
+    def features(self, X) -> np.ndarray:
+        """Reservoir features ``(N, D)`` of windows ``X`` ``(N, L, F)``, from the cache when possible."""
+        X = _check_X(X)
+        key = _fingerprint(self.reservoir, X)
+        if key in self._cache:
+            return self._cache[key]
+        path = None if self.cache_dir is None else self.cache_dir / f"features-{key}.npy"
+        if path is not None and path.exists():
+            features = np.load(path)
+        else:
+            features = reservoir_features(self.reservoir, X, self.batch_size)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _save_atomic(path, features)
+        self._cache[key] = features
+        return features
+
+    def _counted_features(self, X) -> np.ndarray:
+        backend = getattr(self.reservoir, "backend", None)
+        before = backend.usage.circuits if backend is not None else 0
+        features = self.features(X)
+        self.n_circuit_evaluations_ = (backend.usage.circuits - before) if backend is not None else 0
+        return features
+
+    # -- sklearn-like API --------------------------------------------------------------------------
+    def fit(self, X, y, eval_set: tuple | None = None) -> "ReservoirRegressor":
+        """Fit the readout on windows ``X`` ``(N, L, F)`` and targets ``y`` ``(N, G)`` (or ``(N,)``).
+
+        ``eval_set=(X_val, y_val)`` records the validation MSE per epoch in ``history_`` (``"sgd"``).
+        """
+        X, y = _check_X(X), _check_y(y, len(X))
+        if self.washout >= len(X):
+            raise ValueError(f"washout={self.washout} leaves no training windows (N={len(X)})")
+        features = self._counted_features(X)[self.washout :]
+        y = y[self.washout :]
+        if self.readout == "ridge":
+            self.alpha_ = _cv_alpha(features, y, self.alphas, self.cv_folds) if self.alpha == "cv" else float(self.alpha)
+            self.coef_, self.intercept_ = ridge_fit(features, y, self.alpha_)
+            self.history_ = []
+        else:
+            val = None if eval_set is None else (self.features(eval_set[0]), _check_y(eval_set[1], len(eval_set[0])))
+            self.coef_, self.intercept_, self.history_ = self._fit_sgd(features, y, val)
+        return self
+
+    def _fit_sgd(self, features, y, val):
+        generator = torch.Generator().manual_seed(self.seed)
+        head = nn.Linear(features.shape[1], y.shape[1], dtype=torch.float64)
+        from .cells import init_linear
+
+        init_linear(head, generator)
+        optimiser = torch.optim.RMSprop(head.parameters(), lr=self.lr, alpha=0.99, eps=1e-8)
+        F, Y = torch.as_tensor(features), torch.as_tensor(y)
+        history = []
+        for epoch in range(1, self.epochs + 1):
+            order = torch.randperm(len(F), generator=generator)
+            for start in range(0, len(F), self.sgd_batch_size):
+                idx = order[start : start + self.sgd_batch_size]
+                optimiser.zero_grad()
+                torch.mean((head(F[idx]) - Y[idx]) ** 2).backward()
+                optimiser.step()
+            with torch.no_grad():
+                row = {"epoch": epoch, "train_mse": torch.mean((head(F) - Y) ** 2).item()}
+                if val is not None:
+                    row["val_mse"] = torch.mean((head(torch.as_tensor(val[0])) - torch.as_tensor(val[1])) ** 2).item()
+            history.append(row)
+        return head.weight.detach().numpy().T.copy(), head.bias.detach().numpy().copy(), history
+
+    def predict(self, X) -> np.ndarray:
+        """Predictions ``(N, G)`` for windows ``X``."""
+        if not hasattr(self, "coef_"):
+            raise RuntimeError("ReservoirRegressor is not fitted yet: call fit(X, y) first")
+        return self.features(X) @ self.coef_ + self.intercept_
+
+    def score(self, X, y) -> float:
+        """Coefficient of determination R² of the predictions (sklearn's convention)."""
+        y = _check_y(y, len(_check_X(X)))
+        residual = np.sum((y - self.predict(X)) ** 2)
+        total = np.sum((y - y.mean(axis=0)) ** 2)
+        return float(1 - residual / total)
+
+    def mse(self, X, y) -> float:
+        """Mean squared error of the predictions."""
+        return float(np.mean((self.predict(X) - _check_y(y, len(_check_X(X)))) ** 2))
+
+
+def _check_X(X) -> np.ndarray:
+    X = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X, dtype=np.float64)
+    if X.ndim != 3:
+        raise ValueError(f"X must be windows shaped (N, seq_len, features), got shape {X.shape}")
+    if len(X) == 0:
+        raise ValueError("X is empty (N = 0)")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinite values")
+    return X
+
+
+def _check_y(y, n: int) -> np.ndarray:
+    y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y, dtype=np.float64)
+    y = y.reshape(-1, 1) if y.ndim == 1 else y
+    if y.ndim != 2:
+        raise ValueError(f"y must be shaped (N, targets) or (N,), got shape {y.shape}")
+    if len(y) != n:
+        raise ValueError(f"X has {n} windows but y has {len(y)} targets")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or infinite values")
+    return y.astype(np.float64)
