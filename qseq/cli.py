@@ -4,6 +4,8 @@
 
     qseq demo                     # train the paper QLSTM on damped SHM, print a results table, write plots
     qseq train --model qlstm --task damped_shm --backend torch --epochs 100 --out runs/shm [--resume] [--seed 0]
+    qseq train --model qlstm --task narma10 --reservoir --out runs/narma10-rc   # frozen reservoir, readout only
+    qseq compare --task damped_shm [--seeds 5]   # reservoir vs fully trained vs classical, one table + figure
     qseq tasks                    # the built-in time-series tasks
     qseq backends                 # which backends are installed and usable, GPUs found
 """
@@ -40,7 +42,7 @@ def _table(rows: list[tuple], header: tuple) -> str:
 
 
 def _train_and_report(model_name: str, task: str, backend: str, out: Path, epochs: int, seed: int,
-                      batch_size: int, lr: float, resume: bool, progress: bool = True) -> None:
+                      batch_size: int, lr: float, resume: bool, progress: bool = True, reservoir: bool = False) -> None:
     import torch
 
     from .data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
@@ -50,7 +52,7 @@ def _train_and_report(model_name: str, task: str, backend: str, out: Path, epoch
     X, y = get_task(task).load(seq_len=4)
     X_train, y_train, X_test, y_test = chronological_split(X, y)
     torch.manual_seed(seed)
-    model = build_model(model_name, dtype=torch.float64)
+    model = build_model(model_name, dtype=torch.float64, reservoir=reservoir, seed=seed)
     if hasattr(model.rnn, "to_backend"):
         model.to_backend(backend)
     elif backend != "torch":
@@ -60,8 +62,9 @@ def _train_and_report(model_name: str, task: str, backend: str, out: Path, epoch
     start = time.perf_counter()
     result = fit(model, (X_train, y_train), (X_test, y_test), config=config, run_dir=out, resume=resume)
     seconds = time.perf_counter() - start
+    label = f"{model_name}{'-RC' if reservoir else ''} ({backend})"
     rows = [
-        (f"{model_name} ({backend})", count_parameters(model), f"{evaluate(model, X_train, y_train)['mse']:.3e}",
+        (label, count_parameters(model), f"{evaluate(model, X_train, y_train)['mse']:.3e}",
          f"{evaluate(model, X_test, y_test)['mse']:.3e}", f"{seconds:.1f}"),
         ("last-value persistence", 0, f"{mse(persistence_baseline(X_train), y_train):.3e}",
          f"{mse(persistence_baseline(X_test), y_test):.3e}", "-"),
@@ -85,7 +88,14 @@ def cmd_demo(args) -> None:
 
 def cmd_train(args) -> None:
     _train_and_report(args.model, args.task, args.backend, Path(args.out), args.epochs, args.seed,
-                      args.batch_size, args.lr, args.resume)
+                      args.batch_size, args.lr, args.resume, reservoir=args.reservoir)
+
+
+def cmd_compare(args) -> None:
+    from .compare import compare
+
+    compare(args.task, seeds=args.seeds, epochs=args.epochs, out=Path(args.out or f"runs/compare-{args.task}"),
+            backend=args.backend)
 
 
 def cmd_tasks(_args) -> None:
@@ -140,7 +150,16 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="run directory, e.g. runs/shm")
     train.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--reservoir", action="store_true",
+                       help="freeze the recurrent part with seeded random weights; train only the linear head")
     train.set_defaults(func=cmd_train)
+    compare = sub.add_parser("compare", help="reservoir vs fully trained vs classical models on one task")
+    compare.add_argument("--task", required=True)
+    compare.add_argument("--seeds", type=int, default=5)
+    compare.add_argument("--epochs", type=int, default=100, help="epochs of the fully trained QLSTM")
+    compare.add_argument("--backend", default="torch")
+    compare.add_argument("--out", default=None, help="where the figure goes (default: runs/compare-TASK)")
+    compare.set_defaults(func=cmd_compare)
     sub.add_parser("tasks", help="list the built-in tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("backends", help="list backends and whether they are usable").set_defaults(func=cmd_backends)
     return ap

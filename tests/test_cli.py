@@ -69,3 +69,21 @@ def test_demo_runs_and_reports_baselines(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "qlstm (torch)" in out.stdout and "149" in out.stdout
     assert (tmp_path / "demo" / "prediction.png").stat().st_size > 0
+
+
+def test_train_reservoir_trains_only_the_head(tmp_path):
+    out = qseq("train", "--model", "qlstm", "--task", "damped_shm", "--epochs", "1", "--reservoir",
+               "--out", str(tmp_path / "rc"))
+    assert out.returncode == 0, out.stderr
+    row = next(line for line in out.stdout.splitlines() if line.startswith("qlstm-RC"))
+    assert row.split()[2] == "5"  # Linear(4→1): the only trainable part
+
+
+def test_compare_prints_every_model_and_saves_figure(tmp_path):
+    out = qseq("compare", "--task", "damped_shm", "--seeds", "1", "--epochs", "1", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    for label in ("QRNN-RC", "QLSTM-RC", "QGRU-RC", "QLSTM (trained)", "LSTM-RC", "linear AR(4)"):
+        assert label in out.stdout
+    qlstm_rc = next(line for line in out.stdout.splitlines() if line.startswith("QLSTM-RC"))
+    assert "3,768" in qlstm_rc  # one pass: 157 windows x 4 steps x 6 circuits
+    assert (tmp_path / "compare.png").stat().st_size > 0
