@@ -153,6 +153,12 @@ class ESN:
         self.coef_ = np.asarray(self.readout_.Wout, dtype=np.float64)
         self.intercept_ = np.asarray(self.readout_.bias, dtype=np.float64).reshape(-1)
 
+    @property
+    def n_trainable_(self) -> int:
+        """Trained parameters: the readout's weights and intercepts."""
+        self._check_fitted("windows")
+        return self.coef_.size + self.intercept_.size
+
     def _check_fitted(self, mode: str) -> None:
         if not hasattr(self, "coef_"):
             fit = "fit(X, y)" if mode == "windows" else "fit_series(u, y)"
@@ -215,6 +221,8 @@ class ESN:
         warmup = self.warmup if warmup is None else warmup
         _check_warmup(warmup)
         u = _check_series(u)
+        if len(np.atleast_1d(y)) != len(u):
+            raise ValueError(f"u has {len(u)} time steps but y has {len(np.atleast_1d(y))}")
         y = _check_y(y, len(u))
         if warmup >= len(u):
             raise ValueError(f"warmup={warmup} leaves no training steps (T={len(u)})")

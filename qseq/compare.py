@@ -70,7 +70,7 @@ def _run(entry: Entry, seed: int, data, epochs: int, backend: str) -> tuple[floa
     before = usage.circuits if quantum else 0
     if entry.kind == "rc":
         readout = ReservoirRegressor(model.rnn, readout="ridge", alpha="cv").fit(X_train, y_train)
-        return readout.mse(X_test, y_test), readout.coef_.size + readout.intercept_.size, readout.n_circuit_evaluations_
+        return readout.mse(X_test, y_test), readout.n_trainable_, readout.n_circuit_evaluations_
     from .train import TrainConfig, evaluate, fit
 
     torch.manual_seed(seed)

@@ -19,13 +19,16 @@ circuit evaluation. On hardware that is the whole point: one pass of jobs instea
 from __future__ import annotations
 
 import hashlib
+import math
+import numbers
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from ._io import atomic_write
 
 __all__ = ["ReservoirRegressor", "ridge_fit", "reservoir_features"]
 
@@ -46,6 +49,17 @@ def reservoir_features(reservoir: nn.Module, X: np.ndarray, batch_size: int = 10
     device = param.device if param is not None else torch.device("cpu")
     batch_first = getattr(reservoir, "batch_first", True)
     chunks = []
+    training = reservoir.training
+    reservoir.eval()  # a reservoir is deterministic: no dropout while collecting features
+    try:
+        chunks = _run_chunks(reservoir, X, batch_size, dtype, device, batch_first)
+    finally:
+        reservoir.train(training)
+    return np.concatenate(chunks, axis=0)
+
+
+def _run_chunks(reservoir, X, batch_size, dtype, device, batch_first) -> list[np.ndarray]:
+    chunks = []
     with torch.no_grad():
         for start in range(0, len(X), batch_size):
             x = torch.as_tensor(X[start : start + batch_size], dtype=dtype, device=device)
@@ -54,7 +68,7 @@ def reservoir_features(reservoir: nn.Module, X: np.ndarray, batch_size: int = 10
             if out.ndim == 3:
                 out = out[:, -1] if batch_first else out[-1]
             chunks.append(out.detach().to("cpu", torch.float64).numpy())
-    return np.concatenate(chunks, axis=0)
+    return chunks
 
 
 def _fingerprint(reservoir: nn.Module, X: np.ndarray) -> str:
@@ -62,7 +76,8 @@ def _fingerprint(reservoir: nn.Module, X: np.ndarray) -> str:
     h = hashlib.sha256()
     h.update(type(reservoir).__qualname__.encode())
     backend = getattr(reservoir, "backend", None)
-    h.update(str(getattr(backend, "name", "")).encode())
+    if backend is not None:  # name and every public option (shots, noise, device, dtype, ...)
+        h.update(repr(sorted((k, repr(v)) for k, v in vars(backend).items() if not k.startswith("_"))).encode())
     for name, tensor in sorted(reservoir.state_dict().items()):
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -72,16 +87,7 @@ def _fingerprint(reservoir: nn.Module, X: np.ndarray) -> str:
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.save(f, array))
 
 
 # -- readouts --------------------------------------------------------------------------------------
@@ -147,8 +153,12 @@ class ReservoirRegressor:
                  lr: float = 0.01, sgd_batch_size: int = 4, seed: int = 0, alphas=DEFAULT_ALPHAS, cv_folds: int = 5):
         if readout not in ("ridge", "sgd"):
             raise ValueError(f"readout must be 'ridge' or 'sgd', got {readout!r}")
-        if not (alpha == "cv" or (isinstance(alpha, (int, float)) and alpha >= 0)):
-            raise ValueError(f"alpha must be a non-negative number or 'cv', got {alpha!r}")
+        if not (alpha == "cv" or _is_penalty(alpha)):
+            raise ValueError(f"alpha must be a finite non-negative number or 'cv', got {alpha!r}")
+        if not alphas or not all(_is_penalty(a) for a in alphas):
+            raise ValueError(f"alphas must be a non-empty sequence of finite non-negative numbers, got {alphas!r}")
+        if not isinstance(cv_folds, int) or cv_folds < 2:
+            raise ValueError(f"cv_folds must be an integer >= 2, got {cv_folds!r}")
         if not isinstance(washout, int) or washout < 0:
             raise ValueError(f"washout must be a non-negative integer, got {washout!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -176,6 +186,7 @@ class ReservoirRegressor:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 _save_atomic(path, features)
+        features.flags.writeable = False  # cached: callers get a read-only array, never a live copy
         self._cache[key] = features
         return features
 
@@ -197,6 +208,8 @@ class ReservoirRegressor:
             raise ValueError(f"washout={self.washout} leaves no training windows (N={len(X)})")
         features = self._counted_features(X)[self.washout :]
         y = y[self.washout :]
+        if self.readout == "ridge" and self.alpha == "cv" and len(y) < self.cv_folds:
+            raise ValueError(f"alpha='cv' with cv_folds={self.cv_folds} needs at least that many windows, got {len(y)}")
         if self.readout == "ridge":
             self.alpha_ = _cv_alpha(features, y, self.alphas, self.cv_folds) if self.alpha == "cv" else float(self.alpha)
             self.coef_, self.intercept_ = ridge_fit(features, y, self.alpha_)
@@ -229,6 +242,11 @@ class ReservoirRegressor:
             history.append(row)
         return head.weight.detach().numpy().T.copy(), head.bias.detach().numpy().copy(), history
 
+    @property
+    def n_trainable_(self) -> int:
+        """Trained parameters: the readout's weights and intercepts."""
+        return self.coef_.size + self.intercept_.size
+
     def predict(self, X) -> np.ndarray:
         """Predictions ``(N, G)`` for windows ``X``."""
         if not hasattr(self, "coef_"):
@@ -245,6 +263,10 @@ class ReservoirRegressor:
     def mse(self, X, y) -> float:
         """Mean squared error of the predictions."""
         return float(np.mean((self.predict(X) - _check_y(y, len(_check_X(X)))) ** 2))
+
+
+def _is_penalty(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def _check_X(X) -> np.ndarray:

@@ -15,7 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-import qseq.train as train_mod
+import qseq.train.loop as train_loop
+import qseq.train.plots as train_plots
 from qseq.train import (
     METRIC_COLUMNS,
     TrainConfig,
@@ -130,7 +131,7 @@ def test_resume_is_bit_for_bit(data, tmp_path, monkeypatch, interrupt):
         fit(make_model(dropout=0.2), *data, config=cfg, run_dir=run, epochs=3)
         resumed_from = 3
     else:
-        real_epoch, calls = train_mod._train_epoch, {"n": 0}
+        real_epoch, calls = train_loop._train_epoch, {"n": 0}
 
         def crash_in_epoch_4(*args, **kwargs):
             calls["n"] += 1
@@ -138,7 +139,7 @@ def test_resume_is_bit_for_bit(data, tmp_path, monkeypatch, interrupt):
                 raise KeyboardInterrupt
             return real_epoch(*args, **kwargs)
 
-        monkeypatch.setattr(train_mod, "_train_epoch", crash_in_epoch_4)
+        monkeypatch.setattr(train_loop, "_train_epoch", crash_in_epoch_4)
         with pytest.raises(KeyboardInterrupt):
             fit(make_model(dropout=0.2), *data, config=cfg, run_dir=run)
         monkeypatch.undo()
@@ -328,7 +329,7 @@ def test_plots_skipped_when_disabled(data, tmp_path):
 def test_plots_skipped_with_one_warning_without_matplotlib(data, tmp_path, monkeypatch):
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)  # makes `import` raise ImportError
-    monkeypatch.setattr(train_mod, "_warned_no_matplotlib", False)
+    monkeypatch.setattr(train_plots, "_warned_no_matplotlib", False)
     with pytest.warns(RuntimeWarning, match="matplotlib is not installed") as record:
         fit(make_model(), *data, run_dir=tmp_path / "a", epochs=1, progress=False, plot=True)
         fit(make_model(), *data, run_dir=tmp_path / "b", epochs=1, progress=False, plot=True)

@@ -1,0 +1,243 @@
+"""The training loop: one epoch, the epochs of a run, and :func:`fit`."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .checkpoint import _open_run_dir, _restore, _save_best, _save_checkpoint, _write_json, _write_metrics
+from .config import _DTYPES, _MONITORS, CONFIG_FILE, ArrayLike, PathLike, TrainConfig, TrainResult, _State
+from .evaluation import _as_xy, _check_output, _check_same_features, _data_signature, _mse, evaluate
+from .plots import _write_plots
+from .rng import seed_everything
+
+__all__ = ["fit"]
+
+logger = logging.getLogger(__package__)  # "qseq.train", the logger name from before the split
+
+
+# --------------------------------------------------------------------------------------------------
+# One epoch
+# --------------------------------------------------------------------------------------------------
+
+
+def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters (requires_grad=True)")
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(
+            params, lr=config.lr, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False
+        )
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr)
+    return torch.optim.SGD(params, lr=config.lr)
+
+
+def _epoch_order(n: int, shuffle: bool, generator: torch.Generator) -> torch.Tensor:
+    """Window indices in this epoch's order (draws from ``generator`` only when shuffling)."""
+    return torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+
+
+def _train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    order: torch.Tensor,
+) -> float:
+    """One pass over the windows in ``order``; returns the training loss averaged over windows."""
+    model.train()
+    order = order.to(X.device)
+    total = 0.0
+    for start in range(0, X.shape[0], batch_size):
+        idx = order[start : start + batch_size]
+        xb, yb = X[idx], y[idx]
+        optimizer.zero_grad(set_to_none=True)
+        pred = model(xb)
+        _check_output(pred, yb.shape)
+        loss = F.mse_loss(pred, yb)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(idx)
+    return total / X.shape[0]
+
+
+
+# --------------------------------------------------------------------------------------------------
+# fit
+# --------------------------------------------------------------------------------------------------
+
+
+def _resolve_config(config: Optional[TrainConfig], overrides: dict[str, Any]) -> TrainConfig:
+    config = config if config is not None else TrainConfig()
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)}
+    if unknown:
+        known = ", ".join(f.name for f in dataclasses.fields(TrainConfig))
+        raise TypeError(f"unknown TrainConfig field(s) {sorted(unknown)}; known: {known}")
+    return dataclasses.replace(config, **overrides) if overrides else config
+
+
+def _resolve_monitor(monitor: str, has_val: bool) -> str:
+    column, fallback = _MONITORS[monitor]
+    if column.startswith("val_") and not has_val:
+        logger.info("no validation data: monitoring %s instead of %s", fallback, monitor)
+        return fallback
+    return column
+
+
+def _postfix(row: dict[str, Any]) -> dict[str, str]:
+    out = {"loss": f"{row['train_loss']:.3e}"}
+    if row["val_mse"] is not None:
+        out["val_loss"] = f"{row['val_mse']:.3e}"
+    return out
+
+
+def _final_metrics(model: nn.Module, train: tuple, val: Optional[tuple]) -> dict[str, float]:
+    metrics = {f"train_{k}": v for k, v in evaluate(model, *train).items()}
+    if val is not None:
+        metrics.update({f"val_{k}": v for k, v in evaluate(model, *val).items()})
+    return metrics
+
+
+def fit(
+    model: nn.Module,
+    train: tuple[ArrayLike, ArrayLike],
+    val: Optional[tuple[ArrayLike, ArrayLike]] = None,
+    config: Optional[TrainConfig] = None,
+    run_dir: Optional[PathLike] = None,
+    resume: bool = False,
+    **overrides: Any,
+) -> TrainResult:
+    """Train ``model`` with MSE on ``train``, monitoring ``val``, optionally in a resumable run directory.
+
+    Args:
+        model: maps ``(B, seq_len, features)`` to ``(B, out_features)``; moved to the configured dtype
+            and device in place.
+        train: ``(X (N, seq_len, features), y (N, out_features))``, numpy arrays or tensors.
+        val: the same for validation (e.g. the chronologically later 33 %), or ``None``.
+        config: a :class:`TrainConfig`; ``None`` for the defaults.
+        run_dir: directory for metrics, checkpoints and plots (see the module docstring); ``None``
+            keeps everything in memory.
+        resume: continue the run in ``run_dir`` from its ``checkpoint.pt`` (fresh start if there is
+            none). Needs the same data and the same result-changing config; ``epochs`` may be raised.
+        **overrides: TrainConfig fields that replace those of ``config``, e.g. ``epochs=10``.
+
+    Returns:
+        A :class:`TrainResult`. The model holds the best weights by ``config.monitor`` (or the last
+        ones with ``restore_best=False``).
+
+    Raises:
+        ValueError: malformed data (the message names the argument), a config mismatch on resume,
+            or a model whose output shape differs from ``y``'s.
+        FileExistsError: ``run_dir`` already holds a checkpoint and ``resume`` is False.
+    """
+    started = time.perf_counter()
+    cfg = _resolve_config(config, overrides)
+    dtype, device = _DTYPES[cfg.dtype], torch.device(cfg.device)
+    train_xy = _as_xy(train, "train", dtype, device)
+    val_xy = None if val is None else _as_xy(val, "val", dtype, device)
+    if val_xy is not None:
+        _check_same_features(train_xy, val_xy)
+    if resume and run_dir is None:
+        raise ValueError("resume=True needs a run_dir")
+    run = None if run_dir is None else Path(run_dir)
+    checkpoint = None if run is None else _open_run_dir(run, resume)  # refuses before touching the model
+
+    model.to(device=device, dtype=dtype)
+    optimizer = _make_optimizer(model, cfg)
+    monitor = _resolve_monitor(cfg.monitor, val_xy is not None)
+    shuffle_gen = torch.Generator().manual_seed(cfg.seed)
+    signature = _data_signature(train_xy, val_xy)
+    if checkpoint is not None:
+        state = _restore(checkpoint, cfg, signature, model, optimizer, shuffle_gen)
+        logger.info("resuming %s after epoch %d", run, state.epoch)
+    else:
+        state = _State()
+        seed_everything(cfg.seed)
+    start_epoch = state.epoch
+    if run is not None:
+        _write_json(run / CONFIG_FILE, cfg.to_dict())
+
+    _train_loop(model, optimizer, train_xy, val_xy, cfg, monitor, state, shuffle_gen, run, signature)
+
+    if cfg.restore_best and state.best_weights is not None:
+        model.load_state_dict(state.best_weights)
+    if run is not None and state.best_weights is not None:
+        _save_best(run, state, monitor)
+    if run is not None and cfg.plot:
+        _write_plots(run, state.history, model, train_xy, val_xy)
+    return TrainResult(
+        history=state.history,
+        best_epoch=state.best_epoch,
+        best_value=state.best_value if state.best_epoch is not None else None,
+        monitor=monitor,
+        stopped_early=state.stopped_early,
+        final_metrics=_final_metrics(model, train_xy, val_xy),
+        run_dir=run,
+        wall_time=time.perf_counter() - started,
+        start_epoch=start_epoch,
+    )
+
+
+def _train_loop(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: Optional[tuple[torch.Tensor, torch.Tensor]],
+    cfg: TrainConfig,
+    monitor: str,
+    state: _State,
+    shuffle_gen: torch.Generator,
+    run: Optional[Path],
+    signature: dict[str, Any],
+) -> None:
+    """Epochs ``state.epoch + 1 .. cfg.epochs``: train, measure, early-stop, write metrics and checkpoints."""
+    X, y = train
+    wall_before, loop_start = state.wall_time, time.perf_counter()
+    best_saved = None  # epoch whose weights best.pt holds, if written in this call
+    done = min(state.epoch, cfg.epochs)
+    bar = tqdm(total=cfg.epochs, initial=done, disable=not cfg.progress, desc="fit", unit="epoch")
+    with bar:
+        for epoch in range(state.epoch + 1, cfg.epochs + 1):
+            if state.stopped_early:
+                break
+            epoch_start = time.perf_counter()
+            order = _epoch_order(X.shape[0], cfg.shuffle, shuffle_gen)
+            train_loss = _train_epoch(model, optimizer, X, y, cfg.batch_size, order)
+            row = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "train_mse": _mse(model, X, y),
+                "val_mse": None if val is None else _mse(model, *val),
+                "lr": float(optimizer.param_groups[0]["lr"]),
+                "epoch_time": time.perf_counter() - epoch_start,
+                "wall_time": wall_before + time.perf_counter() - loop_start,
+            }
+            state.epoch, state.wall_time = epoch, row["wall_time"]
+            state.history.append(row)
+            state.observe(row[monitor], model, cfg.min_delta)
+            patience = cfg.early_stopping_patience
+            state.stopped_early = patience is not None and state.bad_epochs >= patience
+            if run is not None:
+                _write_metrics(run, state, monitor)
+                if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs or state.stopped_early:
+                    if state.best_epoch != best_saved:
+                        _save_best(run, state, monitor)
+                        best_saved = state.best_epoch
+                    _save_checkpoint(run, model, optimizer, state, cfg, shuffle_gen, signature)
+            bar.set_postfix(_postfix(row), refresh=False)
+            bar.update(1)
+        if state.stopped_early:
+            logger.info("early stopping after epoch %d (best epoch %s)", state.epoch, state.best_epoch)

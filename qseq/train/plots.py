@@ -1,0 +1,134 @@
+"""Plots of a run: :func:`plot_loss` and :func:`plot_prediction`."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+from torch import nn
+
+from .._io import atomic_write
+from .config import LOSS_PLOT, PREDICTION_PLOT, ArrayLike, PathLike
+from .evaluation import _as_tensor, predict
+
+__all__ = ["plot_loss", "plot_prediction"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Plots (matplotlib is optional and imported lazily)
+# --------------------------------------------------------------------------------------------------
+
+_warned_no_matplotlib = False
+
+
+def _matplotlib() -> Optional[tuple[Any, Any]]:
+    """``(Figure, FigureCanvasAgg)``, or ``None`` (warning once per process) without matplotlib.
+
+    Figures are drawn on an explicit Agg canvas, so the user's pyplot backend is never touched.
+    """
+    global _warned_no_matplotlib
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        if not _warned_no_matplotlib:
+            _warned_no_matplotlib = True
+            warnings.warn(
+                "matplotlib is not installed: skipping plots (pip install 'qseq[plot]')", RuntimeWarning, stacklevel=3
+            )
+        return None
+    return Figure, FigureCanvasAgg
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
+
+
+def plot_loss(history: Sequence[dict[str, Any]], path: PathLike) -> Optional[Path]:
+    """Plot train and validation MSE per epoch on a log scale into a PNG.
+
+    Args:
+        history: rows as in :attr:`TrainResult.history`.
+        path: the PNG to write.
+
+    Returns:
+        ``path``, or ``None`` when matplotlib is missing or the history is empty.
+    """
+    mpl = _matplotlib()
+    if mpl is None or not history:
+        return None
+    Figure, Canvas = mpl
+    fig = Figure(figsize=(6.0, 4.0))
+    Canvas(fig)
+    ax = fig.add_subplot()
+    epochs = [row["epoch"] for row in history]
+    ax.plot(epochs, [row["train_mse"] for row in history], marker=".", label="train MSE")
+    if any(row["val_mse"] is not None for row in history):
+        val_mse = [math.nan if row["val_mse"] is None else row["val_mse"] for row in history]
+        ax.plot(epochs, val_mse, marker=".", label="validation MSE")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    _save_figure(fig, Path(path))
+    return Path(path)
+
+
+def plot_prediction(
+    model: nn.Module,
+    train: tuple[ArrayLike, ArrayLike],
+    val: Optional[tuple[ArrayLike, ArrayLike]],
+    path: PathLike,
+    max_outputs: int = 3,
+) -> Optional[Path]:
+    """Plot prediction vs truth over the window index, train then validation, split marked.
+
+    As in the papers' figures, the validation windows are assumed to follow the train windows in
+    time (a chronological split); a dashed vertical line marks the split.
+
+    Args:
+        model: the trained model.
+        train: ``(X (N_train, seq_len, features), y (N_train, out_features))``.
+        val: the same for validation, or ``None``.
+        path: the PNG to write.
+        max_outputs: plot at most this many output features, one panel each.
+
+    Returns:
+        ``path``, or ``None`` when matplotlib is missing.
+    """
+    mpl = _matplotlib()
+    if mpl is None:
+        return None
+    parts = [train] + ([val] if val is not None else [])
+    preds = [predict(model, X) for X, _ in parts]
+    truths = [_as_tensor(y, "y").cpu().numpy() for _, y in parts]
+    n_out = min(truths[0].shape[1], max_outputs)
+    Figure, Canvas = mpl
+    fig = Figure(figsize=(8.0, 2.8 * n_out))
+    Canvas(fig)
+    offsets = np.cumsum([0] + [len(t) for t in truths])
+    for k in range(n_out):
+        ax = fig.add_subplot(n_out, 1, k + 1)
+        ax.plot(np.arange(offsets[-1]), np.concatenate([t[:, k] for t in truths]), color="black", lw=1.2, label="truth")
+        for label, pred, start in zip(("train", "validation"), preds, offsets):
+            ax.plot(np.arange(start, start + len(pred)), pred[:, k], lw=1.2, ls="--", label=f"prediction ({label})")
+        if val is not None:
+            ax.axvline(offsets[1], color="red", ls=":", lw=1.2, label="train / validation split")
+        ax.set_ylabel("y" if n_out == 1 else f"y[{k}]")
+        ax.legend(fontsize="small")
+    ax.set_xlabel("window (time index)")
+    fig.tight_layout()
+    _save_figure(fig, Path(path))
+    return Path(path)
+
+
+def _write_plots(
+    run_dir: Path, history: list[dict[str, Any]], model: nn.Module, train: tuple, val: Optional[tuple]
+) -> None:
+    if plot_loss(history, run_dir / LOSS_PLOT) is not None:
+        plot_prediction(model, train, val, run_dir / PREDICTION_PLOT)
