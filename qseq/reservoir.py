@@ -226,7 +226,7 @@ class ReservoirRegressor:
 
         init_linear(head, generator)
         optimiser = torch.optim.RMSprop(head.parameters(), lr=self.lr, alpha=0.99, eps=1e-8)
-        F, Y = torch.as_tensor(features), torch.as_tensor(y)
+        F, Y = torch.tensor(features), torch.tensor(y)  # copies: the cached features are read-only
         history = []
         for epoch in range(1, self.epochs + 1):
             order = torch.randperm(len(F), generator=generator)
@@ -238,7 +238,7 @@ class ReservoirRegressor:
             with torch.no_grad():
                 row = {"epoch": epoch, "train_mse": torch.mean((head(F) - Y) ** 2).item()}
                 if val is not None:
-                    row["val_mse"] = torch.mean((head(torch.as_tensor(val[0])) - torch.as_tensor(val[1])) ** 2).item()
+                    row["val_mse"] = torch.mean((head(torch.tensor(val[0])) - torch.tensor(val[1])) ** 2).item()
             history.append(row)
         return head.weight.detach().numpy().T.copy(), head.bias.detach().numpy().copy(), history
 
