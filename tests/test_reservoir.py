@@ -550,3 +550,15 @@ def test_numpy_alpha_is_accepted_and_too_few_windows_for_cv_fail_clearly():
     ReservoirRegressor(reservoir, alpha=np.float64(1e-3)).fit(X, y)
     with pytest.raises(ValueError, match="cv_folds=5 needs at least"):
         ReservoirRegressor(reservoir, alpha="cv").fit(X, y)
+
+
+def test_reservoir_features_agree_across_backends():
+    """The same frozen reservoir on PennyLane gives the torch engine's features (one pass each)."""
+    X, y = _random_windows(6)
+    reservoir = QLSTM(1, 3, batch_first=True, readout_vqc=True, reservoir=True, seed=2, init="uniform",
+                      dtype=torch.float64)
+    torch_features = ReservoirRegressor(reservoir).features(X)
+    reservoir.to_backend("pennylane:default.qubit")
+    pl = ReservoirRegressor(reservoir, alpha=1e-6).fit(X, y)
+    np.testing.assert_allclose(pl.features(X), torch_features, atol=1e-10, rtol=0)
+    assert pl.n_circuit_evaluations_ == 6 * 4 * 6  # windows x steps x circuits, one pass
