@@ -35,6 +35,7 @@ ENTRIES = (
     Entry("QLSTM-RC", "qlstm", "rc"),
     Entry("QGRU-RC", "qgru", "rc"),
     Entry("QLSTM (trained)", "qlstm", "trained"),
+    Entry("QFWP (trained)", "qfwp", "trained"),
     Entry("RNN-RC", "rnn", "rc"),
     Entry("LSTM-RC", "lstm", "rc"),
     Entry("GRU-RC", "gru", "rc"),

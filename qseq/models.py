@@ -15,7 +15,7 @@ from .backends import Backend
 from .cells import QGRU, QLSTM, QRNN
 from .classical import freeze_random
 
-__all__ = ["SequenceRegressor", "build_model", "MODELS", "count_parameters"]
+__all__ = ["SequenceRegressor", "LastStep", "build_model", "MODELS", "count_parameters"]
 
 
 class SequenceRegressor(nn.Module):
@@ -58,6 +58,32 @@ class SequenceRegressor(nn.Module):
         return self
 
 
+class LastStep(nn.Module):
+    """``model(X)[0][:, -1]``: the last time step of a batch-first sequence model that returns
+    ``(outputs, state)`` and has its own output layer (:class:`qseq.fwp.QFWP`)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        if not getattr(model, "batch_first", False):
+            raise ValueError("LastStep needs a model built with batch_first=True")
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[0][:, -1]
+
+    def to_backend(self, spec: str | Backend) -> "LastStep":
+        self.model.to_backend(spec)
+        return self
+
+    def freeze_reservoir(self, init="paper", seed: int = 0) -> "LastStep":
+        self.model.freeze_reservoir(seed)
+        return self
+
+    @property
+    def rnn(self) -> nn.Module:  # the part with circuits, as for SequenceRegressor
+        return self.model
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -84,12 +110,22 @@ def _classical(layer: type, default_hidden: int):
 #: name -> builder(input_size, hidden_size, out_features, **options); ``reservoir=True, seed=s``
 #: freezes the recurrent part with seeded random weights (only the head trains). The quantum defaults are the
 #: papers' configuration (input 1, hidden 3, 4 qubits, 2 VQC layers, readout VQC + Linear(4→1));
-#: the paper QLSTM has exactly 149 trainable parameters. Classical defaults are sized near it
+#: the paper QLSTM has exactly 149 trainable parameters; ``qfwp`` is the paper QFWP (8 qubits, depth 2,
+#: 4 measured, slow programmer Linear(1→8)), 111 parameters. Classical defaults are sized near it
 #: (LSTM hidden 5: 166 parameters; GRU hidden 6: 169; RNN hidden 10: 141).
+def _qfwp(input_size: int = 1, out_features: int = 1, dtype=None, reservoir: bool = False, seed: int = 0,
+          **kwargs) -> LastStep:
+    from .fwp import QFWP
+
+    return LastStep(QFWP(input_size, out_features=out_features, batch_first=True, dtype=dtype,
+                         reservoir=reservoir, seed=seed, **kwargs))
+
+
 MODELS = {
     "qlstm": _quantum(QLSTM),
     "qgru": _quantum(QGRU),
     "qrnn": _quantum(QRNN),
+    "qfwp": _qfwp,
     "lstm": _classical(nn.LSTM, 5),
     "gru": _classical(nn.GRU, 6),
     "rnn": _classical(nn.RNN, 10),
