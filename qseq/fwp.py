@@ -22,6 +22,7 @@ follow-up's form). Neither is in the original paper.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -29,6 +30,7 @@ from torch import nn
 
 from .backends import Backend, get
 from .cells import init_linear
+from .classical import freeze_random
 from .circuits import fwp_vqc
 
 __all__ = ["QFWP", "FWPState", "UPDATES"]
@@ -80,13 +82,17 @@ class QFWP(nn.Module):
             raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
         for name, value in (("input_size", input_size), ("n_qubits", n_qubits), ("depth", depth),
                             ("n_measured", n_measured), ("out_features", out_features), ("latent", latent)):
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not math.isfinite(decay):
+            raise ValueError(f"decay must be a finite number, got {decay!r}")
         self.input_size, self.n_qubits, self.depth, self.n_measured = input_size, n_qubits, depth, n_measured
         self.update, self.decay, self.batch_first = update, decay, batch_first
         self.circuit = fwp_vqc(n_qubits, depth, n_measured, n_inputs=input_size)
         self.backend = get(backend)
         self.slow = nn.Linear(input_size, latent, dtype=dtype) if slow is None else slow
+        if slow is not None and dtype is not None:
+            self.slow.to(dtype)
         latent = self._latent_width(latent, dtype)
         self.layer_head = nn.Linear(latent, depth, dtype=dtype)
         self.qubit_head = nn.Linear(latent, n_qubits, dtype=dtype)
@@ -119,8 +125,11 @@ class QFWP(nn.Module):
         for module in (self.slow, self.layer_head, self.qubit_head, self.gate):
             if module is None:
                 continue
-            for linear in (m for m in module.modules() if isinstance(m, nn.Linear)):
-                init_linear(linear, generator)
+            for sub in module.modules():
+                if isinstance(sub, nn.Linear):
+                    init_linear(sub, generator)
+                elif isinstance(sub, (nn.RNNCellBase, nn.RNNBase)):
+                    freeze_random(sub, seed=int(torch.randint(2**31, (1,), generator=generator)))
             module.requires_grad_(False)
         self.reservoir = True
         return self
@@ -176,7 +185,10 @@ class QFWP(nn.Module):
         return (out.transpose(0, 1) if self.batch_first else out), state
 
     def _check_state(self, state, batch: int, unbatched: bool) -> FWPState:
-        state = FWPState(*state) if not isinstance(state, FWPState) else state
+        if isinstance(state, torch.Tensor):  # the fast weights alone
+            state = FWPState(state)
+        elif not isinstance(state, FWPState):
+            state = FWPState(*state)
         fast = state.fast.unsqueeze(0) if unbatched else state.fast
         slow = _map(state.slow, lambda t: t.unsqueeze(0)) if unbatched else state.slow
         if tuple(fast.shape) != (batch, self.depth, self.n_qubits):

@@ -1,0 +1,258 @@
+"""Paper QFWP benchmarks (papers.md T7–T8): accuracy against the paper QLSTM, and training speed.
+
+``accuracy``: T7–T8 (damped SHM, Bessel J2, NARMA5, NARMA10; window 4, chronological 67/33, Chen's
+scaling, float64) with the QFWP reference code's recipe — RMSprop 0.01 (alpha 0.99, eps 1e-8),
+batch 10, no shuffling, 100 epochs, MSE on the last-step output — for
+
+* the paper QFWP (``build_model("qfwp")``: 8 qubits, depth 2, 4 measured, slow programmer
+  Linear(1→8), heads Linear(8→2) and Linear(8→8), additive update, Linear(4→1); 111 parameters);
+* the paper QLSTM (``build_model("qlstm")``, 149 parameters), trained with the same recipe;
+
+test MSE mean ± std over seeds, wall time per run, last-value persistence and linear AR(4) on the
+same windows, a verdict per task computed from the numbers, and a figure per task in
+``benchmarks/figures/`` (prediction vs truth of the first seed).
+
+``speed``: one training epoch of the paper QFWP on damped SHM (157 windows, batch 10, float64):
+
+1. qseq on its torch engine (one backend call per time step for the whole batch);
+2. the papers' reference style (Chen's ``BatchVQC``): a Python loop over samples and time steps,
+   one ``default.qubit`` QNode call per sample and step, written out in :func:`reference_forward`,
+   timed on a few mini-batches and extrapolated to the epoch (stated in the output).
+
+Both losses on the first batch are checked to agree (max |Δ| column).
+
+Run::
+
+    python benchmarks/paper_qfwp.py speed [--reference-batches 2]
+    python benchmarks/paper_qfwp.py accuracy [--tasks damped_shm narma10] [--seeds 5] [--epochs 100]
+
+Each writes its section of ``benchmarks/RESULTS.md`` (``paper-qfwp-accuracy``, ``paper-qfwp-speed``;
+``--section`` picks another name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from qseq.data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
+from qseq.models import build_model, count_parameters
+from qseq.train import TrainConfig, evaluate, fit, predict
+
+from paper_qlstm import FIGURES, _train_batches, machine, write_section  # noqa: E402  (same folder)
+
+TASKS = ["damped_shm", "bessel_j2", "narma5", "narma10"]
+MODELS = [("QFWP", "qfwp"), ("QLSTM", "qlstm")]
+
+
+# -- the papers' reference style -----------------------------------------------------------------
+def reference_vqc(n_qubits: int = 8, n_measured: int = 4):
+    """One default.qubit QNode of the fast programmer, called once per sample and time step."""
+    import pennylane as qml
+
+    dev = qml.device("default.qubit", wires=n_qubits)
+
+    @qml.qnode(dev, interface="torch", diff_method="backprop")
+    def vqc(x_t, theta):
+        for q in range(n_qubits):
+            qml.Hadamard(wires=q)
+        for i in range(len(x_t)):
+            qml.RY(x_t[i], wires=i)
+        for layer in theta:
+            for q in range(0, n_qubits - 1, 2):
+                qml.CNOT(wires=[q, q + 1])
+            for q in range(1, n_qubits - 1, 2):
+                qml.CNOT(wires=[q, q + 1])
+            for q in range(n_qubits):
+                qml.RY(layer[q], wires=q)
+        return [qml.expval(qml.PauliZ(q)) for q in range(n_measured)]
+
+    return lambda x_t, theta: torch.stack(list(vqc(x_t, theta)))
+
+
+def reference_forward(vqc, model, X: torch.Tensor) -> torch.Tensor:
+    """The reference code's forward, one sample and one time step at a time, with ``model``'s weights
+    (``model`` is ``build_model("qfwp")``: a ``LastStep`` around the QFWP)."""
+    fwp = model.model
+    outs = []
+    for sample in X:
+        theta = torch.zeros(fwp.depth, fwp.n_qubits, dtype=X.dtype)
+        for x_t in sample:
+            e = fwp.slow(x_t)
+            theta = theta + torch.outer(fwp.layer_head(e), fwp.qubit_head(e))
+            z = vqc(x_t, theta)
+        outs.append(fwp.head(z))  # the loss uses the last step only
+    return torch.stack(outs)
+
+
+def run_speed(args) -> None:
+    X, y = get_task("damped_shm").load(seq_len=4)
+    X_train, y_train, _, _ = chronological_split(X, y)
+    X_train, y_train = torch.as_tensor(X_train), torch.as_tensor(y_train)
+    n_batches = -(-len(X_train) // args.batch_size)
+    torch.manual_seed(0)
+    model = build_model("qfwp", dtype=torch.float64)
+    vqc = reference_vqc()
+    first = X_train[: args.batch_size]
+    with torch.no_grad():
+        agree = (model(first) - reference_forward(vqc, model, first)).abs().max().item()
+    rows = []
+    for name, forward, limit in [
+        ("qseq torch engine", model, None),
+        ("reference style (per-sample loop, one QNode call per sample and step)",
+         lambda xb: reference_forward(vqc, model, xb), args.reference_batches),
+    ]:
+        _train_batches(forward, list(model.parameters()), X_train, y_train, args.batch_size, 1)  # warm-up
+        seconds, done = _train_batches(forward, list(model.parameters()), X_train, y_train, args.batch_size, limit)
+        epoch = seconds / done * n_batches
+        rows.append((name, epoch, done))
+        print(f"{name}: {epoch:.3f} s per epoch ({done} of {n_batches} batches timed)", flush=True)
+    base, ratio = rows[0][1], rows[1][1] / rows[0][1]
+    lines = [
+        "## Paper QFWP: one training epoch (`benchmarks/paper_qfwp.py speed`)",
+        "",
+        f"{machine()}. Paper QFWP ({count_parameters(model)} parameters), damped SHM, {len(X_train)} training "
+        f"windows of length 4, RMSprop 0.01, batch {args.batch_size}, float64, torch threads "
+        f"{torch.get_num_threads()}. Both implementations agree on the first batch to {agree:.1e}. The reference "
+        f"style is timed on {rows[1][2]} batch(es) and extrapolated to the epoch.",
+        "",
+        "| implementation | s / epoch | batches timed | qseq speed-up |",
+        "|---|--:|--:|--:|",
+    ]
+    for name, epoch, done in rows:
+        lines.append(f"| {name} | {epoch:.3f} | {done} / {n_batches} | {epoch / base:,.0f}× |")
+    lines += ["", f"qseq trains the paper QFWP {ratio:,.0f}× faster than the reference style on this machine."]
+    write_section(args.section, "\n".join(lines))
+    print("\n".join(lines))
+
+
+# -- accuracy ------------------------------------------------------------------------------------
+def verdict(qfwp: list[float], qlstm: list[float]) -> tuple[str, bool]:
+    """Compare test MSEs: "comparable" when the means differ by at most the larger of the two
+    standard deviations summed and 10 % of the QLSTM mean; otherwise "better" or "worse".
+    Returns the word and whether QFWP matches or beats QLSTM."""
+    a, b = float(np.mean(qfwp)), float(np.mean(qlstm))
+    tolerance = max(float(np.std(qfwp) + np.std(qlstm)), 0.1 * b)
+    if abs(a - b) <= tolerance:
+        return "comparable", True
+    return ("better", True) if a < b else ("worse", False)
+
+
+def _figure(task: str, data, predictions: dict, path) -> None:
+    from matplotlib.figure import Figure
+
+    X_train, y_train, X_test, y_test = data
+    truth = np.concatenate([y_train[:, 0], y_test[:, 0]])
+    fig = Figure(figsize=(8, 3.4), tight_layout=True)
+    ax = fig.add_subplot()
+    ax.plot(truth, color="black", linewidth=1.2, label="truth")
+    for (label, pred), style in zip(predictions.items(), ("--", ":")):
+        ax.plot(pred, linestyle=style, linewidth=1.2, label=f"{label} (seed 0)")
+    ax.axvline(len(y_train), color="red", linestyle=":", linewidth=1.0, label="train / test split")
+    ax.set_xlabel("window (time index)")
+    ax.set_ylabel("y")
+    ax.set_title(task)
+    ax.legend(fontsize=7)
+    fig.savefig(path, dpi=120)
+
+
+def run_accuracy(args) -> None:
+    FIGURES.mkdir(exist_ok=True)
+    lines = [
+        "## Paper tasks T7–T8: QFWP vs QLSTM (`benchmarks/paper_qfwp.py accuracy`)",
+        "",
+        f"{machine()}. Window 4, chronological 67/33, min-max to [-1, 1] on the whole series except NARMA "
+        f"(Chen's convention), float64. Both models are trained with the QFWP reference code's recipe: "
+        f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}, RMSprop 0.01, batch {args.batch_size}, no shuffling, MSE on the last-step output, "
+        f"last epoch's weights. Test MSE mean ± std over seeds {list(range(args.seeds))}. Baselines on the same "
+        "windows: last-value persistence and linear AR(4) (least squares). Verdict: QFWP vs QLSTM test MSE, "
+        "\"comparable\" when the means differ by at most max(σ_QFWP + σ_QLSTM, 10 % of the QLSTM mean).",
+        "",
+        "| task | model | parameters | train MSE | test MSE | s / run |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
+    verdicts = []
+    for task in args.tasks:
+        X, y = get_task(task).load(seq_len=4)
+        data = chronological_split(X, y)
+        X_train, y_train, X_test, y_test = data
+        lines.append(f"| {task} | persistence | 0 | {mse(persistence_baseline(X_train), y_train):.2e} | "
+                     f"{mse(persistence_baseline(X_test), y_test):.2e} | – |")
+        ar = mse(linear_ar_baseline(X_train, y_train, X_test), y_test)
+        lines.append(f"| {task} | linear AR(4) | 5 | {mse(linear_ar_baseline(X_train, y_train, X_train), y_train):.2e} | "
+                     f"{ar:.2e} | – |")
+        tests, predictions = {}, {}
+        for label, name in MODELS:
+            train_mse, test_mse, seconds = [], [], []
+            for seed in range(args.seeds):
+                torch.manual_seed(seed)
+                model = build_model(name, dtype=torch.float64)
+                config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=seed, shuffle=False,
+                                     progress=False, plot=False, restore_best=False)
+                t0 = time.perf_counter()
+                fit(model, (X_train, y_train), (X_test, y_test), config=config)
+                seconds.append(time.perf_counter() - t0)
+                train_mse.append(evaluate(model, X_train, y_train)["mse"])
+                test_mse.append(evaluate(model, X_test, y_test)["mse"])
+                if seed == 0:
+                    predictions[label] = np.concatenate([predict(model, X_train)[:, 0], predict(model, X_test)[:, 0]])
+                print(f"{task} {label} seed {seed}: test MSE {test_mse[-1]:.3e} ({seconds[-1]:.1f} s)", flush=True)
+            tests[label] = test_mse
+            lines.append(
+                f"| {task} | {label} | {count_parameters(model)} | {np.mean(train_mse):.2e} ± {np.std(train_mse):.1e} | "
+                f"{np.mean(test_mse):.2e} ± {np.std(test_mse):.1e} | {np.mean(seconds):.1f} |"
+            )
+        word, ok = verdict(tests["QFWP"], tests["QLSTM"])
+        below_ar = {label: float(np.mean(v)) <= ar for label, v in tests.items()}
+        verdicts.append((task, word, ok, np.mean(tests["QFWP"]), np.mean(tests["QLSTM"]), below_ar))
+        path = FIGURES / f"{args.section}_{task}.png"
+        _figure(task, data, predictions, path)
+    matched = [v for v in verdicts if v[2]]
+    lines += ["", "**Verdict** (computed from the table):", ""]
+    for task, word, ok, a, b, below_ar in verdicts:
+        beats_ar = [label for label, below in below_ar.items() if below]
+        ar_note = ("neither model beats linear AR(4)" if not beats_ar
+                   else f"{' and '.join(beats_ar)} {'beats' if len(beats_ar) == 1 else 'beat'} linear AR(4)")
+        lines.append(f"- {task}: QFWP test MSE {a:.2e} vs QLSTM {b:.2e} — QFWP is **{word}** "
+                     f"({'matches or beats' if ok else 'does not match'} QLSTM); {ar_note}.")
+    if len(matched) == len(verdicts):
+        summary = f"QFWP matches or beats the paper QLSTM on all {len(verdicts)} task(s)"
+    elif matched:
+        summary = (f"QFWP matches or beats the paper QLSTM on {len(matched)} of {len(verdicts)} tasks "
+                   f"({', '.join(v[0] for v in matched)}) and is worse on the others")
+    else:
+        summary = f"QFWP does not match the paper QLSTM on any of the {len(verdicts)} task(s)"
+    lines += ["", f"{summary}, with {count_parameters(build_model('qfwp'))} instead of "
+              f"{count_parameters(build_model('qlstm'))} trainable parameters"
+              f"{' (one seed: no spread to judge by)' if args.seeds == 1 else ''}.", ""]
+    lines.append("Figures (prediction vs truth, first seed): "
+                 + ", ".join(f"[{t}](figures/{args.section}_{t}.png)" for t in args.tasks) + ".")
+    write_section(args.section, "\n".join(lines))
+    print("\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="mode", required=True)
+    speed = sub.add_parser("speed", help="one training epoch: qseq vs the reference style")
+    speed.add_argument("--batch-size", type=int, default=10)
+    speed.add_argument("--reference-batches", type=int, default=2, help="batches timed in the reference style")
+    speed.add_argument("--section", default="paper-qfwp-speed", help="RESULTS.md section to (re)write")
+    acc = sub.add_parser("accuracy", help="T7–T8 accuracy over seeds")
+    acc.add_argument("--tasks", nargs="+", default=TASKS)
+    acc.add_argument("--seeds", type=int, default=5)
+    acc.add_argument("--epochs", type=int, default=100)
+    acc.add_argument("--batch-size", type=int, default=10)
+    acc.add_argument("--section", default="paper-qfwp-accuracy", help="RESULTS.md section to (re)write")
+    for p in (speed, acc):
+        p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    run_speed(args) if args.mode == "speed" else run_accuracy(args)
+
+
+if __name__ == "__main__":
+    main()
