@@ -42,7 +42,7 @@ from qseq.data import chronological_split, get_task, linear_ar_baseline, mse, pe
 from qseq.models import build_model, count_parameters
 from qseq.train import TrainConfig, evaluate, fit, predict
 
-from paper_qlstm import FIGURES, _train_batches, machine, write_section  # noqa: E402  (same folder)
+from paper_qlstm import FIGURES, train_batches, machine, write_section  # noqa: E402  (same folder)
 
 TASKS = ["damped_shm", "bessel_j2", "narma5", "narma10"]
 MODELS = [("QFWP", "qfwp"), ("QLSTM", "qlstm")]
@@ -105,8 +105,8 @@ def run_speed(args) -> None:
         ("reference style (per-sample loop, one QNode call per sample and step)",
          lambda xb: reference_forward(vqc, model, xb), args.reference_batches),
     ]:
-        _train_batches(forward, list(model.parameters()), X_train, y_train, args.batch_size, 1)  # warm-up
-        seconds, done = _train_batches(forward, list(model.parameters()), X_train, y_train, args.batch_size, limit)
+        train_batches(forward, list(model.parameters()), X_train, y_train, args.batch_size, 1)  # warm-up
+        seconds, done = train_batches(forward, list(model.parameters()), X_train, y_train, args.batch_size, limit)
         epoch = seconds / done * n_batches
         rows.append((name, epoch, done))
         print(f"{name}: {epoch:.3f} s per epoch ({done} of {n_batches} batches timed)", flush=True)

@@ -109,7 +109,7 @@ def reference_forward(vqc, model, X: torch.Tensor) -> torch.Tensor:
     return torch.stack(outs)
 
 
-def _train_batches(forward, params, X, y, batch_size: int, max_batches: int | None = None) -> tuple[float, int]:
+def train_batches(forward, params, X, y, batch_size: int, max_batches: int | None = None) -> tuple[float, int]:
     """Seconds for RMSprop steps over the batches (all, or the first ``max_batches``)."""
     opt = torch.optim.RMSprop(params, lr=0.01, alpha=0.99, eps=1e-8)
     starts = list(range(0, len(X), batch_size))[:max_batches]
@@ -144,8 +144,8 @@ def run_speed(args) -> None:
         ("reference style (per-sample loop, one QNode call per VQC)", lambda xb: reference_forward(vqc, model, xb),
          list(model.parameters()), args.reference_batches),
     ]:
-        _train_batches(forward, params, X_train, y_train, args.batch_size, 1)  # warm-up
-        seconds, done = _train_batches(forward, params, X_train, y_train, args.batch_size, limit)
+        train_batches(forward, params, X_train, y_train, args.batch_size, 1)  # warm-up
+        seconds, done = train_batches(forward, params, X_train, y_train, args.batch_size, limit)
         epoch = seconds / done * n_batches
         rows.append((name, epoch, done))
         print(f"{name}: {epoch:.3f} s per epoch ({done} of {n_batches} batches timed)", flush=True)
