@@ -77,7 +77,7 @@ class Pauli:
             items = [(w, p.upper()) for w, p in enumerate(spec)]
         else:
             raise TypeError(f"observable must be a Pauli string, a {{wire: letter}} mapping or Pauli, got {spec!r}")
-        for w, p in items:
+        for _, p in items:
             if p not in "IXYZ" or len(p) != 1:
                 raise ValueError(f"unknown Pauli letter {p!r} in observable {spec!r}; use I, X, Y or Z")
         return cls(tuple(sorted((w, p) for w, p in items if p != "I")))

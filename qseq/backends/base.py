@@ -47,13 +47,13 @@ class Params:
 
 
 def _as_tensor(name: str, value) -> torch.Tensor:
-    if isinstance(value, np.ndarray) or isinstance(value, (list, tuple, float, int)):
+    if isinstance(value, (np.ndarray, list, tuple, float, int)):
         value = torch.as_tensor(value)
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}")
-    if value.is_complex() or not value.is_floating_point():
-        if value.dtype in (torch.bool,) or value.is_complex():
-            raise TypeError(f"{name} must hold real angles, got dtype {value.dtype}")
+    if value.is_complex() or value.dtype == torch.bool:
+        raise TypeError(f"{name} must hold real angles, got dtype {value.dtype}")
+    if not value.is_floating_point():
         value = value.to(torch.get_default_dtype())
     return value
 
