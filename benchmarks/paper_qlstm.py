@@ -15,7 +15,7 @@ All three losses on the first batch are checked to agree (max |Δ| column).
 ``accuracy``: T1–T3 (damped SHM, Bessel J2, delayed quantum control; window 4, 67/33, 100
 epochs) for QLSTM, QGRU, QRNN and classical LSTM/GRU of similar size, mean ± std over seeds, with
 last-value persistence and linear AR(4) on the same windows, wall time per run, and a prediction
-figure per task in ``benchmarks/figures/``.
+figure per task and model (seed 0) in ``benchmarks/figures/qlstm_<task>_<model>.png``.
 
 Run::
 
@@ -39,7 +39,7 @@ import torch
 
 from qseq.data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
 from qseq.models import build_model, count_parameters
-from qseq.train import TrainConfig, evaluate, fit
+from qseq.train import TrainConfig, evaluate, fit, plot_prediction
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 FIGURES = Path(__file__).with_name("figures")
@@ -203,12 +203,15 @@ def run_accuracy(args) -> None:
                 seconds.append(time.perf_counter() - t0)
                 train_mse.append(evaluate(model, X_train, y_train)["mse"])
                 test_mse.append(evaluate(model, X_test, y_test)["mse"])
+                if seed == 0:  # the papers' figure: prediction vs truth over train and test
+                    plot_prediction(model, (X_train, y_train), (X_test, y_test), FIGURES / f"qlstm_{task}_{name}.png")
                 print(f"{task} {name} seed {seed}: test MSE {test_mse[-1]:.3e} ({seconds[-1]:.1f} s)", flush=True)
             lines.append(
                 f"| {task} | {name} | {count_parameters(model)} | {np.mean(train_mse):.2e} ± {np.std(train_mse):.1e} | "
                 f"{np.mean(test_mse):.2e} ± {np.std(test_mse):.1e} | {np.mean(seconds):.1f} |"
             )
-    write_section(args.section, "\n".join(lines))
+    if args.section:
+        write_section(args.section, "\n".join(lines))
     print("\n".join(lines))
 
 
@@ -225,7 +228,8 @@ def main() -> None:
     acc.add_argument("--seeds", type=int, default=5)
     acc.add_argument("--epochs", type=int, default=100)
     acc.add_argument("--batch-size", type=int, default=4)
-    acc.add_argument("--section", default="paper-qlstm-accuracy", help="RESULTS.md section to (re)write")
+    acc.add_argument("--section", default="paper-qlstm-accuracy",
+                     help="RESULTS.md section to (re)write ('' writes none: figures only)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     run_speed(args) if args.mode == "speed" else run_accuracy(args)
