@@ -130,15 +130,17 @@ def run_speed(args) -> None:
 
 
 # -- accuracy ------------------------------------------------------------------------------------
+RATIO = 1.5  # mean test MSEs within this factor count as comparable
+
+
 def verdict(qfwp: list[float], qlstm: list[float]) -> tuple[str, bool]:
-    """Compare test MSEs: "comparable" when the means differ by at most the larger of the two
-    standard deviations summed and 10 % of the QLSTM mean; otherwise "better" or "worse".
+    """Compare mean test MSEs by their ratio r = QFWP / QLSTM: "better" below 1/1.5, "comparable"
+    up to 1.5, "worse" above (a ratio, so one wild seed cannot hide behind a large spread).
     Returns the word and whether QFWP matches or beats QLSTM."""
-    a, b = float(np.mean(qfwp)), float(np.mean(qlstm))
-    tolerance = max(float(np.std(qfwp) + np.std(qlstm)), 0.1 * b)
-    if abs(a - b) <= tolerance:
-        return "comparable", True
-    return ("better", True) if a < b else ("worse", False)
+    ratio = float(np.mean(qfwp)) / float(np.mean(qlstm))
+    if ratio < 1 / RATIO:
+        return "better", True
+    return ("comparable", True) if ratio <= RATIO else ("worse", False)
 
 
 def _figure(task: str, data, predictions: dict, path) -> None:
@@ -169,7 +171,7 @@ def run_accuracy(args) -> None:
         f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}, RMSprop 0.01, batch {args.batch_size}, no shuffling, MSE on the last-step output, "
         f"last epoch's weights. Test MSE mean ± std over seeds {list(range(args.seeds))}. Baselines on the same "
         "windows: last-value persistence and linear AR(4) (least squares). Verdict: QFWP vs QLSTM test MSE, "
-        "\"comparable\" when the means differ by at most max(σ_QFWP + σ_QLSTM, 10 % of the QLSTM mean).",
+        "\"comparable\" when the ratio of mean test MSEs (QFWP / QLSTM) is within [1/1.5, 1.5].",
         "",
         "| task | model | parameters | train MSE | test MSE | s / run |",
         "|---|---|--:|--:|--:|--:|",
