@@ -21,6 +21,9 @@ __all__ = ["Tables", "make_tables", "evolve", "expectations"]
 # A tensor operation's fixed cost (dispatch, allocation) expressed in amplitudes touched: the
 # cost model that decides when to fuse a shared run of stages into one unitary counts it per op.
 OP_OVERHEAD_AMPLITUDES = 4096
+# Up to this many qubits the product state is one gather and one product over an (n, 2^n) table per
+# sample (few operations); above it, Kronecker products wire by wire keep memory at one state.
+PREP_GATHER_MAX_QUBITS = 10
 # Single-qubit matrices used by at least this many states each count as shared (larger blocks).
 SHARED_REUSE = 4
 
@@ -36,6 +39,7 @@ class Tables:
     readout: tuple
     zero: torch.Tensor  # |0⟩ = (1, 0)
     prep_index: torch.Tensor | None  # (n·D,) row·2 + bit gathers of the product state (see _prepare)
+    prep_order: torch.Tensor | None  # basis permutation from stacking order to wire order (large n)
 
 
 def _steps(batch, device, cdtype) -> list:
@@ -70,21 +74,30 @@ def make_tables(program: Program, device: torch.device, cdtype: torch.dtype) -> 
     )
     zero = torch.tensor([1, 0], dtype=cdtype, device=device)
     per_batch = [_steps(b, device, cdtype) for b in program.matrix_batches]
-    return Tables(device, cdtype, per_stage, per_batch, readout, zero, _prep_index(program, device))
+    return Tables(device, cdtype, per_stage, per_batch, readout, zero, *_prep_tables(program, device))
 
 
-def _prep_index(program: Program, device) -> torch.Tensor | None:
-    """For the product state: ``index[w·D + i] = 2·row(w) + bit_w(i)``, where ``row(w)`` is wire w's
-    row in the stacked single-wire states (wire groups in order, then wires left in |0⟩)."""
+def _prep_tables(program: Program, device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Index tables of the product state, whose single-wire states are stacked in *stacking order*
+    (wire groups in order, then wires left in |0⟩):
+
+    * ``index[w·D + i] = 2·row(w) + bit_w(i)`` for the gather form;
+    * ``order[i]``: the basis index, in stacking order, of the basis state ``i`` in wire order
+      (``None`` when the two orders agree), for the wire-by-wire form.
+    """
     if program.prep is None:
-        return None
+        return None, None
     n, dim = program.n_qubits, program.dim
-    order = [w for g in program.prep.wire_groups for w in g.wires]
-    order += [w for w in range(n) if w not in order]
-    row = {w: r for r, w in enumerate(order)}
+    stacking = [w for g in program.prep.wire_groups for w in g.wires]
+    stacking += [w for w in range(n) if w not in stacking]
+    row = {w: r for r, w in enumerate(stacking)}
     basis = torch.arange(dim)
-    index = torch.stack([2 * row[w] + ((basis >> (n - 1 - w)) & 1) for w in range(n)])
-    return index.reshape(-1).to(device)
+    bits = [(basis >> (n - 1 - w)) & 1 for w in range(n)]
+    index = torch.stack([2 * row[w] + bits[w] for w in range(n)]).reshape(-1).to(device)
+    if stacking == list(range(n)):
+        return index, None
+    order = sum(bits[w] << (n - 1 - row[w]) for w in range(n))
+    return index, order.to(device)
 
 
 # -- angles ------------------------------------------------------------------------------------
@@ -161,7 +174,14 @@ def _prepare(stage: Local, mats: "_Matrices", tables: Tables, n_qubits: int) -> 
         lead = torch.broadcast_shapes(*(c.shape[:-2] for c in columns))
         states = torch.cat([c.expand(*lead, *c.shape[-2:]) for c in columns], dim=-2)
     dim = 2**n_qubits
-    return states.flatten(-2)[..., tables.prep_index].unflatten(-1, (n_qubits, dim)).prod(-2)
+    if n_qubits <= PREP_GATHER_MAX_QUBITS:
+        return states.flatten(-2)[..., tables.prep_index].unflatten(-1, (n_qubits, dim)).prod(-2)
+    # Larger states: the gather would hold n copies of the state; build it wire by wire instead
+    # (in stacking order, then permuted to wire order once).
+    psi = states[..., 0, :]
+    for k in range(1, n_qubits):
+        psi = (psi[..., :, None] * states[..., k, None, :]).flatten(-2)
+    return psi if tables.prep_order is None else psi[..., tables.prep_order]
 
 
 def _apply_block(psi: torch.Tensor, m: torch.Tensor, first: int, k: int, n_qubits: int) -> torch.Tensor:
