@@ -429,16 +429,3 @@ def test_cuda_matches_cpu():
         on_cpu = get("torch:cuda").expval(circuit, groups)
         assert on_cpu.device.type == "cpu"
         torch.testing.assert_close(on_cpu, cpu, atol=tol, rtol=0)
-
-
-@pytest.mark.parametrize("name", list(BUILDERS))
-def test_wire_by_wire_product_state_matches_qiskit(name, monkeypatch):
-    """Above PREP_GATHER_MAX_QUBITS the product state is built wire by wire (memory of one state);
-    force that path on small circuits and check it against the independent reference."""
-    from qseq.backends.engine import simulate
-
-    monkeypatch.setattr(simulate, "PREP_GATHER_MAX_QUBITS", 0)
-    circuit = BUILDERS[name]()
-    groups = random_params(circuit, 3, seed=71)
-    state = TorchBackend().state(circuit, groups)
-    np.testing.assert_allclose(state.numpy(), qiskit_state(circuit, flat_params(circuit, groups)), atol=1e-10, rtol=0)
