@@ -33,16 +33,15 @@ Each writes its section of ``benchmarks/RESULTS.md`` (``paper-qfwp-accuracy``, `
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 
-from qseq.data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
+from qseq.data import chronological_split, get_task, linear_ar_baseline, mse
 from qseq.models import build_model, count_parameters
-from qseq.train import TrainConfig, evaluate, fit, predict
+from qseq.train import predict
 
-from paper_qlstm import FIGURES, train_batches, machine, write_section  # noqa: E402  (same folder)
+from paper_qlstm import FIGURES, baseline_rows, machine, result_row, train_batches, train_over_seeds, write_section  # noqa: E402  (same folder)
 
 TASKS = ["damped_shm", "bessel_j2", "narma5", "narma10"]
 MODELS = [("QFWP", "qfwp"), ("QLSTM", "qlstm")]
@@ -181,32 +180,18 @@ def run_accuracy(args) -> None:
         X, y = get_task(task).load(seq_len=4)
         data = chronological_split(X, y)
         X_train, y_train, X_test, y_test = data
-        lines.append(f"| {task} | persistence | 0 | {mse(persistence_baseline(X_train), y_train):.2e} | "
-                     f"{mse(persistence_baseline(X_test), y_test):.2e} | – |")
+        lines += baseline_rows(task, data)
         ar = mse(linear_ar_baseline(X_train, y_train, X_test), y_test)
-        lines.append(f"| {task} | linear AR(4) | 5 | {mse(linear_ar_baseline(X_train, y_train, X_train), y_train):.2e} | "
-                     f"{ar:.2e} | – |")
         tests, predictions = {}, {}
         for label, name in MODELS:
-            train_mse, test_mse, seconds = [], [], []
-            for seed in range(args.seeds):
-                torch.manual_seed(seed)
-                model = build_model(name, dtype=torch.float64)
-                config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=seed, shuffle=False,
-                                     progress=False, plot=False, restore_best=False)
-                t0 = time.perf_counter()
-                fit(model, (X_train, y_train), (X_test, y_test), config=config)
-                seconds.append(time.perf_counter() - t0)
-                train_mse.append(evaluate(model, X_train, y_train)["mse"])
-                test_mse.append(evaluate(model, X_test, y_test)["mse"])
-                if seed == 0:
-                    predictions[label] = np.concatenate([predict(model, X_train)[:, 0], predict(model, X_test)[:, 0]])
-                print(f"{task} {label} seed {seed}: test MSE {test_mse[-1]:.3e} ({seconds[-1]:.1f} s)", flush=True)
-            tests[label] = test_mse
-            lines.append(
-                f"| {task} | {label} | {count_parameters(model)} | {np.mean(train_mse):.2e} ± {np.std(train_mse):.1e} | "
-                f"{np.mean(test_mse):.2e} ± {np.std(test_mse):.1e} | {np.mean(seconds):.1f} |"
-            )
+
+            def keep_prediction(model, label=label):
+                predictions[label] = np.concatenate([predict(model, X_train)[:, 0], predict(model, X_test)[:, 0]])
+
+            result = train_over_seeds(name, data, args.seeds, f"{task} {label}", keep_prediction,
+                                      epochs=args.epochs, batch_size=args.batch_size, shuffle=False)
+            tests[label] = result["test"]
+            lines.append(result_row(task, label, result))
         word, ok = verdict(tests["QFWP"], tests["QLSTM"])
         below_ar = {label: float(np.mean(v)) <= ar for label, v in tests.items()}
         verdicts.append((task, word, ok, np.mean(tests["QFWP"]), np.mean(tests["QLSTM"]), below_ar))

@@ -170,6 +170,46 @@ def run_speed(args) -> None:
 
 
 # -- accuracy ------------------------------------------------------------------------------------
+def baseline_rows(task: str, data) -> list[str]:
+    """Table rows of last-value persistence and linear AR(4) on the same windows (train and test MSE)."""
+    X_train, y_train, X_test, y_test = data
+    return [
+        f"| {task} | persistence | 0 | {mse(persistence_baseline(X_train), y_train):.2e} | "
+        f"{mse(persistence_baseline(X_test), y_test):.2e} | – |",
+        f"| {task} | linear AR(4) | 5 | {mse(linear_ar_baseline(X_train, y_train, X_train), y_train):.2e} | "
+        f"{mse(linear_ar_baseline(X_train, y_train, X_test), y_test):.2e} | – |",
+    ]
+
+
+def train_over_seeds(name: str, data, seeds: int, label: str, on_first_seed=None, **recipe) -> dict:
+    """Train ``build_model(name)`` once per seed (float64, last epoch's weights) with ``recipe``
+    overriding :class:`TrainConfig` fields; ``on_first_seed(model)`` sees the seed-0 model.
+
+    Returns ``{"train": [...], "test": [...], "seconds": [...], "parameters": int}`` (MSEs per seed).
+    """
+    X_train, y_train, X_test, y_test = data
+    out = {"train": [], "test": [], "seconds": []}
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        model = build_model(name, dtype=torch.float64)
+        config = TrainConfig(seed=seed, progress=False, plot=False, restore_best=False, **recipe)
+        t0 = time.perf_counter()
+        fit(model, (X_train, y_train), (X_test, y_test), config=config)
+        out["seconds"].append(time.perf_counter() - t0)
+        out["train"].append(evaluate(model, X_train, y_train)["mse"])
+        out["test"].append(evaluate(model, X_test, y_test)["mse"])
+        if seed == 0 and on_first_seed is not None:
+            on_first_seed(model)
+        print(f"{label} seed {seed}: test MSE {out['test'][-1]:.3e} ({out['seconds'][-1]:.1f} s)", flush=True)
+    out["parameters"] = count_parameters(model)
+    return out
+
+
+def result_row(task: str, label: str, result: dict) -> str:
+    return (f"| {task} | {label} | {result['parameters']} | {np.mean(result['train']):.2e} ± {np.std(result['train']):.1e} | "
+            f"{np.mean(result['test']):.2e} ± {np.std(result['test']):.1e} | {np.mean(result['seconds']):.1f} |")
+
+
 def run_accuracy(args) -> None:
     FIGURES.mkdir(exist_ok=True)
     lines = [
@@ -185,31 +225,16 @@ def run_accuracy(args) -> None:
     ]
     for task in args.tasks:
         X, y = get_task(task).load(seq_len=4)
-        X_train, y_train, X_test, y_test = chronological_split(X, y)
-        lines.append(f"| {task} | persistence | 0 | {mse(persistence_baseline(X_train), y_train):.2e} | "
-                     f"{mse(persistence_baseline(X_test), y_test):.2e} | – |")
-        ar = linear_ar_baseline(X_train, y_train, X_test)
-        lines.append(f"| {task} | linear AR(4) | 5 | {mse(linear_ar_baseline(X_train, y_train, X_train), y_train):.2e} | "
-                     f"{mse(ar, y_test):.2e} | – |")
+        data = chronological_split(X, y)
+        lines += baseline_rows(task, data)
         for name in args.models:
-            train_mse, test_mse, seconds = [], [], []
-            for seed in range(args.seeds):
-                torch.manual_seed(seed)
-                model = build_model(name, dtype=torch.float64)
-                config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=seed, progress=False,
-                                     plot=False, shuffle=True, restore_best=False)
-                t0 = time.perf_counter()
-                fit(model, (X_train, y_train), (X_test, y_test), config=config)
-                seconds.append(time.perf_counter() - t0)
-                train_mse.append(evaluate(model, X_train, y_train)["mse"])
-                test_mse.append(evaluate(model, X_test, y_test)["mse"])
-                if seed == 0:  # the papers' figure: prediction vs truth over train and test
-                    plot_prediction(model, (X_train, y_train), (X_test, y_test), FIGURES / f"qlstm_{task}_{name}.png")
-                print(f"{task} {name} seed {seed}: test MSE {test_mse[-1]:.3e} ({seconds[-1]:.1f} s)", flush=True)
-            lines.append(
-                f"| {task} | {name} | {count_parameters(model)} | {np.mean(train_mse):.2e} ± {np.std(train_mse):.1e} | "
-                f"{np.mean(test_mse):.2e} ± {np.std(test_mse):.1e} | {np.mean(seconds):.1f} |"
-            )
+
+            def figure(model, task=task, name=name):  # the papers' figure: prediction vs truth
+                plot_prediction(model, data[:2], data[2:], FIGURES / f"qlstm_{task}_{name}.png")
+
+            result = train_over_seeds(name, data, args.seeds, f"{task} {name}", figure,
+                                      epochs=args.epochs, batch_size=args.batch_size, shuffle=True)
+            lines.append(result_row(task, name, result))
     if args.section:
         write_section(args.section, "\n".join(lines))
     print("\n".join(lines))
