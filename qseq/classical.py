@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .reservoir import _check_X, _check_y
+from .reservoir import _check_X, _check_y, as_checked_array
 
 __all__ = ["ClassicalReservoir", "ESN", "freeze_random", "KINDS"]
 
@@ -255,12 +255,4 @@ def _check_warmup(warmup) -> None:
 
 def _check_series(u) -> np.ndarray:
     """A series ``(T,)`` or ``(T, F)`` as float64 ``(T, F)``: non-empty and finite."""
-    u = u.detach().cpu().numpy() if isinstance(u, torch.Tensor) else np.asarray(u, dtype=np.float64)
-    u = u.reshape(-1, 1) if u.ndim == 1 else u
-    if u.ndim != 2:
-        raise ValueError(f"u must be a series shaped (T, features) or (T,), got shape {u.shape}")
-    if len(u) == 0:
-        raise ValueError("u is empty (T = 0)")
-    if not np.all(np.isfinite(u)):
-        raise ValueError("u contains NaN or infinite values")
-    return u.astype(np.float64)
+    return as_checked_array(u, "u", 2, "a series shaped (T, features) or (T,)", column=True)

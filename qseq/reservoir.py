@@ -269,24 +269,28 @@ def _is_penalty(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
+def as_checked_array(value, name: str, ndim: int, layout: str, *, column: bool = False) -> np.ndarray:
+    """``value`` (tensor or array-like) as a float64 numpy array of ``ndim`` dims — a 1-D input
+    becomes a column when ``column`` — that is non-empty and finite; errors name ``name`` and the
+    expected ``layout``."""
+    a = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value, dtype=np.float64)
+    if column and a.ndim == 1:
+        a = a.reshape(-1, 1)
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {layout}, got shape {a.shape}")
+    if len(a) == 0:
+        raise ValueError(f"{name} is empty (length 0)")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return a.astype(np.float64, copy=False)
+
+
 def _check_X(X) -> np.ndarray:
-    X = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X, dtype=np.float64)
-    if X.ndim != 3:
-        raise ValueError(f"X must be windows shaped (N, seq_len, features), got shape {X.shape}")
-    if len(X) == 0:
-        raise ValueError("X is empty (N = 0)")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or infinite values")
-    return X
+    return as_checked_array(X, "X", 3, "windows shaped (N, seq_len, features)")
 
 
 def _check_y(y, n: int) -> np.ndarray:
-    y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y, dtype=np.float64)
-    y = y.reshape(-1, 1) if y.ndim == 1 else y
-    if y.ndim != 2:
-        raise ValueError(f"y must be shaped (N, targets) or (N,), got shape {y.shape}")
+    y = as_checked_array(y, "y", 2, "shaped (N, targets) or (N,)", column=True)
     if len(y) != n:
         raise ValueError(f"X has {n} windows but y has {len(y)} targets")
-    if not np.all(np.isfinite(y)):
-        raise ValueError("y contains NaN or infinite values")
-    return y.astype(np.float64)
+    return y

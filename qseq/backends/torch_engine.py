@@ -14,6 +14,7 @@ import torch
 from ..circuits import Circuit
 from .base import Backend, BindCache, Params, ParamsLike
 from .engine import compile_circuit, evolve, expectations, make_tables
+from .engine.simulate import REAL_DTYPE
 
 __all__ = ["TorchBackend"]
 
@@ -88,7 +89,7 @@ class TorchBackend(Backend):
     def state(self, circuit: Circuit, params: ParamsLike) -> torch.Tensor:
         """The final state vector ``(..., 2**n)`` (complex; wire 0 = most significant bit)."""
         p = self._check(circuit, params)
-        return self._evolve(circuit, p, None, None).to(p.device)
+        return self._evolve(circuit, p, None, None)[1].to(p.device)
 
     def unitary(self, circuit: Circuit, params: ParamsLike) -> torch.Tensor:
         """The circuit's unitary ``(..., 2**n, 2**n)`` (column ``j`` is the image of ``|j⟩``)."""
@@ -97,22 +98,22 @@ class TorchBackend(Backend):
         eye = torch.eye(dim, dtype=self._cdtype(p), device=self.device or p.device)
         groups = {n: t.unsqueeze(-2) for n, t in p.groups.items()}  # rows of the identity are a batch
         shifted = Params(groups, torch.Size((*p.batch_shape, 1)), p.dtype, p.device)
-        rows = self._evolve(circuit, shifted, eye, None)
+        rows = self._evolve(circuit, shifted, eye, None)[1]
         return rows.mT.to(p.device)
 
     # -- Backend -------------------------------------------------------------------------------
     def _expval(self, circuit: Circuit, params: Params, cache: BindCache | None) -> torch.Tensor:
-        tables = self._tables_for(circuit, params)
-        return expectations(tables, self._evolve(circuit, params, None, cache))
+        return expectations(*self._evolve(circuit, params, None, cache))
 
-    def _evolve(self, circuit, params: Params, initial, cache) -> torch.Tensor:
-        tables = self._tables_for(circuit, params)
-        groups = params.groups
-        if self.device is not None and self.device != params.device:
-            groups = {n: t.to(self.device) for n, t in groups.items()}
-        real = tables.readout[0].dtype if tables.readout[0] is not None else torch.empty(0, dtype=tables.cdtype).real.dtype
-        groups = {n: t.to(real) for n, t in groups.items()}
-        return evolve(self._program(circuit), tables, groups, params.batch_shape, initial, self.fuse, cache)
+    def _evolve(self, circuit, params: Params, initial, cache) -> tuple:
+        """``(tables, final state)``: one compiled-program lookup per call."""
+        _, program, tables_by_key = self._entry(circuit)
+        key = (self.device or params.device, self._cdtype(params))
+        if key not in tables_by_key:
+            tables_by_key[key] = make_tables(program, *key)
+        tables = tables_by_key[key]
+        groups = {n: t.to(device=key[0], dtype=REAL_DTYPE[key[1]]) for n, t in params.groups.items()}
+        return tables, evolve(program, tables, groups, params.batch_shape, initial, self.fuse, cache)
 
     def _entry(self, circuit: Circuit) -> tuple:
         entry = self._compiled.get(id(circuit))
@@ -120,15 +121,5 @@ class TorchBackend(Backend):
             entry = self._compiled[id(circuit)] = (circuit, compile_circuit(circuit), {})
         return entry
 
-    def _program(self, circuit: Circuit):
-        return self._entry(circuit)[1]
-
     def _cdtype(self, params: Params) -> torch.dtype:
         return self.dtype or (torch.complex128 if params.dtype == torch.float64 else torch.complex64)
-
-    def _tables_for(self, circuit: Circuit, params: Params):
-        _, program, tables = self._entry(circuit)
-        key = (self.device or params.device, self._cdtype(params))
-        if key not in tables:
-            tables[key] = make_tables(program, *key)
-        return tables[key]

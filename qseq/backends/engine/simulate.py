@@ -16,11 +16,13 @@ import torch
 
 from .program import Dense, Local, Permute, Program, Stage
 
-__all__ = ["Tables", "make_tables", "evolve", "expectations"]
+__all__ = ["Tables", "make_tables", "evolve", "expectations", "REAL_DTYPE"]
 
 # A tensor operation's fixed cost (dispatch, allocation) expressed in amplitudes touched: the
 # cost model that decides when to fuse a shared run of stages into one unitary counts it per op.
 OP_OVERHEAD_AMPLITUDES = 4096
+#: The real dtype of angles and expectation values for each complex state dtype.
+REAL_DTYPE = {torch.complex64: torch.float32, torch.complex128: torch.float64}
 # Single-qubit matrices used by at least this many states each count as shared (larger blocks).
 SHARED_REUSE = 4
 
@@ -61,7 +63,7 @@ def make_tables(program: Program, device: torch.device, cdtype: torch.dtype) -> 
             per_stage[id(stage)] = (torch.as_tensor(stage.source, device=device), phase)
         elif isinstance(stage, Dense):
             per_stage[id(stage)] = torch.as_tensor(stage.angles, device=device)
-    real = torch.empty(0, dtype=cdtype).real.dtype
+    real = REAL_DTYPE[cdtype]
     r = program.readout
     readout = (
         None if r.diagonal is None else torch.as_tensor(r.diagonal, device=device).to(real),
