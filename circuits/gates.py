@@ -40,6 +40,9 @@ class GateSpec:
             exporter decomposes the gate (``Rot``).
         pennylane: the class name in ``pennylane``.
         qasm3: the gate name in OpenQASM 3's ``stdgates.inc``, or ``None`` when decomposed.
+        shift_rule: the parameter-shift rule of each of its angles, ``((c_1, s_1), ...)`` with
+            ``∂f/∂θ = Σ_k c_k f(θ + s_k)`` exactly (every angle of a gate here enters as one
+            rotation ``exp(-iθG/2)``, so one rule serves all of them); empty for fixed gates.
     """
 
     name: str
@@ -49,6 +52,7 @@ class GateSpec:
     qiskit: str | None
     pennylane: str
     qasm3: str | None
+    shift_rule: tuple[tuple[float, float], ...] = ()
 
     @property
     def parametric(self) -> bool:
@@ -116,6 +120,13 @@ def _controlled(target: MatrixFn) -> MatrixFn:
 
 
 _S2 = 1 / math.sqrt(2)
+
+# Generators with eigenvalues ±1/2 (RX, RY, RZ, each angle of Rot): the two-term rule.
+_TWO_TERM = ((0.5, math.pi / 2), (-0.5, -math.pi / 2))
+# Controlled rotations, eigenvalues {0, ±1/2}: the four-term rule (Anselmetti et al. 2021, as
+# PennyLane's CRX), c± = (√2 ± 1) / (4√2).
+_CP, _CM = (math.sqrt(2) + 1) / (4 * math.sqrt(2)), (math.sqrt(2) - 1) / (4 * math.sqrt(2))
+_FOUR_TERM = ((_CP, math.pi / 2), (-_CP, -math.pi / 2), (-_CM, 3 * math.pi / 2), (_CM, -3 * math.pi / 2))
 _T = complex(math.cos(math.pi / 4), math.sin(math.pi / 4))
 
 GATES: dict[str, GateSpec] = {
@@ -127,16 +138,16 @@ GATES: dict[str, GateSpec] = {
         GateSpec("Z", 1, 0, _const([[1, 0], [0, -1]]), "z", "PauliZ", "z"),
         GateSpec("S", 1, 0, _const([[1, 0], [0, 1j]]), "s", "S", "s"),
         GateSpec("T", 1, 0, _const([[1, 0], [0, _T]]), "t", "T", "t"),
-        GateSpec("RX", 1, 1, _rx, "rx", "RX", "rx"),
-        GateSpec("RY", 1, 1, _ry, "ry", "RY", "ry"),
-        GateSpec("RZ", 1, 1, _rz, "rz", "RZ", "rz"),
-        GateSpec("Rot", 1, 3, _rot, None, "Rot", None),
+        GateSpec("RX", 1, 1, _rx, "rx", "RX", "rx", _TWO_TERM),
+        GateSpec("RY", 1, 1, _ry, "ry", "RY", "ry", _TWO_TERM),
+        GateSpec("RZ", 1, 1, _rz, "rz", "RZ", "rz", _TWO_TERM),
+        GateSpec("Rot", 1, 3, _rot, None, "Rot", None, _TWO_TERM),
         GateSpec("CNOT", 2, 0, _const([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]), "cx", "CNOT", "cx"),
         GateSpec("CZ", 2, 0, _const([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, -1]]), "cz", "CZ", "cz"),
         GateSpec("SWAP", 2, 0, _const([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]]), "swap", "SWAP", "swap"),
-        GateSpec("CRX", 2, 1, _controlled(_rx), "crx", "CRX", "crx"),
-        GateSpec("CRY", 2, 1, _controlled(_ry), "cry", "CRY", "cry"),
-        GateSpec("CRZ", 2, 1, _controlled(_rz), "crz", "CRZ", "crz"),
+        GateSpec("CRX", 2, 1, _controlled(_rx), "crx", "CRX", "crx", _FOUR_TERM),
+        GateSpec("CRY", 2, 1, _controlled(_ry), "cry", "CRY", "cry", _FOUR_TERM),
+        GateSpec("CRZ", 2, 1, _controlled(_rz), "crz", "CRZ", "crz", _FOUR_TERM),
     )
 }
 

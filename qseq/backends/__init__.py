@@ -7,6 +7,13 @@ Resolve a spec string with :func:`get`::
     get("torch", dtype=torch.complex128)
     get("pennylane:default.qubit")    # PennyLane devices (extra: qseq[pennylane])
     get("pennylane:lightning.qubit")
+    get("aer")                        # Qiskit Aer, exact (extra: qseq[qiskit])
+    get("aer:noise=fake_manila", shots=4096)
+    get("ibm:fake_manila")            # an IBM device offline (local testing mode)
+    get("ibm:ibm_fez", shots=4096)    # an IBM QPU (needs credentials; see docs/hardware.md)
+
+Options go as keywords or after the name, comma-separated: ``"aer:density_matrix,shots=1024"``
+equals ``get("aer:density_matrix", shots=1024)``.
 
 Every backend implements :class:`Backend`: ``expval(circuit, params)`` and ``bind(circuit, **groups)``.
 """
@@ -50,7 +57,38 @@ def get(spec: "str | Backend" = "torch", **options) -> Backend:
     prefix, _, rest = spec.strip().partition(":")
     if prefix not in _REGISTRY:
         raise ValueError(f"unknown backend {spec!r}; known backends: {', '.join(known_specs())}")
-    return _REGISTRY[prefix][0](rest, **options)
+    rest, spec_options = _split_options(spec, rest)
+    both = set(spec_options) & set(options)
+    if both:
+        raise ValueError(f"option(s) {sorted(both)} given both in the spec {spec!r} and as keywords")
+    return _REGISTRY[prefix][0](rest, **spec_options, **options)
+
+
+def _split_options(spec: str, rest: str) -> tuple[str, dict]:
+    """``"density_matrix,shots=1024"`` -> ``("density_matrix", {"shots": 1024})``; values that
+    read as ints, floats, booleans or ``none`` are converted."""
+    name, options = "", {}
+    for i, token in enumerate(t.strip() for t in rest.split(",") if t.strip()):
+        key, eq, value = token.partition("=")
+        if not eq:
+            if i:
+                raise ValueError(f"backend spec {spec!r}: expected key=value after the name, got {token!r}")
+            name = token
+            continue
+        options[key.strip()] = _parse_value(value.strip())
+    return name, options
+
+
+def _parse_value(text: str):
+    lowered = text.lower()
+    if lowered in ("none", "true", "false"):
+        return {"none": None, "true": True, "false": False}[lowered]
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _torch(rest: str, **options) -> Backend:
@@ -65,9 +103,23 @@ def _pennylane(rest: str, **options) -> Backend:
     return PennyLaneBackend(rest or "default.qubit", **options)
 
 
+def _aer(rest: str, **options) -> Backend:
+    from .aer import AerBackend
+
+    return AerBackend(rest or None, **options)
+
+
+def _ibm(rest: str, **options) -> Backend:
+    from .ibm import IBMBackend
+
+    return IBMBackend(rest, **options)
+
+
 register("torch", _torch, ("torch", "torch:cpu", "torch:cuda"))
 register(
     "pennylane",
     _pennylane,
     ("pennylane:default.qubit", "pennylane:lightning.qubit", "pennylane:lightning.gpu", "pennylane:lightning.kokkos"),
 )
+register("aer", _aer, ("aer", "aer:density_matrix", "aer:matrix_product_state", "aer:noise=fake_manila"))
+register("ibm", _ibm, ("ibm:fake_manila", "ibm:<device name>"))

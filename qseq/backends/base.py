@@ -212,14 +212,27 @@ class Backend(abc.ABC):
 
 @dataclass
 class Usage:
-    """What a backend has run. ``calls``: backend calls (jobs, on hardware); ``circuits``: circuit
-    evaluations (one per parameter vector). Reset with ``backend.usage.reset()``."""
+    """What a backend has run. Reset with ``backend.usage.reset()``.
+
+    Attributes:
+        calls: backend calls (:meth:`Backend.expval` and bound-circuit calls).
+        circuits: circuit evaluations asked for (one per parameter vector).
+        shifted: extra evaluations for parameter-shift gradients (numeric backends only).
+        jobs: jobs submitted to a primitive (Qiskit backends; a call split into several jobs
+            counts each, a result reused from the job journal counts none).
+        reused: job results taken from the job journal instead of being run again.
+        shots: shots submitted (circuits × shots per circuit; 0 for exact backends).
+    """
 
     calls: int = 0
     circuits: int = 0
+    shifted: int = 0
+    jobs: int = 0
+    reused: int = 0
+    shots: int = 0
 
     def reset(self) -> None:
-        self.calls = self.circuits = 0
+        self.calls = self.circuits = self.shifted = self.jobs = self.reused = self.shots = 0
 
 
 @dataclass
