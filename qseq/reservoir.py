@@ -242,6 +242,16 @@ class ReservoirRegressor:
             history.append(row)
         return head.weight.detach().numpy().T.copy(), head.bias.detach().numpy().copy(), history
 
+    def to_backend(self, spec) -> "ReservoirRegressor":
+        """Run the reservoir's circuits on another backend (readout unchanged); returns ``self``.
+
+        Features are cached per backend, so predictions on the new backend run its circuits once.
+        """
+        if not hasattr(self.reservoir, "to_backend"):
+            raise TypeError(f"the reservoir ({type(self.reservoir).__name__}) runs no circuits: it has no backend")
+        self.reservoir.to_backend(spec)
+        return self
+
     @property
     def n_trainable_(self) -> int:
         """Trained parameters: the readout's weights and intercepts."""

@@ -87,3 +87,61 @@ def test_compare_prints_every_model_and_saves_figure(tmp_path):
     qlstm_rc = next(line for line in out.stdout.splitlines() if line.startswith("QLSTM-RC"))
     assert "3,768" in qlstm_rc  # one pass: 157 windows x 4 steps x 6 circuits
     assert (tmp_path / "compare.png").stat().st_size > 0
+
+
+def test_predict_on_a_fake_device_reuses_the_journal(tmp_path):
+    pytest.importorskip("qiskit_ibm_runtime")
+    run = tmp_path / "run"
+    trained = qseq("train", "--model", "qrnn", "--task", "damped_shm", "--epochs", "1", "--out", str(run))
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads((run / "run.json").read_text())["model"] == "qrnn"
+
+    first = qseq("predict", "--checkpoint", str(run), "--backend", "ibm:fake_manila", "--shots", "256")
+    assert first.returncode == 0, first.stderr
+    row = next(line for line in first.stdout.splitlines() if "on ibm:fake_manila" in line).split()
+    jobs, reused = int(row[-3]), int(row[-2])
+    assert jobs == 4 and reused == 0  # one job per time step for the whole test set
+    csv_file = run / "predictions-ibm_fake_manila.csv"
+    predictions = csv_file.read_text()
+    assert predictions.splitlines()[0] == "target,as_trained,ibm:fake_manila"
+    assert (run / "jobs.sqlite").exists()
+
+    second = qseq("predict", "--checkpoint", str(run), "--backend", "ibm:fake_manila", "--shots", "256")
+    assert second.returncode == 0, second.stderr
+    row = next(line for line in second.stdout.splitlines() if "on ibm:fake_manila" in line).split()
+    assert (int(row[-3]), int(row[-2])) == (0, 4)  # everything from the journal, nothing resubmitted
+    assert csv_file.read_text() == predictions
+
+    exact = qseq("predict", "--checkpoint", str(run), "--backend", "aer")
+    mses = [next(t for t in line.split() if "e-" in t) for line in exact.stdout.splitlines() if line.startswith("qrnn on")]
+    assert len(mses) == 2 and mses[0] == mses[1]  # exact Aer reproduces the torch engine's test MSE
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--checkpoint", "nowhere", "--backend", "aer"), "not a run directory"),
+        (("--checkpoint", ".", "--backend", "aer"), "not a run directory"),
+    ],
+)
+def test_predict_bad_arguments_fail_clearly(tmp_path, args, message):
+    out = qseq("predict", *args, cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_estimate_prices_a_cloud_device_offline(tmp_path):
+    pytest.importorskip("qiskit_ibm_runtime")
+    out = qseq("estimate", "--model", "qlstm", "--task", "damped_shm", "--backend", "ibm:ibm_fez", "--epochs", "10",
+               cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "priced with ibm:fake_fez" in out.stdout
+    rows = {line.split("  ")[0]: line.split() for line in out.stdout.splitlines()
+            if line.startswith(("inference", "reservoir", "training"))}
+    inference = rows["inference (test set)"]
+    assert inference[3:5] == ["8", "8"]  # 4 steps x 2 stages, one PUB each
+    assert int(inference[6]) == int(inference[5]) * 4096
+    training = next(v for k, v in rows.items() if k.startswith("training"))
+    assert int(training[-5]) > 100 * int(inference[3])  # parameter shift: many more circuits
+    assert list(tmp_path.iterdir()) == []  # nothing written, nothing submitted
+    bad = qseq("estimate", "--model", "qlstm", "--task", "damped_shm", "--backend", "aer", cwd=tmp_path)
+    assert bad.returncode == 2 and "ibm:<device>" in bad.stderr
