@@ -85,7 +85,7 @@ class _ParameterShift(torch.autograd.Function):
         # of the unshifted circuit come first in the one call, then every shifted vector.
         theta = torch.cat(groups, dim=-1).detach().to("cpu", torch.float64).numpy()
         n, n_obs = theta.shape[0], circuit.n_obs
-        shifted = _shifted_params(circuit, groups, ctx.needs_input_grad[2:])
+        shifted = _shifted_params(groups, ctx.needs_input_grad[2:])
         if not shifted.size:
             return torch.from_numpy(backend._count_and_evaluate(circuit, theta))
         plan = shift_plan(circuit)
@@ -116,7 +116,7 @@ class _ParameterShift(torch.autograd.Function):
         return (None, None, *grads)
 
 
-def _shifted_params(circuit: Circuit, groups, needs_grad) -> np.ndarray:
+def _shifted_params(groups, needs_grad) -> np.ndarray:
     """Indices of the flat parameters whose group needs a gradient."""
     sizes = [g.shape[-1] for g in groups]
     starts = np.cumsum([0] + sizes[:-1])

@@ -210,7 +210,7 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
         for i, key, job in waiting:
             results[i] = self._collect(key, job, circuit.n_obs)
         evs = np.concatenate(results, axis=1).T  # (N, n_obs)
-        return np.broadcast_to(evs, (n, circuit.n_obs)) if len(evs) != n else evs
+        return np.repeat(evs, n, axis=0) if len(evs) != n else evs
 
     def _collect(self, key: str, job: Any, n_obs: int) -> np.ndarray:
         """Wait for a job, store its result in the journal, return ``evs (n_obs, n_circuits)``."""

@@ -120,3 +120,15 @@ def test_too_many_qubits_for_the_noisy_device_fails_before_running():
     with pytest.raises(ValueError, match="6 qubits but backend 'aer:density_matrix,noise=fake_manila' supports at most 5"):
         backend.expval(chen_vqc(6, 1), torch.zeros(chen_vqc(6, 1).n_params))
     assert backend.usage.jobs == 0
+
+
+def test_circuits_whose_angles_never_reach_the_device():
+    fixed = Circuit(2, (Operation("H", (0,)), Operation("X", (1,))), (), ("Z0", "Z1"))
+    values = get("aer").expval(fixed, torch.zeros(3, 0))
+    torch.testing.assert_close(values, torch.tensor([[0.0, -1.0]] * 3), atol=1e-6, rtol=0)
+    unused = Circuit(2, (Operation("X", (1,)),), (ParamGroup("inputs", 2),))  # declared, used by no gate
+    x = torch.rand(4, 2, dtype=torch.float64, requires_grad=True)
+    values = get("aer").expval(unused, x)
+    torch.testing.assert_close(values, torch.tensor([[1.0, -1.0]] * 4, dtype=torch.float64), atol=1e-12, rtol=0)
+    values.sum().backward()
+    assert x.grad.abs().max() == 0
