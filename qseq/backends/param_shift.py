@@ -86,21 +86,24 @@ class _ParameterShift(torch.autograd.Function):
         theta = torch.cat(groups, dim=-1).detach().to("cpu", torch.float64).numpy()
         n, n_obs = theta.shape[0], circuit.n_obs
         shifted = _shifted_params(groups, ctx.needs_input_grad[2:])
-        if not shifted.size:
-            return torch.from_numpy(backend._count_and_evaluate(circuit, theta))
         plan = shift_plan(circuit)
-        angles = theta[:, plan.param_of_angle]  # (N, n_angles)
         terms = [(j, c, s) for j in np.flatnonzero(np.isin(plan.param_of_angle, shifted)) for c, s in plan.rules[j]]
-        rows = np.repeat(angles[None], len(terms), axis=0)  # (R, N, n_angles)
-        for r, (j, _, s) in enumerate(terms):
-            rows[r, :, j] += s
-        values = backend._count_and_evaluate(plan.circuit, np.concatenate([angles, rows.reshape(-1, angles.shape[1])]))
-        backend.usage.shifted += len(values) - n
-        f, shifted_values = values[:n], values[n:]
-        shifted_values = shifted_values.reshape(len(terms), n, n_obs)
-        jacobian = np.zeros((n, n_obs, theta.shape[1]))
-        for r, (j, c, _) in enumerate(terms):
-            jacobian[:, :, plan.param_of_angle[j]] += c * shifted_values[r]
+        if not terms:  # no gradient needed, or none of those parameters reaches a gate
+            f = backend._count_and_evaluate(circuit, theta)
+            if not shifted.size:
+                return torch.from_numpy(f)
+            jacobian = np.zeros((n, n_obs, theta.shape[1]))
+        else:
+            angles = theta[:, plan.param_of_angle]  # (N, n_angles)
+            rows = np.repeat(angles[None], len(terms), axis=0)  # (R, N, n_angles)
+            for r, (j, _, s) in enumerate(terms):
+                rows[r, :, j] += s
+            values = backend._count_and_evaluate(plan.circuit, np.concatenate([angles, rows.reshape(-1, angles.shape[1])]))
+            backend.usage.shifted += len(values) - n
+            f, shifted_values = values[:n], values[n:].reshape(len(terms), n, n_obs)
+            jacobian = np.zeros((n, n_obs, theta.shape[1]))
+            for r, (j, c, _) in enumerate(terms):
+                jacobian[:, :, plan.param_of_angle[j]] += c * shifted_values[r]
         ctx.save_for_backward(torch.from_numpy(jacobian))
         ctx.sizes = [g.shape[-1] for g in groups]
         ctx.dtype, ctx.device = groups[0].dtype, groups[0].device
