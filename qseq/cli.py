@@ -155,7 +155,7 @@ def cmd_predict(args) -> None:
     backend = _backend_for_run(args.backend, run, args.shots)
     model.to_backend(backend)
     start = time.perf_counter()
-    pred = predict(model, X_test)
+    pred = predict(model, X_test, batch_size=len(X_test))  # the whole test set: one job per stage and step
     seconds = time.perf_counter() - start
     usage = backend.usage
     rows = [(f"{info['model']} on {info['backend']} (as trained)", f"{mse(exact, y_test):.3e}", "-", "-", "-", "-"),

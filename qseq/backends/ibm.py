@@ -202,7 +202,14 @@ class IBMBackend(QiskitEstimatorBackend):
     def _retrieve(self, job_id: str) -> Any:
         if self._service is None:  # local testing mode keeps no jobs: submit again
             return None
-        return self._with_retries(f"fetching job {job_id}", lambda: self._service.job(job_id))
+        from qiskit_ibm_runtime.exceptions import RuntimeJobNotFound
+
+        try:
+            return self._with_retries(f"fetching job {job_id}", lambda: self._service.job(job_id))
+        except RuntimeJobNotFound:
+            warnings.warn(f"{self.name}: journaled job {job_id} no longer exists on the service; submitting again",
+                          RuntimeWarning, stacklevel=2)
+            return None
 
     def _result(self, job: Any) -> Any:
         if self.local or self.timeout is None:

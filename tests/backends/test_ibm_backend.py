@@ -257,6 +257,25 @@ def test_pending_cloud_jobs_are_repolled_by_id_not_resubmitted(tmp_path, monkeyp
     assert values.shape == (2, CIRCUIT.n_obs) and JobJournal(journal).records()[0].status == "done"
 
 
+def test_a_journaled_job_the_service_lost_is_submitted_again(tmp_path):
+    from qiskit_ibm_runtime.exceptions import RuntimeJobNotFound
+
+    class Forgetful(StubService):
+        def job(self, job_id):
+            raise RuntimeJobNotFound(f"job {job_id} not found")
+
+    journal = JobJournal(tmp_path / "jobs.sqlite")
+    first = IBMBackend("ibm_stub", service=StubService(), shots=100, journal=journal)
+    x = inputs(2)
+    first._collect = lambda key, job, n_obs: (_ for _ in ()).throw(JobPendingError("still queued"))
+    with pytest.raises(JobPendingError):
+        first.expval(CIRCUIT, x)
+    second = counting(IBMBackend("ibm_stub", service=Forgetful(), shots=100, journal=journal))
+    with pytest.warns(RuntimeWarning, match="no longer exists on the service; submitting again"):
+        second.expval(CIRCUIT, x)
+    assert len(second.submitted) == 1
+
+
 def test_cloud_devices_keep_a_journal_by_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     backend = IBMBackend("ibm_stub", service=StubService(), shots=100)
