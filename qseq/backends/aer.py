@@ -82,7 +82,12 @@ class AerBackend(QiskitEstimatorBackend):
         self.method, self.noise, self.device = method, noise, device
         self.simulator_options = simulator_options
         self._device_target = None
-        options = {"method": method, "device": device, **simulator_options}
+        options = {"method": method, "device": device}
+        if shots is None and not noise:
+            # bind all parameter vectors inside one compiled circuit: 3x faster on a QLSTM step
+            # (benchmarks/hardware.py); kept off under noise models (qiskit-aer #2207)
+            options["runtime_parameter_bind_enable"] = True
+        options.update(simulator_options)
         if noise:
             from qiskit_aer.noise import NoiseModel
 
