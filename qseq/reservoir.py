@@ -246,6 +246,8 @@ class ReservoirRegressor:
         """Run the reservoir's circuits on another backend (readout unchanged); returns ``self``.
 
         Features are cached per backend, so predictions on the new backend run its circuits once.
+        A readout fitted on exact features may amplify shot noise (a small ``alpha`` gives large
+        coefficients): refit on the new backend's features with :meth:`fit` (docs/hardware.md).
         """
         if not hasattr(self.reservoir, "to_backend"):
             raise TypeError(f"the reservoir ({type(self.reservoir).__name__}) runs no circuits: it has no backend")
