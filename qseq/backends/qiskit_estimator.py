@@ -83,6 +83,8 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
     transpiled for a device.
     """
 
+    _optimization_level = 1  # of the preset pass manager, for device targets
+
     def __init__(self, *, shots: int | None, seed: int | None = None, journal: "JobJournal | str | None" = None,
                  max_circuits: int | None = None, retries: int = 3, backoff: float = 2.0, timeout: float | None = None):
         require("qiskit", "qiskit")
@@ -147,8 +149,6 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
             columns = np.array([p.index for p in isa.parameters], dtype=np.int64)
             prepared = self._prepared[circuit] = _Prepared(isa, observables, columns, _fingerprint(isa, observables))
         return prepared
-
-    _optimization_level = 1
 
     def isa_circuit(self, circuit: Circuit) -> Any:
         """The Qiskit circuit that is submitted for ``circuit`` (transpiled for the device, if any)."""
