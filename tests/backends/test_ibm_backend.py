@@ -140,6 +140,20 @@ def test_cloud_device_without_credentials_says_how_to_set_them(tmp_path, monkeyp
         get("ibm:ibm_fez")
 
 
+def test_cloud_device_offline_says_so(monkeypatch):
+    import qiskit_ibm_runtime
+    import requests
+
+    def unreachable(*args, **kwargs):
+        raise requests.ConnectionError("Max retries exceeded with url: /api/v1/instances")
+
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", TOKEN)
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", unreachable)
+    with pytest.raises(ConnectionError, match="cannot reach IBM Quantum .*'ibm:fake_manila'") as err:
+        get("ibm:ibm_fez")
+    assert TOKEN not in str(err.value)
+
+
 def test_batch_and_session_modes_run_in_local_testing_mode():
     for mode in ("batch", "session"):
         with get("ibm:fake_manila", mode=mode, shots=100) as backend:
