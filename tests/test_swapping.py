@@ -67,7 +67,7 @@ def test_reservoir_regressor_moves_to_a_fake_device():
     model = build_model("qrnn", dtype=torch.float64, reservoir=True, seed=4)
     reg = ReservoirRegressor(model.rnn, alpha=1e-3).fit(X.numpy(), y.numpy())
     exact = reg.predict(X.numpy())
-    reg.to_backend(get("ibm:fake_manila", shots=2000, seed=0, noise=False))
+    reg.to_backend(get("ibm:fake_manila", shots=2000, seed=1, noise=False))
     sampled = reg.predict(X.numpy())
     assert 0 < np.abs(sampled - exact).max() < 0.5  # same readout, shot-noisy features
     assert reg.reservoir.backend.usage.jobs == 4 * STAGES["qrnn"]

@@ -138,6 +138,10 @@ class IBMBackend(QiskitEstimatorBackend):
         if not (dynamical_decoupling in (None, True, False) or dynamical_decoupling in ("XX", "XpXm", "XY4")):
             raise ValueError(f"dynamical_decoupling must be None, a bool or 'XX', 'XpXm', 'XY4'; got {dynamical_decoupling!r}")
         self.local = name.lower().startswith("fake")
+        if self.local and seed == 0:
+            # local_service.py tests `if seed_simulator := ...`: a seed of 0 is dropped silently
+            raise ValueError("seed=0 is ignored by qiskit-ibm-runtime's local testing mode (it reads 0 as unset), "
+                             "so results would not repeat: use a positive seed")
         if self.local:
             self._device = fake_backend(name)
             self._service = None

@@ -102,6 +102,12 @@ def test_parameter_shift_gradients_through_a_device_are_one_job():
     assert backend.usage.shots == 256 * 2 * (1 + 2 * CIRCUIT.n_params)
 
 
+def test_seeded_runs_repeat():
+    first = get("ibm:fake_manila", shots=500, seed=7).expval(CIRCUIT, inputs(3))
+    torch.testing.assert_close(get("ibm:fake_manila", shots=500, seed=7).expval(CIRCUIT, inputs(3)), first)
+    assert (get("ibm:fake_manila", shots=500, seed=8).expval(CIRCUIT, inputs(3)) - first).abs().max() > 0
+
+
 def test_too_many_qubits_fail_before_anything_is_submitted():
     backend = counting(get("ibm:fake_manila"))
     circuit = chen_vqc(6, 1)
@@ -118,6 +124,7 @@ def test_too_many_qubits_fail_before_anything_is_submitted():
         ({"resilience_level": 3}, "resilience_level"),
         ({"dynamical_decoupling": "XYZ"}, "dynamical_decoupling"),
         ({"optimization_level": 4}, "optimization_level"),
+        ({"seed": 0}, "seed=0 is ignored by qiskit-ibm-runtime's local testing mode"),
     ],
 )
 def test_bad_options_are_named(options, match):
