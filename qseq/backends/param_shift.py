@@ -88,22 +88,23 @@ class _ParameterShift(torch.autograd.Function):
         shifted = _shifted_params(groups, ctx.needs_input_grad[2:])
         plan = shift_plan(circuit)
         terms = [(j, c, s) for j in np.flatnonzero(np.isin(plan.param_of_angle, shifted)) for c, s in plan.rules[j]]
+        jacobian = np.zeros((n, n_obs, theta.shape[1]))
         if not terms:  # no gradient needed, or none of those parameters reaches a gate
-            f = backend._count_and_evaluate(circuit, theta)
+            f = backend._checked_evaluate(circuit, theta)
             if not shifted.size:
                 return torch.from_numpy(f)
-            jacobian = np.zeros((n, n_obs, theta.shape[1]))
         else:
+            angle, coeff, shift = (np.array(column) for column in zip(*terms))  # one entry per term
             angles = theta[:, plan.param_of_angle]  # (N, n_angles)
             rows = np.repeat(angles[None], len(terms), axis=0)  # (R, N, n_angles)
-            for r, (j, _, s) in enumerate(terms):
-                rows[r, :, j] += s
-            values = backend._count_and_evaluate(plan.circuit, np.concatenate([angles, rows.reshape(-1, angles.shape[1])]))
+            rows[np.arange(len(terms)), :, angle] += shift[:, None]
+            values = backend._checked_evaluate(plan.circuit, np.concatenate([angles, rows.reshape(-1, angles.shape[1])]))
             backend.usage.shifted += len(values) - n
             f, shifted_values = values[:n], values[n:].reshape(len(terms), n, n_obs)
-            jacobian = np.zeros((n, n_obs, theta.shape[1]))
-            for r, (j, c, _) in enumerate(terms):
-                jacobian[:, :, plan.param_of_angle[j]] += c * shifted_values[r]
+            # J[n, o, p] = Σ_terms c_r f_r[n, o] over the terms whose angle p feeds
+            to_param = np.zeros((len(terms), theta.shape[1]))
+            to_param[np.arange(len(terms)), plan.param_of_angle[angle]] = coeff
+            jacobian = np.einsum("rno,rp->nop", shifted_values, to_param)
         ctx.save_for_backward(torch.from_numpy(jacobian))
         ctx.sizes = [g.shape[-1] for g in groups]
         ctx.dtype, ctx.device = groups[0].dtype, groups[0].device
@@ -140,7 +141,8 @@ class ParameterShiftBackend(Backend):
         """Expectation values ``(N, circuit.n_obs)`` for float64 parameters ``(N, circuit.n_params)``:
         one backend call (job)."""
 
-    def _count_and_evaluate(self, circuit: Circuit, values: np.ndarray) -> np.ndarray:
+    def _checked_evaluate(self, circuit: Circuit, values: np.ndarray) -> np.ndarray:
+        """:meth:`_evaluate`, with the result's shape checked."""
         out = np.asarray(self._evaluate(circuit, np.ascontiguousarray(values)), dtype=np.float64)
         if out.shape != (len(values), circuit.n_obs):
             raise RuntimeError(f"{self.name}: expected results of shape {(len(values), circuit.n_obs)}, got {out.shape}")
@@ -151,8 +153,8 @@ class ParameterShiftBackend(Backend):
         groups = [g.expand(*params.batch_shape, g.shape[-1]).reshape(n, g.shape[-1]) for g in params.groups.values()]
         if n == 0:
             return torch.zeros(*params.batch_shape, circuit.n_obs, dtype=params.dtype, device=params.device)
-        if not groups:  # no angles: a fixed circuit, evaluated once
-            values = self._count_and_evaluate(circuit, np.zeros((1, 0)))
-            return torch.from_numpy(values).to(params.dtype).expand(n, circuit.n_obs).reshape(*params.batch_shape, -1)
+        if not groups:  # a fixed circuit: nothing to differentiate
+            values = self._checked_evaluate(circuit, np.zeros((n, 0)))
+            return torch.from_numpy(values).to(params.dtype).reshape(*params.batch_shape, circuit.n_obs)
         out = _ParameterShift.apply(self, circuit, *groups)
         return out.to(params.dtype).reshape(*params.batch_shape, circuit.n_obs)
