@@ -17,7 +17,7 @@ Used by ``qseq estimate --model M --task T --backend ibm:NAME [--reservoir]``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import numpy as np
 import torch
@@ -129,9 +129,7 @@ def estimate(model_name: str, task: str, backend: str, *, reservoir: bool = Fals
                              restore_best=False)
         return lambda m: fit(m, (X_train, y_train), (X_test, y_test), config=config)
 
-    one, two = recorded(train(1)), recorded(train(2))
-    first, second = pricer.cost(one), pricer.cost(two)
-    per_epoch = {f: getattr(second, f) - getattr(first, f) for f in Cost.__dataclass_fields__}
-    fixed = {f: getattr(first, f) - per_epoch[f] for f in Cost.__dataclass_fields__}
-    costs["training"] = Cost(**{f: type(fixed[f])(fixed[f] + epochs * per_epoch[f]) for f in fixed})
+    # one epoch and two epochs: the difference is one epoch, the rest is paid once
+    one, two = astuple(pricer.cost(recorded(train(1)))), astuple(pricer.cost(recorded(train(2))))
+    costs["training"] = Cost(*(a + (epochs - 1) * (b - a) for a, b in zip(one, two)))
     return device, costs

@@ -98,7 +98,7 @@ class AerBackend(QiskitEstimatorBackend):
             self.max_qubits = self._device_target.num_qubits
         else:
             self.max_qubits = AerSimulator(method=method, device=device).num_qubits
-        self._simulator_options = options
+        self._aer_options = options
         self.name = "aer:" + ",".join([method] + ([f"noise={noise}"] if noise else []) + ([f"device={device}"] if device != "CPU" else []))
         self._primitive: Any = None
 
@@ -121,7 +121,7 @@ class AerBackend(QiskitEstimatorBackend):
                 from qiskit_aer.primitives import EstimatorV2
 
                 self._primitive = EstimatorV2(options={
-                    "backend_options": self._simulator_options,
+                    "backend_options": self._aer_options,
                     "run_options": {"seed_simulator": self.seed} if self.seed is not None else {},
                     "default_precision": 0.0,
                 })
@@ -132,5 +132,5 @@ class AerBackend(QiskitEstimatorBackend):
                 options = {"default_precision": precision_for_shots(self.shots)}
                 if self.seed is not None:
                     options["seed_simulator"] = self.seed
-                self._primitive = BackendEstimatorV2(backend=AerSimulator(**self._simulator_options), options=options)
+                self._primitive = BackendEstimatorV2(backend=AerSimulator(**self._aer_options), options=options)
         return self._primitive

@@ -154,8 +154,7 @@ class IBMBackend(QiskitEstimatorBackend):
             journal = DEFAULT_JOURNAL
         super().__init__(shots=shots, seed=seed, journal=journal or None, max_circuits=max_circuits,
                          retries=retries, backoff=backoff, timeout=timeout)
-        self.device_name = self._device.name
-        self.name = f"ibm:{self.device_name}"
+        self.name = f"ibm:{self._device.name}"
         self.max_qubits = self._device.num_qubits
         self.mode, self.resilience_level, self.noise = mode, resilience_level, noise
         self.dynamical_decoupling, self.twirling = dynamical_decoupling, twirling

@@ -107,16 +107,18 @@ class JobJournal:
 
     def get(self, key: str) -> JobRecord | None:
         """The row for ``key``, or ``None`` if this job never was submitted."""
+        records = self._select("where key = ?", (key,))
+        return records[0] if records else None
+
+    def _select(self, clause: str, args: tuple = ()) -> list[JobRecord]:
         with self._connect() as con:
-            row = con.execute(
+            rows = con.execute(
                 "select key, backend, job_id, status, submitted, finished, n_circuits, shots, evs, stds, metadata, error"
-                " from jobs where key = ?",
-                (key,),
-            ).fetchone()
-        if row is None:
-            return None
-        *head, evs, stds, metadata, error = row
-        return JobRecord(*head, _from_blob(evs), _from_blob(stds), json.loads(metadata or "{}"), error)
+                f" from jobs {clause}",
+                args,
+            ).fetchall()
+        return [JobRecord(*head, _from_blob(evs), _from_blob(stds), json.loads(metadata or "{}"), error)
+                for *head, evs, stds, metadata, error in rows]
 
     def submitted(self, key: str, backend: str, job_id: str | None, n_circuits: int, shots: int | None) -> None:
         """Record a job right after submission (before waiting for it)."""
@@ -143,9 +145,7 @@ class JobJournal:
 
     def records(self) -> list[JobRecord]:
         """Every row, oldest submission first."""
-        with self._connect() as con:
-            keys = [k for (k,) in con.execute("select key from jobs order by submitted")]
-        return [self.get(k) for k in keys]
+        return self._select("order by submitted")
 
     def __repr__(self) -> str:
         return f"JobJournal({str(self.path)!r})"

@@ -13,6 +13,7 @@ finished results are reused, submitted ones re-polled by id where the service al
 from __future__ import annotations
 
 import abc
+import functools
 import hashlib
 import json
 import time
@@ -33,6 +34,7 @@ class JobPendingError(RuntimeError):
     """A job did not finish within the backend's ``timeout``; it is still queued or running."""
 
 
+@functools.cache
 def transient_errors() -> tuple[type[BaseException], ...]:
     """Failures worth retrying: the network, not the circuit (connection drops, timeouts)."""
     errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
@@ -191,13 +193,14 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
         results: list[np.ndarray | None] = [None] * len(chunks)
         waiting = []
         for i, chunk in enumerate(chunks):  # submit everything first: the jobs queue side by side
-            key = self._key(prepared, chunk)
-            record = self.journal.get(key) if self.journal is not None else None
+            key = record = job = None
+            if self.journal is not None:
+                key = self._key(prepared, chunk)
+                record = self.journal.get(key)
             if record is not None and record.status == "done":
                 results[i] = record.evs
                 self.usage.reused += 1
                 continue
-            job = None
             if record is not None and record.status == "submitted" and record.job_id:
                 job = self._retrieve(record.job_id)
             if job is None:
@@ -212,8 +215,9 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
         evs = np.concatenate(results, axis=1).T  # (N, n_obs)
         return np.repeat(evs, n, axis=0) if len(evs) != n else evs
 
-    def _collect(self, key: str, job: Any, n_obs: int) -> np.ndarray:
-        """Wait for a job, store its result in the journal, return ``evs (n_obs, n_circuits)``."""
+    def _collect(self, key: str | None, job: Any, n_obs: int) -> np.ndarray:
+        """Wait for a job, store its result in the journal (``key``: its row, when journaled),
+        return ``evs (n_obs, n_circuits)``."""
         job_id = job.job_id()
         try:
             result = self._with_retries(f"fetching the result of job {job_id}", lambda: self._result(job))
