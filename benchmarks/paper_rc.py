@@ -70,7 +70,7 @@ def trained_curve(seed: int, data, epochs: int) -> dict:
 
 def esn_run(seed: int, data) -> dict | None:
     try:
-        from qseq.classical import ESN
+        from qseq.models.classical import ESN
     except ImportError:
         return None
     X_train, y_train, X_test, y_test = data

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from .circuit import Circuit, Operation
-from .export import require, to_pennylane
+from .._optional import require
+from .export import to_pennylane
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -13,11 +13,11 @@ Pauli words are the same without any reordering.
 from __future__ import annotations
 
 import functools
-import importlib
 import operator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
+from .._optional import require
 from .circuit import Circuit, Operation, Pauli
 from .gates import gate
 
@@ -46,14 +46,6 @@ class QiskitCircuit(NamedTuple):
     circuit: QuantumCircuit
     params: ParameterVector
     observables: list[SparsePauliOp]
-
-
-def require(module: str, extra: str) -> ModuleType:
-    """Import an optional dependency, or raise an ``ImportError`` naming the extra that installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        raise ImportError(f"this feature needs {module!r}; install it with: pip install 'qseq[{extra}]'") from err
 
 
 def _native_ops(circuit: Circuit) -> Iterator[Operation]:

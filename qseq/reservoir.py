@@ -28,7 +28,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._checks import check_targets, check_windows
 from ._io import atomic_write
+from .backends import Backend
+from .models import QuantumModel, freeze_reservoir
+from .models.init import Init, init_linear
 
 __all__ = ["ReservoirRegressor", "ridge_fit", "reservoir_features"]
 
@@ -75,8 +79,7 @@ def _fingerprint(reservoir: nn.Module, X: np.ndarray) -> str:
     """Hash of the reservoir (type, weights, backend) and the data: the feature-cache key."""
     h = hashlib.sha256()
     h.update(type(reservoir).__qualname__.encode())
-    backend = getattr(reservoir, "backend", None)
-    if backend is not None:  # name and every public option (shots, noise, device, dtype, ...)
+    for backend in _backends(reservoir):  # name and every public option (shots, noise, device, dtype, ...)
         h.update(repr(sorted((k, repr(v)) for k, v in vars(backend).items() if not k.startswith("_"))).encode())
     for name, tensor in sorted(reservoir.state_dict().items()):
         h.update(name.encode())
@@ -84,6 +87,10 @@ def _fingerprint(reservoir: nn.Module, X: np.ndarray) -> str:
     h.update(str((X.shape, X.dtype)).encode())
     h.update(np.ascontiguousarray(X).tobytes())
     return h.hexdigest()[:32]
+
+
+def _backends(reservoir) -> tuple[Backend, ...]:
+    return reservoir.backends() if isinstance(reservoir, QuantumModel) else ()
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
@@ -124,12 +131,12 @@ def _cv_alpha(features: np.ndarray, y: np.ndarray, alphas, folds: int) -> float:
     return float(alphas[int(np.argmin(scores))])
 
 
-class ReservoirRegressor:
+class ReservoirRegressor(QuantumModel):
     """A linear readout trained on the cached features of a frozen reservoir (sklearn-like).
 
     Args:
         reservoir: a recurrent layer run frozen (``QLSTM(..., reservoir=True)``,
-            ``qseq.classical.ClassicalReservoir(...)``, any ``torch.nn.RNN``-like module); its last-step
+            ``qseq.models.classical.ClassicalReservoir(...)``, any ``torch.nn.RNN``-like module); its last-step
             output is the feature vector.
         readout: ``"ridge"`` (closed form) or ``"sgd"`` (the paper's recipe: RMSprop on a linear
             readout, MSE loss).
@@ -174,7 +181,7 @@ class ReservoirRegressor:
     # -- features ----------------------------------------------------------------------------------
     def features(self, X) -> np.ndarray:
         """Reservoir features ``(N, D)`` of windows ``X`` ``(N, L, F)``, from the cache when possible."""
-        X = _check_X(X)
+        X = check_windows(X)
         key = _fingerprint(self.reservoir, X)
         if key in self._cache:
             return self._cache[key]
@@ -191,10 +198,9 @@ class ReservoirRegressor:
         return features
 
     def _counted_features(self, X) -> np.ndarray:
-        backend = getattr(self.reservoir, "backend", None)
-        before = backend.usage.circuits if backend is not None else 0
+        before = sum(b.usage.circuits for b in self.backends())
         features = self.features(X)
-        self.n_circuit_evaluations_ = (backend.usage.circuits - before) if backend is not None else 0
+        self.n_circuit_evaluations_ = sum(b.usage.circuits for b in self.backends()) - before
         return features
 
     # -- sklearn-like API --------------------------------------------------------------------------
@@ -203,7 +209,7 @@ class ReservoirRegressor:
 
         ``eval_set=(X_val, y_val)`` records the validation MSE per epoch in ``history_`` (``"sgd"``).
         """
-        X, y = _check_X(X), _check_y(y, len(X))
+        X, y = check_windows(X), check_targets(y, len(X))
         if self.washout >= len(X):
             raise ValueError(f"washout={self.washout} leaves no training windows (N={len(X)})")
         features = self._counted_features(X)[self.washout :]
@@ -215,15 +221,13 @@ class ReservoirRegressor:
             self.coef_, self.intercept_ = ridge_fit(features, y, self.alpha_)
             self.history_ = []
         else:
-            val = None if eval_set is None else (self.features(eval_set[0]), _check_y(eval_set[1], len(eval_set[0])))
+            val = None if eval_set is None else (self.features(eval_set[0]), check_targets(eval_set[1], len(eval_set[0])))
             self.coef_, self.intercept_, self.history_ = self._fit_sgd(features, y, val)
         return self
 
     def _fit_sgd(self, features, y, val):
         generator = torch.Generator().manual_seed(self.seed)
         head = nn.Linear(features.shape[1], y.shape[1], dtype=torch.float64)
-        from .cells import init_linear
-
         init_linear(head, generator)
         optimiser = torch.optim.RMSprop(head.parameters(), lr=self.lr, alpha=0.99, eps=1e-8)
         F, Y = torch.tensor(features), torch.tensor(y)  # copies: the cached features are read-only
@@ -242,6 +246,10 @@ class ReservoirRegressor:
             history.append(row)
         return head.weight.detach().numpy().T.copy(), head.bias.detach().numpy().copy(), history
 
+    def backends(self) -> tuple[Backend, ...]:
+        """The backends of the reservoir's circuits (empty for a classical reservoir)."""
+        return _backends(self.reservoir)
+
     def to_backend(self, spec) -> "ReservoirRegressor":
         """Run the reservoir's circuits on another backend (readout unchanged); returns ``self``.
 
@@ -249,9 +257,17 @@ class ReservoirRegressor:
         A readout fitted on exact features may amplify shot noise (a small ``alpha`` gives large
         coefficients): refit on the new backend's features with :meth:`fit` (docs/hardware.md).
         """
-        if not hasattr(self.reservoir, "to_backend"):
+        if not isinstance(self.reservoir, QuantumModel):
             raise TypeError(f"the reservoir ({type(self.reservoir).__name__}) runs no circuits: it has no backend")
         self.reservoir.to_backend(spec)
+        return self
+
+    def freeze_reservoir(self, init: Init = "paper", seed: int = 0) -> "ReservoirRegressor":
+        """Draw the reservoir anew from ``seed`` (circuit angles by ``init``) and freeze it; the
+        fitted readout no longer applies and is dropped (call :meth:`fit` again). Returns ``self``."""
+        freeze_reservoir(self.reservoir, init, seed)
+        for name in ("coef_", "intercept_", "alpha_", "history_"):
+            self.__dict__.pop(name, None)
         return self
 
     @property
@@ -267,42 +283,15 @@ class ReservoirRegressor:
 
     def score(self, X, y) -> float:
         """Coefficient of determination R² of the predictions (sklearn's convention)."""
-        y = _check_y(y, len(_check_X(X)))
+        y = check_targets(y, len(check_windows(X)))
         residual = np.sum((y - self.predict(X)) ** 2)
         total = np.sum((y - y.mean(axis=0)) ** 2)
         return float(1 - residual / total)
 
     def mse(self, X, y) -> float:
         """Mean squared error of the predictions."""
-        return float(np.mean((self.predict(X) - _check_y(y, len(_check_X(X)))) ** 2))
+        return float(np.mean((self.predict(X) - check_targets(y, len(check_windows(X)))) ** 2))
 
 
 def _is_penalty(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
-
-
-def as_checked_array(value, name: str, ndim: int, layout: str, *, column: bool = False) -> np.ndarray:
-    """``value`` (tensor or array-like) as a float64 numpy array of ``ndim`` dims — a 1-D input
-    becomes a column when ``column`` — that is non-empty and finite; errors name ``name`` and the
-    expected ``layout``."""
-    a = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value, dtype=np.float64)
-    if column and a.ndim == 1:
-        a = a.reshape(-1, 1)
-    if a.ndim != ndim:
-        raise ValueError(f"{name} must be {layout}, got shape {a.shape}")
-    if len(a) == 0:
-        raise ValueError(f"{name} is empty (length 0)")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a.astype(np.float64, copy=False)
-
-
-def _check_X(X) -> np.ndarray:
-    return as_checked_array(X, "X", 3, "windows shaped (N, seq_len, features)")
-
-
-def _check_y(y, n: int) -> np.ndarray:
-    y = as_checked_array(y, "y", 2, "shaped (N, targets) or (N,)", column=True)
-    if len(y) != n:
-        raise ValueError(f"X has {n} windows but y has {len(y)} targets")
-    return y

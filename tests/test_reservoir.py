@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from qseq import QGRU, QLSTM, QRNN
-from qseq.classical import ESN, ClassicalReservoir
+from qseq.models.classical import ESN, ClassicalReservoir
 from qseq.data import chronological_split, get_task, narma_random
 from qseq.models import build_model
 from qseq.reservoir import ReservoirRegressor, ridge_fit

@@ -20,24 +20,52 @@ Every backend implements :class:`Backend`: ``expval(circuit, params)`` and ``bin
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable, NamedTuple
 
 from .base import Backend, BoundCircuit, Params, check_params
 
-__all__ = ["Backend", "BoundCircuit", "Params", "check_params", "get", "register", "known_specs"]
-
-# prefix -> (factory(rest_of_spec, **options) -> Backend, examples shown in errors)
-_REGISTRY: dict[str, tuple[Callable[..., Backend], tuple[str, ...]]] = {}
+__all__ = ["Backend", "BoundCircuit", "Params", "check_params", "get", "register", "known_specs", "accepts"]
 
 
-def register(prefix: str, factory: Callable[..., Backend], examples: tuple[str, ...]) -> None:
-    """Make ``get(f"{prefix}")`` and ``get(f"{prefix}:<rest>")`` build backends with ``factory``."""
-    _REGISTRY[prefix] = (factory, examples)
+class _Family(NamedTuple):
+    factory: Callable[..., Backend]
+    examples: tuple[str, ...]
+    options: frozenset[str]
+
+
+_REGISTRY: dict[str, _Family] = {}
+
+
+def register(prefix: str, factory: Callable[..., Backend], examples: tuple[str, ...],
+             options: Iterable[str] = ()) -> None:
+    """Make ``get(f"{prefix}")`` and ``get(f"{prefix}:<rest>")`` build backends with ``factory``.
+
+    Args:
+        prefix: the family name before the colon.
+        factory: ``factory(rest_of_spec, **options) -> Backend``.
+        examples: spec strings shown in errors and listings.
+        options: the shared options the family takes, from ``{"shots", "journal"}``, so workflows
+            know what they may pass (see :func:`accepts`).
+    """
+    _REGISTRY[prefix] = _Family(factory, examples, frozenset(options))
 
 
 def known_specs() -> list[str]:
     """Example spec strings of every registered backend family."""
-    return [e for _, examples in _REGISTRY.values() for e in examples]
+    return [e for family in _REGISTRY.values() for e in family.examples]
+
+
+def accepts(spec: str, option: str) -> bool:
+    """Whether the family of ``spec`` takes ``option`` (``"shots"``: sampled estimates; ``"journal"``:
+    a job journal, see :class:`~qseq.backends.journal.JobJournal`)."""
+    return option in _family(spec).options
+
+
+def _family(spec: str) -> _Family:
+    prefix = spec.strip().partition(":")[0]
+    if prefix not in _REGISTRY:
+        raise ValueError(f"unknown backend {spec!r}; known backends: {', '.join(known_specs())}")
+    return _REGISTRY[prefix]
 
 
 def get(spec: "str | Backend" = "torch", **options) -> Backend:
@@ -54,14 +82,12 @@ def get(spec: "str | Backend" = "torch", **options) -> Backend:
         return spec
     if not isinstance(spec, str):
         raise TypeError(f"backend spec must be a string or Backend, got {type(spec).__name__}")
-    prefix, _, rest = spec.strip().partition(":")
-    if prefix not in _REGISTRY:
-        raise ValueError(f"unknown backend {spec!r}; known backends: {', '.join(known_specs())}")
-    rest, spec_options = _split_options(spec, rest)
+    family = _family(spec)
+    rest, spec_options = _split_options(spec, spec.strip().partition(":")[2])
     both = set(spec_options) & set(options)
     if both:
         raise ValueError(f"option(s) {sorted(both)} given both in the spec {spec!r} and as keywords")
-    return _REGISTRY[prefix][0](rest, **spec_options, **options)
+    return family.factory(rest, **spec_options, **options)
 
 
 def _split_options(spec: str, rest: str) -> tuple[str, dict]:
@@ -120,6 +146,8 @@ register(
     "pennylane",
     _pennylane,
     ("pennylane:default.qubit", "pennylane:lightning.qubit", "pennylane:lightning.gpu", "pennylane:lightning.kokkos"),
+    options={"shots"},
 )
-register("aer", _aer, ("aer", "aer:density_matrix", "aer:matrix_product_state", "aer:noise=fake_manila"))
-register("ibm", _ibm, ("ibm:fake_manila", "ibm:<device name>"))
+register("aer", _aer, ("aer", "aer:density_matrix", "aer:matrix_product_state", "aer:noise=fake_manila"),
+         options={"shots", "journal"})
+register("ibm", _ibm, ("ibm:fake_manila", "ibm:<device name>"), options={"shots", "journal"})

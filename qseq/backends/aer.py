@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..circuits.export import require
+from .._optional import require
 from .qiskit_estimator import QiskitEstimatorBackend
 
 __all__ = ["AerBackend", "METHODS"]

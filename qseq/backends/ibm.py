@@ -18,7 +18,7 @@ import os
 import warnings
 from typing import Any
 
-from ..circuits.export import require
+from .._optional import require
 from .qiskit_estimator import JobPendingError, QiskitEstimatorBackend, transient_errors
 
 __all__ = ["IBMBackend", "fake_backend", "fake_backend_names"]

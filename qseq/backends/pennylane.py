@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import torch
 
 from ..circuits import Circuit, to_pennylane
-from ..circuits.export import require
+from .._optional import require
 from .base import Backend, BindCache, Params
 
 __all__ = ["PennyLaneBackend"]

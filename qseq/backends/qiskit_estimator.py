@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..circuits import Circuit, to_qiskit
-from ..circuits.export import require
+from .._optional import require
 from .journal import JobJournal
 from .param_shift import ParameterShiftBackend
 

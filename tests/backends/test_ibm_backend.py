@@ -331,7 +331,7 @@ def test_credentials_never_reach_a_file(tmp_path, monkeypatch):
     backend = get("ibm:ibm_stub", shots=100)
     assert backend._service.credentials["token"] == TOKEN  # the environment was used
     from qseq.reservoir import ReservoirRegressor
-    from qseq.cells import QRNN
+    from qseq.models.cells import QRNN
 
     reservoir = QRNN(1, 2, n_qubits=2, reservoir=True, backend=backend)
     ReservoirRegressor(reservoir, cache_dir=tmp_path / "cache").fit(torch.rand(6, 3, 1), torch.rand(6))

@@ -11,14 +11,39 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .backends import Backend
+from ..backends import Backend
 from .cells import QGRU, QLSTM, QRNN
-from .classical import freeze_random
+from .fwp import QFWP
+from .init import Init
+from .protocol import QuantumModel, freeze_reservoir
 
 __all__ = ["SequenceRegressor", "LastStep", "build_model", "MODELS", "count_parameters"]
 
 
-class SequenceRegressor(nn.Module):
+class _RecurrentWrapper(QuantumModel, nn.Module):
+    """A recurrent part (``self.rnn``) plus a readout: the protocol of :class:`QuantumModel` on the
+    recurrent part, which may be quantum or classical (then it reports no backends)."""
+
+    rnn: nn.Module
+
+    def backends(self) -> tuple[Backend, ...]:
+        return self.rnn.backends() if isinstance(self.rnn, QuantumModel) else ()
+
+    def to_backend(self, spec: str | Backend):
+        """Move the circuits to another backend (quantum layers only); returns ``self``."""
+        if not isinstance(self.rnn, QuantumModel):
+            raise TypeError(f"{type(self.rnn).__name__} is classical: it has no circuits to move")
+        self.rnn.to_backend(spec)
+        return self
+
+    def freeze_reservoir(self, init: Init = "paper", seed: int = 0):
+        """Reservoir-computing mode: freeze the recurrent part with seeded random weights (circuit
+        angles by ``init``); only the readout stays trainable. Returns ``self``."""
+        freeze_reservoir(self.rnn, init, seed)
+        return self
+
+
+class SequenceRegressor(_RecurrentWrapper):
     """``head(rnn(X)[:, -1])``: a batch-first recurrent layer and ``Linear(output_size → out_features)``.
 
     Args:
@@ -41,26 +66,10 @@ class SequenceRegressor(nn.Module):
         out, _ = self.rnn(x)
         return self.head(out[:, -1])
 
-    def freeze_reservoir(self, init="paper", seed: int = 0) -> "SequenceRegressor":
-        """Reservoir-computing mode: freeze the recurrent layer with seeded random weights; only the
-        linear head stays trainable. Returns ``self``."""
-        if hasattr(self.rnn, "freeze_reservoir"):
-            self.rnn.freeze_reservoir(init, seed)
-        else:
-            freeze_random(self.rnn, seed)
-        return self
 
-    def to_backend(self, spec: str | Backend) -> "SequenceRegressor":
-        """Move the circuits to another backend (quantum layers only); returns ``self``."""
-        if not hasattr(self.rnn, "to_backend"):
-            raise TypeError(f"{type(self.rnn).__name__} has no circuits to move")
-        self.rnn.to_backend(spec)
-        return self
-
-
-class LastStep(nn.Module):
+class LastStep(_RecurrentWrapper):
     """``model(X)[0][:, -1]``: the last time step of a batch-first sequence model that returns
-    ``(outputs, state)`` and has its own output layer (:class:`qseq.fwp.QFWP`)."""
+    ``(outputs, state)`` and has its own output layer (:class:`qseq.models.fwp.QFWP`)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -71,16 +80,9 @@ class LastStep(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)[0][:, -1]
 
-    def to_backend(self, spec: str | Backend) -> "LastStep":
-        self.model.to_backend(spec)
-        return self
-
-    def freeze_reservoir(self, init="paper", seed: int = 0) -> "LastStep":
-        self.model.freeze_reservoir(seed)
-        return self
-
     @property
-    def rnn(self) -> nn.Module:  # the part with circuits, as for SequenceRegressor
+    def rnn(self) -> nn.Module:
+        """The wrapped model (the recurrent part, as for :class:`SequenceRegressor`)."""
         return self.model
 
 
@@ -115,8 +117,6 @@ def _classical(layer: type, default_hidden: int):
 #: (LSTM hidden 5: 166 parameters; GRU hidden 6: 169; RNN hidden 10: 141).
 def _qfwp(input_size: int = 1, out_features: int = 1, dtype=None, reservoir: bool = False, seed: int = 0,
           **kwargs) -> LastStep:
-    from .fwp import QFWP
-
     return LastStep(QFWP(input_size, out_features=out_features, batch_first=True, dtype=dtype,
                          reservoir=reservoir, seed=seed, **kwargs))
 

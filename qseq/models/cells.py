@@ -18,18 +18,16 @@ bias.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from .backends import Backend, BoundCircuit, get
-from .circuits import chen_vqc
+from ..backends import Backend, BoundCircuit, get
+from ..circuits import chen_vqc
+from .init import Init, Initialisable, freeze_random, init_linear, init_vqc_weights
+from .protocol import QuantumModel, unique_backends
 
 __all__ = [
     "angle_encode",
-    "init_vqc_weights",
-    "init_linear",
     "QRNNCell",
     "QLSTMCell",
     "QGRUCell",
@@ -38,37 +36,12 @@ __all__ = [
     "QGRU",
 ]
 
-INITS = ("paper", "uniform")
-
-
-def init_vqc_weights(weight: torch.Tensor, init="paper", generator: torch.Generator | None = None) -> None:
-    """Fill VQC weights in place: ``"paper"`` 0.01·N(0, 1) (the reference code), ``"uniform"``
-    U[0, 2π) (a wide random reservoir), or any callable ``init(weight, generator)``."""
-    with torch.no_grad():
-        if callable(init):
-            init(weight, generator)
-        elif init == "paper":
-            weight.copy_(0.01 * torch.randn(weight.shape, generator=generator, dtype=weight.dtype))
-        elif init == "uniform":
-            weight.copy_(2 * math.pi * torch.rand(weight.shape, generator=generator, dtype=weight.dtype))
-        else:
-            raise ValueError(f"init must be one of {INITS} or a callable, got {init!r}")
-
-
-def init_linear(linear: nn.Linear, generator: torch.Generator | None = None) -> None:
-    """torch's default ``Linear`` initialisation, U(±1/√fan_in), drawn from ``generator``."""
-    bound = 1 / math.sqrt(linear.in_features)
-    with torch.no_grad():
-        for p in linear.parameters():
-            p.copy_(torch.empty_like(p).uniform_(-bound, bound, generator=generator))
-
-
 def angle_encode(v: torch.Tensor) -> torch.Tensor:
     """Chen's encoding ``[arctan v, arctan v²]``: ``(..., n)`` -> ``(..., 2n)`` angles (radians)."""
     return torch.cat([torch.atan(v), torch.atan(v * v)], dim=-1)
 
 
-class _VQCBank(nn.Module):
+class _VQCBank(Initialisable, nn.Module):
     """``k`` Chen VQCs of one structure: weights ``(k, n_layers, n_qubits, 3)``, evaluated in one call."""
 
     def __init__(self, k: int, n_qubits: int, n_layers: int, dtype=None):
@@ -76,7 +49,7 @@ class _VQCBank(nn.Module):
         self.circuit = chen_vqc(n_qubits, n_layers)
         self.weight = nn.Parameter(torch.empty(k, n_layers, n_qubits, 3, dtype=dtype))
 
-    def reset_parameters(self, init="paper", generator: torch.Generator | None = None) -> None:
+    def reset_parameters(self, init: Init = "paper", generator: torch.Generator | None = None) -> None:
         init_vqc_weights(self.weight, init, generator)
 
     def extra_repr(self) -> str:
@@ -89,11 +62,11 @@ class _VQCBank(nn.Module):
         return backend.bind(self.circuit, weights=self.weight.reshape(k, 1, -1))
 
 
-class _QuantumCell(nn.Module):
+class _QuantumCell(QuantumModel, Initialisable, nn.Module):
     """Shared machinery: sizes, projections, backend, VQC banks. Subclasses define the gates."""
 
     def __init__(self, input_size: int, hidden_size: int, n_qubits: int | None = None, n_layers: int = 2,
-                 bias: bool = True, backend: str | Backend = "torch", dtype=None, init: str = "paper",
+                 bias: bool = True, backend: str | Backend = "torch", dtype=None, init: Init = "paper",
                  readout_vqc: bool = False):
         super().__init__()
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("n_layers", n_layers)):
@@ -128,7 +101,7 @@ class _QuantumCell(nn.Module):
     def _projection(n_in: int, n_out: int, bias: bool, dtype) -> nn.Module | None:
         return None if n_in == n_out else nn.Linear(n_in, n_out, bias, dtype=dtype)
 
-    def reset_parameters(self, init="paper", generator: torch.Generator | None = None) -> None:
+    def reset_parameters(self, init: Init = "paper", generator: torch.Generator | None = None) -> None:
         """Re-initialise the VQC weights (see :func:`init_vqc_weights`) and the classical projections
         (torch's default distribution), all drawn from ``generator`` when given."""
         for bank in self.vqc.values():
@@ -137,9 +110,17 @@ class _QuantumCell(nn.Module):
             if proj is not None:
                 init_linear(proj, generator)
 
+    def backends(self) -> tuple[Backend, ...]:
+        return (self.backend,)
+
     def to_backend(self, spec: str | Backend) -> "_QuantumCell":
         """Run the circuits on another backend from now on (weights unchanged); returns ``self``."""
         self.backend = get(spec)
+        return self
+
+    def freeze_reservoir(self, init: Init = "paper", seed: int = 0) -> "_QuantumCell":
+        """Draw every weight from ``seed`` (VQC angles by ``init``) and freeze it; returns ``self``."""
+        freeze_random(self, init, seed)
         return self
 
     @property
@@ -283,7 +264,7 @@ class QGRUCell(_QuantumCell):
         return self.step(self._bind(), x, hx)[0]
 
 
-class _QuantumRNN(nn.Module):
+class _QuantumRNN(QuantumModel, Initialisable, nn.Module):
     """Sequence layer over a stack of quantum cells, with the call signature of ``torch.nn.RNN``."""
 
     cell_class: type[_QuantumCell]
@@ -291,7 +272,7 @@ class _QuantumRNN(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
                  n_qubits: int | None = None, n_layers: int = 2, backend: str | Backend = "torch", dtype=None,
-                 init="paper", readout_vqc: bool = False, reservoir: bool = False, seed: int = 0):
+                 init: Init = "paper", readout_vqc: bool = False, reservoir: bool = False, seed: int = 0):
         super().__init__()
         if bidirectional:
             raise ValueError(f"{type(self).__name__}: bidirectional=True is not supported")
@@ -326,6 +307,9 @@ class _QuantumRNN(nn.Module):
         """Features of ``output``: ``hidden_size``, or ``n_qubits`` with ``readout_vqc``."""
         return self.cells[-1].output_size
 
+    def backends(self) -> tuple[Backend, ...]:
+        return unique_backends(cell.backend for cell in self.cells)
+
     def to_backend(self, spec: str | Backend):
         """Run every cell's circuits on another backend (weights unchanged); returns ``self``."""
         backend = get(spec)
@@ -333,17 +317,17 @@ class _QuantumRNN(nn.Module):
             cell.to_backend(backend)
         return self
 
-    def reset_parameters(self, init="paper", generator: torch.Generator | None = None) -> None:
+    def reset_parameters(self, init: Init = "paper", generator: torch.Generator | None = None) -> None:
         for cell in self.cells:
             cell.reset_parameters(init, generator)
 
-    def freeze_reservoir(self, init="paper", seed: int = 0):
+    def freeze_reservoir(self, init: Init = "paper", seed: int = 0):
         """Reservoir-computing mode: re-initialise every weight (VQC angles and classical
         projections) from ``seed`` with ``init`` and freeze it. The layer then is a fixed random
-        dynamical system; only a readout on its outputs is trained (papers.md §2). Returns ``self``.
+        dynamical system; only a readout on its outputs is trained (QRNN-RC, see
+        ``docs/references.md``). Returns ``self``.
         """
-        self.reset_parameters(init, torch.Generator().manual_seed(seed))
-        self.requires_grad_(False)
+        freeze_random(self, init, seed)
         self.reservoir = True
         return self
 

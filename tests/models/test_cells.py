@@ -1,4 +1,4 @@
-"""Quantum recurrent cells and layers (qseq.cells) and the ready-made models (qseq.models).
+"""Quantum recurrent cells and layers (qseq.models.cells) and the ready-made models (qseq.models).
 
 What is checked:
 
@@ -24,7 +24,7 @@ from torch import nn
 
 from qseq.backends import get
 from qseq.backends.torch_engine import TorchBackend
-from qseq.cells import QGRU, QLSTM, QRNN, QGRUCell, QLSTMCell, QRNNCell, angle_encode
+from qseq.models.cells import QGRU, QLSTM, QRNN, QGRUCell, QLSTMCell, QRNNCell, angle_encode
 from qseq.models import MODELS, build_model, count_parameters
 
 LAYERS = {"rnn": (QRNN, nn.RNN), "lstm": (QLSTM, nn.LSTM), "gru": (QGRU, nn.GRU)}

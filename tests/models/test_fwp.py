@@ -1,4 +1,4 @@
-"""Quantum fast weight programmers (qseq.fwp.QFWP, papers.md §3).
+"""Quantum fast weight programmers (qseq.models.fwp.QFWP, papers.md §3).
 
 What is checked:
 
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from qseq.backends.torch_engine import TorchBackend
-from qseq.fwp import QFWP, FWPState
+from qseq.models.fwp import QFWP, FWPState
 from qseq.models import LastStep, build_model, count_parameters
 
 F64 = torch.float64

@@ -1,5 +1,5 @@
 """Reservoir computing vs full training vs classical reservoirs on one task: the QRNN-RC paper's
-comparison (papers.md §2, T4–T6) as one table and one figure, with naive baselines beside them.
+comparison (``docs/references.md``) as one table and one figure, with naive baselines beside them.
 
 Used by ``qseq compare --task TASK``; :func:`compare` returns the rows for programmatic use.
 """
@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
-from .models import build_model, count_parameters
-from .reservoir import ReservoirRegressor
+from ..data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
+from ..models import ESN, build_model, count_parameters, runs_circuits
+from ..reservoir import ReservoirRegressor
+from ..train import TrainConfig, evaluate, fit
+from .report import table
 
 __all__ = ["Entry", "Row", "ENTRIES", "compare"]
 
@@ -59,26 +61,24 @@ def _run(entry: Entry, seed: int, data, epochs: int, backend: str) -> tuple[floa
     """Train one entry with one seed: ``(test MSE, trainable parameters, circuit evaluations)``."""
     X_train, y_train, X_test, y_test = data
     if entry.kind == "esn":
-        from .classical import ESN
-
         model = ESN(seed=seed).fit(X_train, y_train)
         return model.mse(X_test, y_test), int(model.n_trainable_), 0
-    quantum = entry.model.startswith("q")
     model = build_model(entry.model, dtype=torch.float64, reservoir=entry.kind == "rc", seed=seed)
-    if quantum:
+    if runs_circuits(model):
         model.to_backend(backend)
-    usage = model.rnn.backend.usage if quantum else None
-    before = usage.circuits if quantum else 0
     if entry.kind == "rc":
         readout = ReservoirRegressor(model.rnn, readout="ridge", alpha="cv").fit(X_train, y_train)
         return readout.mse(X_test, y_test), readout.n_trainable_, readout.n_circuit_evaluations_
-    from .train import TrainConfig, evaluate, fit
-
+    before = _circuits(model)
     torch.manual_seed(seed)
     config = TrainConfig(epochs=epochs, seed=seed, progress=False, plot=False, restore_best=False)
     fit(model, (X_train, y_train), config=config)
-    circuits = (usage.circuits - before) if quantum else 0
-    return evaluate(model, X_test, y_test)["mse"], count_parameters(model), circuits
+    return evaluate(model, X_test, y_test)["mse"], count_parameters(model), _circuits(model) - before
+
+
+def _circuits(model) -> int:
+    """Circuits the model's backends have evaluated so far (0 for a classical model)."""
+    return sum(b.usage.circuits for b in model.backends())
 
 
 def compare(task: str, seeds: int = 5, epochs: int = 100, out: Path | None = None, backend: str = "torch",
@@ -123,19 +123,17 @@ def compare(task: str, seeds: int = 5, epochs: int = 100, out: Path | None = Non
 
 
 def _format(task, rows, baselines, seeds, n_train, n_test) -> str:
-    from .cli import _table
-
-    table = []
+    lines = []
     for r in rows:
         if not r.test_mse:
-            table.append((r.label, "-", "-", "-", r.note))
+            lines.append((r.label, "-", "-", "-", r.note))
             continue
-        table.append((r.label, r.trainable, f"{r.circuits:,}", f"{np.mean(r.seconds):.2f}",
+        lines.append((r.label, r.trainable, f"{r.circuits:,}", f"{np.mean(r.seconds):.2f}",
                       f"{np.mean(r.test_mse):.3e} ± {np.std(r.test_mse):.1e}"))
     for name, value in baselines.items():
-        table.append((name, "-", "-", "-", f"{value:.3e}"))
+        lines.append((name, "-", "-", "-", f"{value:.3e}"))
     head = f"\n{task}: {n_train} training / {n_test} test windows of length 4, {seeds} seed(s)\n"
-    return head + _table(table, ("model", "trainable", "circuit evals (training)", "train s", "test MSE"))
+    return head + table(lines, ("model", "trainable", "circuit evals (training)", "train s", "test MSE"))
 
 
 def _figure(task, rows, baselines, out: Path) -> Path | None:

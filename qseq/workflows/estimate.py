@@ -22,10 +22,14 @@ from dataclasses import astuple, dataclass
 import numpy as np
 import torch
 
-from .backends import get
-from .backends.ibm import IBMBackend, fake_backend_names
-from .backends.param_shift import ParameterShiftBackend
-from .circuits import Circuit
+from ..backends import get
+from ..backends.ibm import IBMBackend, fake_backend_names
+from ..backends.param_shift import ParameterShiftBackend
+from ..circuits import Circuit
+from ..data import chronological_split, get_task
+from ..models import build_model, runs_circuits
+from ..reservoir import ReservoirRegressor
+from ..train import TrainConfig, evaluate, fit
 
 __all__ = ["Cost", "estimate", "device_for_estimate"]
 
@@ -101,11 +105,6 @@ def estimate(model_name: str, task: str, backend: str, *, reservoir: bool = Fals
     Returns:
         the pricing device and ``{"inference": Cost, "reservoir fit": Cost, "training": Cost}``.
     """
-    from .data import chronological_split, get_task
-    from .models import build_model
-    from .reservoir import ReservoirRegressor
-    from .train import TrainConfig, evaluate, fit
-
     device = device_for_estimate(backend, shots)
     pricer = _Pricer(device)
     X, y = get_task(task).load(seq_len=seq_len)
@@ -113,7 +112,7 @@ def estimate(model_name: str, task: str, backend: str, *, reservoir: bool = Fals
 
     def recorded(run, *, frozen: bool = reservoir) -> list[tuple[Circuit, int]]:
         model = build_model(model_name, dtype=torch.float64, reservoir=frozen, seed=seed)
-        if not hasattr(model.rnn, "to_backend"):
+        if not runs_circuits(model):
             raise ValueError(f"model {model_name!r} is classical: it runs no circuits")
         recorder = _Recorder(device.max_qubits)
         model.to_backend(recorder)
@@ -131,5 +130,5 @@ def estimate(model_name: str, task: str, backend: str, *, reservoir: bool = Fals
 
     # one epoch and two epochs: the difference is one epoch, the rest is paid once
     one, two = astuple(pricer.cost(recorded(train(1)))), astuple(pricer.cost(recorded(train(2))))
-    costs["training"] = Cost(*(a + (epochs - 1) * (b - a) for a, b in zip(one, two)))
+    costs["training"] = Cost(*(a + (epochs - 1) * (b - a) for a, b in zip(one, two, strict=True)))
     return device, costs

@@ -16,24 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .reservoir import _check_X, _check_y, as_checked_array
+from .._checks import as_checked_array, check_targets, check_windows
+from .._optional import require
+from .init import freeze_random
 
-__all__ = ["ClassicalReservoir", "ESN", "freeze_random", "KINDS"]
+__all__ = ["ClassicalReservoir", "ESN", "KINDS"]
 
 KINDS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-
-
-def freeze_random(rnn: nn.RNNBase, seed: int = 0, scale: float | None = None) -> nn.RNNBase:
-    """Re-draw every weight of a torch recurrent layer from ``seed`` and freeze it.
-
-    Weights are U(−s, s) with ``s = scale`` or torch's default ``1/√hidden_size``. Returns ``rnn``.
-    """
-    s = 1 / math.sqrt(rnn.hidden_size) if scale is None else scale
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in rnn.parameters():
-            p.copy_(torch.empty_like(p).uniform_(-s, s, generator=generator))
-    return rnn.requires_grad_(False)
 
 
 def ClassicalReservoir(kind: str = "lstm", hidden_size: int = 4, seed: int = 0, input_size: int = 1,
@@ -45,16 +34,13 @@ def ClassicalReservoir(kind: str = "lstm", hidden_size: int = 4, seed: int = 0, 
     """
     if kind not in KINDS:
         raise ValueError(f"unknown reservoir kind {kind!r}; choose from {', '.join(KINDS)}")
-    return freeze_random(KINDS[kind](input_size, hidden_size, batch_first=True, dtype=dtype), seed, scale)
+    return freeze_random(KINDS[kind](input_size, hidden_size, batch_first=True, dtype=dtype), seed=seed, scale=scale)
 
 
 def _reservoirpy():
-    """Import reservoirpy's nodes lazily (the ``baselines`` extra)."""
-    try:
-        from reservoirpy.nodes import Reservoir, Ridge
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("qseq.classical.ESN needs reservoirpy: pip install 'qseq[baselines]'") from error
-    return Reservoir, Ridge
+    """reservoirpy's ``Reservoir`` and ``Ridge`` nodes, imported lazily (the ``baselines`` extra)."""
+    nodes = require("reservoirpy.nodes", "baselines")
+    return nodes.Reservoir, nodes.Ridge
 
 
 class ESN:
@@ -181,15 +167,15 @@ class ESN:
     def features(self, X) -> np.ndarray:
         """Reservoir features ``(N, units)`` of windows ``X`` ``(N, L, F)`` (needs a fitted network)."""
         self._check_fitted("windows")
-        X = _check_X(X)
+        X = check_windows(X)
         self._check_features(X.shape[2])
         return self._window_states(X)
 
     def fit(self, X, y) -> "ESN":
         """Fit on windows ``X`` ``(N, L, F)`` and targets ``y`` ``(N, G)`` (or ``(N,)``); the first
         ``warmup`` windows are left out. Returns ``self``."""
-        X = _check_X(X)
-        y = _check_y(y, len(X))
+        X = check_windows(X)
+        y = check_targets(y, len(X))
         if self.warmup >= len(X):
             raise ValueError(f"warmup={self.warmup} leaves no training windows (N={len(X)})")
         self._new_reservoir(X.shape[2])
@@ -204,13 +190,13 @@ class ESN:
 
     def score(self, X, y) -> float:
         """Coefficient of determination R² on windows (sklearn's convention)."""
-        y = _check_y(y, len(_check_X(X)))
+        y = check_targets(y, len(check_windows(X)))
         residual = np.sum((y - self.predict(X)) ** 2)
         return float(1 - residual / np.sum((y - y.mean(axis=0)) ** 2))
 
     def mse(self, X, y) -> float:
         """Mean squared error on windows."""
-        return float(np.mean((self.predict(X) - _check_y(y, len(_check_X(X)))) ** 2))
+        return float(np.mean((self.predict(X) - check_targets(y, len(check_windows(X)))) ** 2))
 
     # -- streaming (the standard ESN benchmark setting) ---------------------------------------------
     def fit_series(self, u, y, warmup: int | None = None) -> "ESN":
@@ -223,7 +209,7 @@ class ESN:
         u = _check_series(u)
         if len(np.atleast_1d(y)) != len(u):
             raise ValueError(f"u has {len(u)} time steps but y has {len(np.atleast_1d(y))}")
-        y = _check_y(y, len(u))
+        y = check_targets(y, len(u))
         if warmup >= len(u):
             raise ValueError(f"warmup={warmup} leaves no training steps (T={len(u)})")
         states = np.asarray(self._new_reservoir(u.shape[1]).run(u))

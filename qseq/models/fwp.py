@@ -28,10 +28,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .backends import Backend, get
-from .cells import init_linear
-from .classical import freeze_random
-from .circuits import fwp_vqc
+from ..backends import Backend, get
+from ..circuits import fwp_vqc
+from .init import Init, freeze_random
+from .protocol import QuantumModel
 
 __all__ = ["QFWP", "FWPState", "UPDATES"]
 
@@ -46,7 +46,7 @@ class FWPState(NamedTuple):
     slow: torch.Tensor | tuple | None = None
 
 
-class QFWP(nn.Module):
+class QFWP(QuantumModel, nn.Module):
     """Quantum fast weight programmer.
 
     Args:
@@ -100,7 +100,7 @@ class QFWP(nn.Module):
         self.head = nn.Linear(n_measured, out_features, dtype=dtype)
         self.reservoir = False
         if reservoir:
-            self.freeze_reservoir(seed)
+            self.freeze_reservoir(seed=seed)
 
     def _latent_width(self, latent: int, dtype) -> int:
         if isinstance(self.slow, nn.Linear):
@@ -113,24 +113,26 @@ class QFWP(nn.Module):
     def output_size(self) -> int:
         return self.head.out_features
 
+    def backends(self) -> tuple[Backend, ...]:
+        return (self.backend,)
+
     def to_backend(self, spec: str | Backend) -> "QFWP":
         """Run the fast programmer on another backend (weights unchanged); returns ``self``."""
         self.backend = get(spec)
         return self
 
-    def freeze_reservoir(self, seed: int = 0) -> "QFWP":
+    def freeze_reservoir(self, init: Init = "paper", seed: int = 0) -> "QFWP":
         """Reservoir mode: re-draw the slow programmer and the two heads (and the gate) from ``seed``
-        and freeze them; only the output layer keeps training. Returns ``self``."""
-        generator = torch.Generator().manual_seed(seed)
-        for module in (self.slow, self.layer_head, self.qubit_head, self.gate):
-            if module is None:
-                continue
-            for sub in module.modules():
-                if isinstance(sub, nn.Linear):
-                    init_linear(sub, generator)
-                elif isinstance(sub, (nn.RNNCellBase, nn.RNNBase)):
-                    freeze_random(sub, seed=int(torch.randint(2**31, (1,), generator=generator)))
-            module.requires_grad_(False)
+        with torch's default distributions and freeze them; only the output layer keeps training.
+        Returns ``self``.
+
+        The fast programmer has no circuit weights of its own (its angles are programmed), so the
+        only ``init`` is ``"paper"``.
+        """
+        if init != "paper":
+            raise ValueError(f"QFWP has no circuit weights to initialise: init must be 'paper', got {init!r}")
+        parts = [m for m in (self.slow, self.layer_head, self.qubit_head, self.gate) if m is not None]
+        freeze_random(nn.ModuleList(parts), init, seed)
         self.reservoir = True
         return self
 

@@ -1,0 +1,54 @@
+"""Argument validation shared by every layer: counts and float arrays, with errors that name the argument."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["check_count", "first_nonfinite", "as_checked_array", "check_windows", "check_targets"]
+
+
+def check_count(name: str, value, minimum: int = 1) -> int:
+    """``value`` as an ``int`` ``>= minimum``; a bool, float or other type is a ``TypeError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def first_nonfinite(a: np.ndarray) -> int | None:
+    """Index along the first axis of the first row holding a NaN or inf, or ``None``."""
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return None
+    return int(np.argwhere(bad.reshape(len(a), -1).any(axis=1))[0, 0])
+
+
+def as_checked_array(value, name: str, ndim: int, layout: str, *, column: bool = False) -> np.ndarray:
+    """``value`` (tensor or array-like) as a float64 numpy array of ``ndim`` dims — a 1-D input
+    becomes a column when ``column`` — that is non-empty and finite; errors name ``name`` and the
+    expected ``layout``."""
+    a = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value, dtype=np.float64)
+    if column and a.ndim == 1:
+        a = a.reshape(-1, 1)
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {layout}, got shape {a.shape}")
+    if len(a) == 0:
+        raise ValueError(f"{name} is empty (length 0)")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return a.astype(np.float64, copy=False)
+
+
+def check_windows(X) -> np.ndarray:
+    """Windows ``X`` ``(N, seq_len, features)`` as a finite float64 array."""
+    return as_checked_array(X, "X", 3, "windows shaped (N, seq_len, features)")
+
+
+def check_targets(y, n: int) -> np.ndarray:
+    """Targets ``y`` ``(N, targets)`` or ``(N,)`` as a finite float64 ``(N, targets)`` array, ``N == n``."""
+    y = as_checked_array(y, "y", 2, "shaped (N, targets) or (N,)", column=True)
+    if len(y) != n:
+        raise ValueError(f"X has {n} windows but y has {len(y)} targets")
+    return y
