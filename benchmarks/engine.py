@@ -663,7 +663,7 @@ def report(res: Results) -> str:
             row.append(_fmt_ratio(bound / q) if q and bound else "–")
             lines.append("| " + " | ".join(row) + " |")
 
-    lines += ["", "### Targets (from the issue)", "", "| target | circuit | measured | result |", "|---|---|--:|---|"]
+    lines += ["", "### Targets", "", "| target | circuit | measured | result |", "|---|---|--:|---|"]
     passed = total = 0
     for label, cname, ratio, need in _targets(res):
         total += 1

@@ -1,4 +1,4 @@
-"""Qiskit backends (issue 6): jobs per time step, and QLSTM-RC inference on a fake IBM device.
+"""Qiskit backends: jobs per time step, and QLSTM-RC inference on a fake IBM device.
 
 1. **Jobs per stage.** One training step (forward + backward, batch 4, window 4) of every paper
    model on exact Aer: jobs submitted, circuits per job (batch × gate circuits × (1 + shifts)), and

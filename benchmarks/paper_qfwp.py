@@ -1,4 +1,4 @@
-"""Paper QFWP benchmarks (papers.md T7–T8): accuracy against the paper QLSTM, and training speed.
+"""Paper QFWP benchmarks (targets T7–T8, docs/references.md): accuracy against the paper QLSTM, and training speed.
 
 ``accuracy``: T7–T8 (damped SHM, Bessel J2, NARMA5, NARMA10; window 4, chronological 67/33, Chen's
 scaling, float64) with the QFWP reference code's recipe — RMSprop 0.01 (alpha 0.99, eps 1e-8),

@@ -1,4 +1,4 @@
-"""Paper QLSTM benchmarks (papers.md T1–T3): training speed and accuracy.
+"""Paper QLSTM benchmarks (targets T1–T3, docs/references.md): training speed and accuracy.
 
 ``speed``: one training epoch of the paper QLSTM (input 1, hidden 3, 4 qubits, 2 layers, VQC1–6 +
 Linear(4→1), 149 parameters; RMSprop 0.01, batch 4, float64) on damped SHM (157 training windows)
@@ -164,7 +164,7 @@ def run_speed(args) -> None:
     for name, epoch, done in rows:
         lines.append(f"| {name} | {epoch:.3f} | {done} / {n_batches} | {epoch / base:,.0f}× |")
     lines.append("")
-    lines.append("Targets (issue 3): ≥ 1000× the reference style; ≥ 30× the same model on default.qubit with broadcasting.")
+    lines.append("Targets: ≥ 1000× the reference style; ≥ 30× the same model on default.qubit with broadcasting.")
     write_section("paper-qlstm-speed", "\n".join(lines))
     print("\n".join(lines))
 

@@ -1,4 +1,4 @@
-"""Reservoir-computing benchmark (papers.md T4–T6): does RC match full training, and does quantum RC
+"""Reservoir-computing benchmark (targets T4–T6, docs/references.md): does RC match full training, and does quantum RC
 need fewer epochs than classical RC?
 
 For each task (window 4, chronological 67/33, Chen's scaling) and seed, every model is trained with
@@ -122,7 +122,7 @@ def main() -> None:
     torch.set_num_threads(2)
     trained_seeds = args.seeds if args.trained_seeds is None else args.trained_seeds
     lines = [
-        "## Reservoir computing, papers.md T4–T6 (`benchmarks/paper_rc.py`)",
+        "## Reservoir computing, targets T4–T6 (`benchmarks/paper_rc.py`)",
         "",
         f"{machine()}. Window 4, chronological 67/33, {args.epochs} epochs of RMSprop 0.01 (batch 4) on the readout "
         f"(RC) or on every weight (trained QLSTM), float64, seeds 0–{args.seeds - 1} (trained QLSTM: "

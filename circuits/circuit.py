@@ -13,8 +13,9 @@ torch before calling a backend, so every backend sees the same angle vector.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence, Union
+from typing import TypeAlias, cast
 
 from .gates import gate
 
@@ -64,7 +65,7 @@ class Pauli:
     terms: tuple[tuple[int, str], ...]
 
     @classmethod
-    def parse(cls, spec: "ObservableLike", n_qubits: int | None = None) -> "Pauli":
+    def parse(cls, spec: ObservableLike, n_qubits: int | None = None) -> Pauli:
         if isinstance(spec, Pauli):
             return spec
         if isinstance(spec, Mapping):
@@ -102,7 +103,13 @@ class Pauli:
         return " ".join(f"{p}{w}" for w, p in self.terms) or "I"
 
 
-ObservableLike = Union[str, Mapping[int, str], Pauli]
+ObservableLike: TypeAlias = str | Mapping[int, str] | Pauli
+
+
+def _unparsed_observables(observables: Iterable[ObservableLike] | None) -> tuple[Pauli, ...]:
+    """Pass observables to :class:`Circuit` as given; its ``__post_init__`` parses them (and fills in
+    the default for ``None``), so the cast only states the type the field holds afterwards."""
+    return cast("tuple[Pauli, ...]", None if observables is None else tuple(observables))
 
 
 def _z_on_all(n_qubits: int) -> tuple[Pauli, ...]:
@@ -132,7 +139,9 @@ class Circuit:
     n_qubits: int
     ops: tuple[Operation, ...]
     param_groups: tuple[ParamGroup, ...] = ()
-    observables: tuple[Pauli, ...] = field(default=None)  # type: ignore[assignment]
+    # Typed by its normalised form: ``None`` (Z on every wire) and any ObservableLike entries are
+    # replaced by a tuple of Pauli in __post_init__, which the type system cannot follow.
+    observables: tuple[Pauli, ...] = field(default=cast("tuple[Pauli, ...]", None))
 
     def __post_init__(self):
         if not isinstance(self.n_qubits, int) or not 1 <= self.n_qubits <= MAX_QUBITS:
@@ -198,18 +207,19 @@ class Circuit:
         return out
 
     # -- derived circuits ----------------------------------------------------------------------
-    def measure(self, observables: Iterable[ObservableLike]) -> "Circuit":
+    def measure(self, observables: Iterable[ObservableLike]) -> Circuit:
         """The same gates with other observables (strings such as ``"ZZII"``, ``{wire: letter}``)."""
-        return Circuit(self.n_qubits, self.ops, self.param_groups, tuple(observables))
+        return Circuit(self.n_qubits, self.ops, self.param_groups, _unparsed_observables(observables))
 
-    def __add__(self, other: "Circuit") -> "Circuit":
+    def __add__(self, other: Circuit) -> Circuit:
         if not isinstance(other, Circuit):
             return NotImplemented
         if other.n_qubits != self.n_qubits:
             raise ValueError(f"cannot compose circuits on {self.n_qubits} and {other.n_qubits} qubits")
         order = list(dict.fromkeys([g.name for g in self.param_groups] + [g.name for g in other.param_groups]))
         sizes = {name: 0 for name in order}
-        left_offset, right_offset = {}, {}
+        left_offset: dict[str, int] = {}
+        right_offset: dict[str, int] = {}
         for circuit, offsets in ((self, left_offset), (other, right_offset)):
             for g in circuit.param_groups:
                 offsets[g.name] = sizes[g.name]
@@ -219,7 +229,7 @@ class Circuit:
             starts[name] = pos
             pos += sizes[name]
 
-        def remap(circuit: "Circuit", offsets: dict[str, int]) -> list[Operation]:
+        def remap(circuit: Circuit, offsets: dict[str, int]) -> list[Operation]:
             index = {}
             for name, sl in circuit.group_slices().items():
                 for i in range(sl.start, sl.stop):
@@ -245,5 +255,5 @@ def build(n_qubits: int, ops: Sequence[Operation], groups: Sequence[tuple[str, i
         n_qubits,
         tuple(ops),
         tuple(ParamGroup(n, s) for n, s in groups),
-        None if observables is None else tuple(observables),
+        _unparsed_observables(observables),
     )

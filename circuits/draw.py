@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from .circuit import Circuit, Operation
 from .._optional import require
+from .circuit import Circuit, Operation
 from .export import to_pennylane
 
 if TYPE_CHECKING:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._optional import require
 from .circuit import Circuit, Operation, Pauli
@@ -55,7 +56,7 @@ def _native_ops(circuit: Circuit) -> Iterator[Operation]:
         if parts is None:
             yield op
         else:
-            yield from (Operation(name, op.wires, (p,)) for name, p in zip(parts, op.params))
+            yield from (Operation(name, op.wires, (p,)) for name, p in zip(parts, op.params, strict=True))
 
 
 # -- Qiskit ------------------------------------------------------------------------------------
@@ -80,6 +81,7 @@ def to_qiskit(circuit: Circuit) -> QiskitCircuit:
 
     Raises:
         ImportError: qiskit is not installed.
+        ValueError: a gate has neither a Qiskit name nor a decomposition.
     """
     require("qiskit", "qiskit")
     from qiskit import QuantumCircuit
@@ -88,7 +90,10 @@ def to_qiskit(circuit: Circuit) -> QiskitCircuit:
     params = ParameterVector("p", circuit.n_params)
     qc = QuantumCircuit(circuit.n_qubits)
     for op in _native_ops(circuit):
-        apply = getattr(qc, gate(op.name).qiskit)
+        method = gate(op.name).qiskit
+        if method is None:
+            raise ValueError(f"gate {op.name!r} has no Qiskit name and no entry in DECOMPOSITIONS: add one to export it")
+        apply = getattr(qc, method)
         apply(*(params[i] for i in op.params), *op.wires)
     observables = [_sparse_pauli_op(o, circuit.n_qubits) for o in circuit.observables]
     return QiskitCircuit(qc, params, observables)

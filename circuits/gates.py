@@ -14,9 +14,10 @@ Conventions (PennyLane's, which the papers' code uses):
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -59,11 +60,13 @@ class GateSpec:
         return self.n_params > 0
 
 
-def _const(rows: list[list[complex]]) -> MatrixFn:
-    def matrix(_angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        return torch.tensor(rows, dtype=dtype, device=_angles.device)
+def _constant_matrix(rows: tuple, _angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return torch.tensor(rows, dtype=dtype, device=_angles.device)
 
-    return matrix
+
+def _const(rows: list[list[complex]]) -> MatrixFn:
+    """The matrix function of a gate without angles (picklable: a partial of a module function)."""
+    return functools.partial(_constant_matrix, tuple(map(tuple, rows)))
 
 
 def _stack2x2(a, b, c, d) -> torch.Tensor:
@@ -107,16 +110,18 @@ def _rot(angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return _stack2x2(plus * c, -minus * s, minus.conj() * s, plus.conj() * c)
 
 
-def _controlled(target: MatrixFn) -> MatrixFn:
-    def matrix(angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        u = target(angles, dtype)
-        out = torch.zeros(*u.shape[:-2], 4, 4, dtype=dtype, device=u.device)
-        out[..., 0, 0] = 1
-        out[..., 1, 1] = 1
-        out[..., 2:, 2:] = u
-        return out
+def _controlled_matrix(target: MatrixFn, angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    u = target(angles, dtype)
+    out = torch.zeros(*u.shape[:-2], 4, 4, dtype=dtype, device=u.device)
+    out[..., 0, 0] = 1
+    out[..., 1, 1] = 1
+    out[..., 2:, 2:] = u
+    return out
 
-    return matrix
+
+def _controlled(target: MatrixFn) -> MatrixFn:
+    """The matrix function of ``target`` controlled by the first wire (picklable)."""
+    return functools.partial(_controlled_matrix, target)
 
 
 _S2 = 1 / math.sqrt(2)
@@ -144,7 +149,9 @@ GATES: dict[str, GateSpec] = {
         GateSpec("Rot", 1, 3, _rot, None, "Rot", None, _TWO_TERM),
         GateSpec("CNOT", 2, 0, _const([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]), "cx", "CNOT", "cx"),
         GateSpec("CZ", 2, 0, _const([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, -1]]), "cz", "CZ", "cz"),
-        GateSpec("SWAP", 2, 0, _const([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]]), "swap", "SWAP", "swap"),
+        GateSpec(
+            "SWAP", 2, 0, _const([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]]), "swap", "SWAP", "swap"
+        ),
         GateSpec("CRX", 2, 1, _controlled(_rx), "crx", "CRX", "crx", _FOUR_TERM),
         GateSpec("CRY", 2, 1, _controlled(_ry), "cry", "CRY", "cry", _FOUR_TERM),
         GateSpec("CRZ", 2, 1, _controlled(_rz), "crz", "CRZ", "crz", _FOUR_TERM),

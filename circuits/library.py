@@ -29,7 +29,7 @@ def _measured(n_qubits: int, n_measured: int | None) -> list[str]:
 
 
 def chen_vqc(n_qubits: int, n_layers: int, n_measured: int | None = None) -> Circuit:
-    """The VQC block of Chen et al.'s QLSTM / QRNN-RC cells (papers.md §0).
+    """The VQC block of Chen et al.'s QLSTM / QRNN-RC cells (see docs/references.md, "Chen VQC block").
 
     ::
 
@@ -60,7 +60,7 @@ def chen_vqc(n_qubits: int, n_layers: int, n_measured: int | None = None) -> Cir
 
 
 def fwp_vqc(n_qubits: int, depth: int, n_measured: int, n_inputs: int = 1) -> Circuit:
-    """The fast-programmer VQC of the quantum fast weight programmer (papers.md §3).
+    """The fast-programmer VQC of the quantum fast weight programmer (QFWP paper, see docs/references.md).
 
     ::
 

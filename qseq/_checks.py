@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["check_count", "first_nonfinite", "as_checked_array", "check_windows", "check_targets"]
+__all__ = ["check_count", "first_nonfinite", "as_checked_array", "check_windows", "check_targets", "check_input_dtype"]
 
 
 def check_count(name: str, value, minimum: int = 1) -> int:
@@ -52,3 +52,16 @@ def check_targets(y, n: int) -> np.ndarray:
     if len(y) != n:
         raise ValueError(f"X has {n} windows but y has {len(y)} targets")
     return y
+
+
+def check_input_dtype(owner: str, x: torch.Tensor, dtype: torch.dtype) -> None:
+    """Refuse an input tensor whose dtype is not the module's parameter ``dtype``, as ``torch.nn.LSTM``
+    does: a float64 input is not silently rounded into a float32 model (nor the reverse), and
+    integer, boolean, complex or half-precision inputs get a message that says what to pass."""
+    if x.dtype == dtype:
+        return
+    if not x.is_floating_point() or x.dtype in (torch.float16, torch.bfloat16):
+        raise ValueError(f"{owner}: input must be a real tensor of the module's dtype {dtype} "
+                        f"(circuits run in float32 or float64), got {x.dtype}: pass input.to({dtype})")
+    raise ValueError(f"{owner}: input dtype ({x.dtype}) does not match the parameters' dtype ({dtype}): "
+                    f"convert the input with input.to({dtype}) or the model with model.to({x.dtype})")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import IO
 
 __all__ = ["atomic_write"]
 
@@ -22,7 +23,7 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write ``path`` via a temporary file in the same directory, fsync, then ``os.replace``.
 
     A failure anywhere leaves the previous ``path`` untouched and removes the temporary file

@@ -1,7 +1,7 @@
 """Reservoir computing: train only a linear readout on a frozen (quantum or classical) recurrent layer.
 
 With its circuit weights frozen at random values, a quantum recurrent network is a fixed dynamical
-system; the QRNN-RC paper (papers.md §2) trains only the final linear layer. Because nothing before
+system; the QRNN-RC paper (see docs/references.md) trains only the final linear layer. Because nothing before
 the readout changes, the reservoir runs **once** over the data — the features are cached — and the
 readout is fitted in closed form (ridge) or by the paper's gradient recipe without a single further
 circuit evaluation. On hardware that is the whole point: one pass of jobs instead of thousands.

@@ -20,7 +20,8 @@ Every backend implements :class:`Backend`: ``expval(circuit, params)`` and ``bin
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from .base import Backend, BoundCircuit, Params, check_params
 
@@ -68,7 +69,7 @@ def _family(spec: str) -> _Family:
     return _REGISTRY[prefix]
 
 
-def get(spec: "str | Backend" = "torch", **options) -> Backend:
+def get(spec: str | Backend = "torch", **options) -> Backend:
     """The backend a spec string names; a :class:`Backend` instance is returned unchanged.
 
     Raises:

@@ -82,7 +82,7 @@ class AerBackend(QiskitEstimatorBackend):
         self.method, self.noise, self.device = method, noise, device
         self.simulator_options = simulator_options
         self._device_target = None
-        options = {"method": method, "device": device}
+        options: dict[str, Any] = {"method": method, "device": device}
         if shots is None and not noise:
             # bind all parameter vectors inside one compiled circuit: 3x faster on a QLSTM step
             # (benchmarks/hardware.py); kept off under noise models (qiskit-aer #2207)
@@ -99,8 +99,16 @@ class AerBackend(QiskitEstimatorBackend):
         else:
             self.max_qubits = AerSimulator(method=method, device=device).num_qubits
         self._aer_options = options
-        self.name = "aer:" + ",".join([method] + ([f"noise={noise}"] if noise else []) + ([f"device={device}"] if device != "CPU" else []))
+        self.name = "aer:" + ",".join(
+            [method] + ([f"noise={noise}"] if noise else []) + ([f"device={device}"] if device != "CPU" else [])
+        )
         self._primitive: Any = None
+
+    _transient = (*QiskitEstimatorBackend._transient, "_primitive")
+
+    def _restore(self) -> None:
+        super()._restore()
+        self._primitive = None
 
     def _options(self) -> dict:
         return {**super()._options(), "method": self.method, "noise": self.noise, "device": self.device,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Union
+from typing import TypeAlias
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from ..circuits import Circuit
 
 __all__ = ["Backend", "BindCache", "Usage", "BoundCircuit", "Params", "ParamsLike", "check_params", "check_group"]
 
-ParamsLike = Union[torch.Tensor, np.ndarray, Mapping[str, Union[torch.Tensor, np.ndarray]]]
+ParamsLike: TypeAlias = torch.Tensor | np.ndarray | Mapping[str, torch.Tensor | np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,9 @@ def check_group(circuit: Circuit, name: str, value) -> torch.Tensor:
         raise ValueError(f"unknown parameter group {name!r}; the circuit has: {expected}")
     t = _as_tensor(f"params[{name!r}]", value)
     if t.ndim == 0 or t.shape[-1] != sizes[name]:
-        raise ValueError(f"parameter group {name!r} needs a last dimension of {sizes[name]}, got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"parameter group {name!r} needs a last dimension of {sizes[name]}, got shape {tuple(t.shape)}"
+        )
     return t
 
 
@@ -157,7 +160,7 @@ class Backend(abc.ABC):
         """
         return self._run(circuit, self._check(circuit, params), cache=None)
 
-    def bind(self, circuit: Circuit, **groups) -> "BoundCircuit":
+    def bind(self, circuit: Circuit, **groups) -> BoundCircuit:
         """Fix some parameter groups now and supply the rest per call.
 
         A recurrent cell binds its weights once per forward pass and then calls the bound circuit
@@ -176,7 +179,7 @@ class Backend(abc.ABC):
 
     # -- for subclasses ------------------------------------------------------------------------
     @abc.abstractmethod
-    def _expval(self, circuit: Circuit, params: Params, cache: "BindCache | None") -> torch.Tensor:
+    def _expval(self, circuit: Circuit, params: Params, cache: BindCache | None) -> torch.Tensor:
         """Evaluate checked parameters. ``cache`` is the calling :class:`BoundCircuit`'s storage
         (``None`` for unbound calls): whatever depends only on ``cache.fixed`` groups may be kept
         in ``cache.store`` and reused by later calls."""
@@ -193,14 +196,34 @@ class Backend(abc.ABC):
         self._check_qubits(circuit)
         return check_params(circuit, params, check_finite=self.check_finite)
 
-    def _run(self, circuit: Circuit, params: Params, cache: "BindCache | None") -> torch.Tensor:
+    def _run(self, circuit: Circuit, params: Params, cache: BindCache | None) -> torch.Tensor:
         out = self._expval(circuit, params, cache)
         self.usage.calls += 1
         self.usage.circuits += math.prod(params.batch_shape)
         return out.to(device=params.device)
 
+    # -- pickling and copying ------------------------------------------------------------------
+    #: Attributes that are caches or live objects (compiled programs, primitives, sessions): left
+    #: out when a backend is pickled (``torch.save(model)``) or deep-copied, and made anew by
+    #: :meth:`_restore`.
+    _transient: tuple[str, ...] = ()
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in self._transient}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._restore()
+
+    def _restore(self) -> None:  # noqa: B027 - an optional hook with a no-op default, deliberately not abstract
+        """Re-create the attributes named in :attr:`_transient` (after unpickling or copying).
+
+        A hook, not an abstract method: the default has nothing to re-create. Subclasses that list
+        attributes in :attr:`_transient` override it and call ``super()._restore()`` first.
+        """
+
     @property
-    def usage(self) -> "Usage":
+    def usage(self) -> Usage:
         """Calls and circuit evaluations made so far (what a hardware run would pay for)."""
         if "_usage" not in self.__dict__:
             self._usage = Usage()

@@ -122,7 +122,8 @@ class IBMBackend(QiskitEstimatorBackend):
 
     def __init__(self, name: str, *, shots: int = 4096, mode: str = "job", resilience_level: int | None = None,
                  dynamical_decoupling: bool | str | None = None, twirling: bool | None = None,
-                 optimization_level: int = 1, noise: bool = True, seed: int | None = None, journal: Any = None, service: Any = None,
+                 optimization_level: int = 1, noise: bool = True, seed: int | None = None, journal: Any = None,
+                 service: Any = None,
                  max_circuits: int | None = None, retries: int = 3, backoff: float = 2.0, timeout: float | None = None):
         require("qiskit_ibm_runtime", "qiskit")
         if not name:
@@ -136,7 +137,9 @@ class IBMBackend(QiskitEstimatorBackend):
         if optimization_level not in (0, 1, 2, 3):
             raise ValueError(f"optimization_level must be 0..3, got {optimization_level!r}")
         if not (dynamical_decoupling in (None, True, False) or dynamical_decoupling in ("XX", "XpXm", "XY4")):
-            raise ValueError(f"dynamical_decoupling must be None, a bool or 'XX', 'XpXm', 'XY4'; got {dynamical_decoupling!r}")
+            raise ValueError(
+                f"dynamical_decoupling must be None, a bool or 'XX', 'XpXm', 'XY4'; got {dynamical_decoupling!r}"
+            )
         self.local = name.lower().startswith("fake")
         if self.local and seed == 0:
             # local_service.py tests `if seed_simulator := ...`: a seed of 0 is dropped silently
@@ -161,6 +164,19 @@ class IBMBackend(QiskitEstimatorBackend):
         self._optimization_level = optimization_level
         self._mode_object: Any = None
 
+    # -- pickling: a cloud device is looked up again through the service of the environment -------
+    _transient = (*QiskitEstimatorBackend._transient, "_service", "_device", "_mode_object")
+
+    def _restore(self) -> None:
+        super()._restore()
+        device = self.name.partition(":")[2]
+        self._mode_object = None
+        if self.local:
+            self._device, self._service = fake_backend(device), None
+        else:
+            self._service = _service_from_environment()
+            self._device = self._service.backend(device)
+
     # -- the primitive ------------------------------------------------------------------------------
     def estimator_options(self) -> dict:
         """The ``EstimatorV2`` options this backend submits with."""
@@ -168,7 +184,7 @@ class IBMBackend(QiskitEstimatorBackend):
         if self.resilience_level is not None:
             options["resilience_level"] = self.resilience_level
         if self.dynamical_decoupling is not None:
-            dd = {"enable": bool(self.dynamical_decoupling)}
+            dd: dict[str, bool | str] = {"enable": bool(self.dynamical_decoupling)}
             if isinstance(self.dynamical_decoupling, str):
                 dd["sequence_type"] = self.dynamical_decoupling
             options["dynamical_decoupling"] = dd
@@ -233,7 +249,7 @@ class IBMBackend(QiskitEstimatorBackend):
             self._mode_object.close()
         self._mode_object = None
 
-    def __enter__(self) -> "IBMBackend":
+    def __enter__(self) -> IBMBackend:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -25,9 +25,9 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -113,12 +113,16 @@ class JobJournal:
     def _select(self, clause: str, args: tuple = ()) -> list[JobRecord]:
         with self._connect() as con:
             rows = con.execute(
-                "select key, backend, job_id, status, submitted, finished, n_circuits, shots, evs, stds, metadata, error"
-                f" from jobs {clause}",
+                "select key, backend, job_id, status, submitted, finished, n_circuits, shots,"
+                f" evs, stds, metadata, error from jobs {clause}",
                 args,
             ).fetchall()
-        return [JobRecord(*head, _from_blob(evs), _from_blob(stds), json.loads(metadata or "{}"), error)
-                for *head, evs, stds, metadata, error in rows]
+        return [
+            JobRecord(key, backend, job_id, status, t_submitted, t_finished, n_circuits, shots,
+                      _from_blob(evs), _from_blob(stds), json.loads(metadata or "{}"), error)
+            for key, backend, job_id, status, t_submitted, t_finished, n_circuits, shots, evs, stds, metadata, error
+            in rows
+        ]
 
     def submitted(self, key: str, backend: str, job_id: str | None, n_circuits: int, shots: int | None) -> None:
         """Record a job right after submission (before waiting for it)."""
@@ -141,7 +145,9 @@ class JobJournal:
     def failed(self, key: str, error: str) -> None:
         """Mark a job as failed (a later run submits it again)."""
         with self._connect() as con:
-            con.execute("update jobs set status = 'failed', finished = ?, error = ? where key = ?", (time.time(), error, key))
+            con.execute(
+                "update jobs set status = 'failed', finished = ?, error = ? where key = ?", (time.time(), error, key)
+            )
 
     def records(self) -> list[JobRecord]:
         """Every row, oldest submission first."""

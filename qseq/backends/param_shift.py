@@ -80,7 +80,7 @@ class _ParameterShift(torch.autograd.Function):
     """``f(θ)`` from a numeric backend, with the parameter-shift Jacobian for backward."""
 
     @staticmethod
-    def forward(ctx, backend: "ParameterShiftBackend", circuit: Circuit, *groups: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, backend: ParameterShiftBackend, circuit: Circuit, *groups: torch.Tensor) -> torch.Tensor:
         # groups: the circuit's non-empty parameter groups in order, each (N, size_g). The angles
         # of the unshifted circuit come first in the one call, then every shifted vector.
         theta = torch.cat(groups, dim=-1).detach().to("cpu", torch.float64).numpy()
@@ -94,11 +94,13 @@ class _ParameterShift(torch.autograd.Function):
             if not shifted.size:
                 return torch.from_numpy(f)
         else:
-            angle, coeff, shift = (np.array(column) for column in zip(*terms))  # one entry per term
+            angle, coeff, shift = (np.array(column) for column in zip(*terms, strict=True))  # one entry per term
             angles = theta[:, plan.param_of_angle]  # (N, n_angles)
             rows = np.repeat(angles[None], len(terms), axis=0)  # (R, N, n_angles)
             rows[np.arange(len(terms)), :, angle] += shift[:, None]
-            values = backend._checked_evaluate(plan.circuit, np.concatenate([angles, rows.reshape(-1, angles.shape[1])]))
+            values = backend._checked_evaluate(
+                plan.circuit, np.concatenate([angles, rows.reshape(-1, angles.shape[1])])
+            )
             backend.usage.shifted += len(values) - n
             f, shifted_values = values[:n], values[n:].reshape(len(terms), n, n_obs)
             # J[n, o, p] = Σ_terms c_r f_r[n, o] over the terms whose angle p feeds
@@ -116,7 +118,10 @@ class _ParameterShift(torch.autograd.Function):
         (jacobian,) = ctx.saved_tensors
         grad = torch.einsum("no,nop->np", grad_out.to(jacobian.dtype), jacobian)
         grads = grad.split(ctx.sizes, dim=-1)
-        grads = [g.to(ctx.device, ctx.dtype) if need else None for g, need in zip(grads, ctx.needs_input_grad[2:])]
+        grads = [
+            g.to(ctx.device, ctx.dtype) if need else None
+            for g, need in zip(grads, ctx.needs_input_grad[2:], strict=True)
+        ]
         return (None, None, *grads)
 
 
@@ -125,7 +130,8 @@ def _shifted_params(groups, needs_grad) -> np.ndarray:
     sizes = [g.shape[-1] for g in groups]
     starts = np.cumsum([0] + sizes[:-1])
     return np.concatenate(
-        [np.arange(s, s + k) for s, k, need in zip(starts, sizes, needs_grad) if need] or [np.zeros(0, np.int64)]
+        [np.arange(s, s + k) for s, k, need in zip(starts, sizes, needs_grad, strict=True) if need]
+        or [np.zeros(0, np.int64)]
     ).astype(np.int64)
 
 
@@ -145,7 +151,9 @@ class ParameterShiftBackend(Backend):
         """:meth:`_evaluate`, with the result's shape checked."""
         out = np.asarray(self._evaluate(circuit, np.ascontiguousarray(values)), dtype=np.float64)
         if out.shape != (len(values), circuit.n_obs):
-            raise RuntimeError(f"{self.name}: expected results of shape {(len(values), circuit.n_obs)}, got {out.shape}")
+            raise RuntimeError(
+                f"{self.name}: expected results of shape {(len(values), circuit.n_obs)}, got {out.shape}"
+            )
         return out
 
     def _expval(self, circuit: Circuit, params: Params, cache: BindCache | None) -> torch.Tensor:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterator
 from importlib.metadata import entry_points
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
-from ..circuits import Circuit, to_pennylane
 from .._optional import require
+from ..circuits import Circuit, to_pennylane
 from .base import Backend, BindCache, Params
 
 __all__ = ["PennyLaneBackend"]
@@ -90,6 +91,7 @@ class PennyLaneBackend(Backend):
     """
 
     max_qubits = None  # bounded by the device's memory only
+    _transient = ("_qml", "_qnodes")
 
     def __init__(self, device: str = "default.qubit", *, shots: int | None = None,
                  diff_method: str | None = None, **device_kwargs: Any):
@@ -101,6 +103,10 @@ class PennyLaneBackend(Backend):
         self.device_kwargs = device_kwargs
         self.name = f"pennylane:{device}"
         self._qnodes: dict[Circuit, Any] = {}
+
+    def _restore(self) -> None:
+        self._qml = require("pennylane", "pennylane")
+        self._qnodes = {}
 
     def _qnode(self, circuit: Circuit) -> Any:
         """The cached QNode of ``circuit``: ``(N, n_params)`` angles -> ``n_obs`` results.

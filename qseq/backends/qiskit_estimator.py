@@ -18,12 +18,12 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from ..circuits import Circuit, to_qiskit
 from .._optional import require
+from ..circuits import Circuit, to_qiskit
 from .journal import JobJournal
 from .param_shift import ParameterShiftBackend
 
@@ -86,8 +86,9 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
     """
 
     _optimization_level = 1  # of the preset pass manager, for device targets
+    _transient: tuple[str, ...] = ("_prepared",)
 
-    def __init__(self, *, shots: int | None, seed: int | None = None, journal: "JobJournal | str | None" = None,
+    def __init__(self, *, shots: int | None, seed: int | None = None, journal: JobJournal | str | None = None,
                  max_circuits: int | None = None, retries: int = 3, backoff: float = 2.0, timeout: float | None = None):
         require("qiskit", "qiskit")
         if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
@@ -102,6 +103,9 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
         self.retries, self.backoff, self.timeout = retries, backoff, timeout
         self.journal = journal if journal is None or isinstance(journal, JobJournal) else JobJournal(journal)
         self._prepared: dict[Circuit, _Prepared] = {}
+
+    def _restore(self) -> None:
+        self._prepared = {}
 
     # -- for subclasses --------------------------------------------------------------------------
     @abc.abstractmethod
@@ -207,12 +211,13 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
                 job = self._submit(self._pub(prepared, chunk))
                 self.usage.jobs += 1
                 self.usage.shots += len(chunk) * (self.shots or 0)
-                if self.journal is not None:
+                if self.journal is not None and key is not None:  # key is set whenever there is a journal
                     self.journal.submitted(key, self.name, job.job_id(), len(chunk), self.shots)
             waiting.append((i, key, job))
         for i, key, job in waiting:
             results[i] = self._collect(key, job, circuit.n_obs)
-        evs = np.concatenate(results, axis=1).T  # (N, n_obs)
+        # Every slot is filled above, from the journal or by _collect.
+        evs = np.concatenate(cast("list[np.ndarray]", results), axis=1).T  # (N, n_obs)
         return np.repeat(evs, n, axis=0) if len(evs) != n else evs
 
     def _collect(self, key: str | None, job: Any, n_obs: int) -> np.ndarray:
@@ -224,12 +229,12 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
         except (JobPendingError, ConnectionError):
             raise  # still submitted: a later run collects it
         except Exception as err:
-            if self.journal is not None:
+            if self.journal is not None and key is not None:
                 self.journal.failed(key, f"{type(err).__name__}: {err}")
             raise RuntimeError(f"{self.name}: job {job_id} failed: {err}") from err
         data = result[0].data
         evs = np.asarray(data.evs, dtype=np.float64).reshape(n_obs, -1)
         stds = np.asarray(data.stds, dtype=np.float64).reshape(n_obs, -1) if hasattr(data, "stds") else None
-        if self.journal is not None:
+        if self.journal is not None and key is not None:
             self.journal.done(key, evs, stds, dict(result[0].metadata))
         return evs

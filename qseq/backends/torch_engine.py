@@ -71,6 +71,7 @@ class TorchBackend(Backend):
     """
 
     max_qubits = 26  # a 26-qubit complex64 state is 512 MiB per sample
+    _transient = ("_compiled",)
 
     def __init__(self, device=None, dtype=None, fuse: bool | None = None, check_finite: bool = True):
         self.device = _device(device)
@@ -83,6 +84,9 @@ class TorchBackend(Backend):
         # Compiled programs and device tables, keyed by id(circuit) with the circuit kept alive beside
         # them: equal-but-distinct circuits (the gate and hidden banks of a cell) each get an entry,
         # and no lookup ever compares two circuits operation by operation.
+        self._restore()
+
+    def _restore(self) -> None:
         self._compiled: dict[int, tuple[Circuit, object, dict]] = {}
 
     # -- public extras -------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Quantum recurrent cells and layers: drop-in counterparts of ``torch.nn.RNN``, ``LSTM`` and ``GRU``
-whose gates are variational quantum circuits (papers.md §0–§2).
+whose gates are variational quantum circuits (QLSTM and QRNN-RC papers, see docs/references.md).
 
 Every gate is Chen et al.'s VQC block (:func:`qseq.circuits.chen_vqc`): the cell concatenates its
 input and hidden state into ``v``, encodes ``arctan v`` and ``arctan v²`` as RY/RZ angles on
@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import check_input_dtype
 from ..backends import Backend, BoundCircuit, get
 from ..circuits import chen_vqc
 from .init import Init, Initialisable, freeze_random, init_linear, init_vqc_weights
@@ -151,6 +152,7 @@ class _QuantumCell(QuantumModel, Initialisable, nn.Module):
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: input must be (N, {self.input_size}) or ({self.input_size},), "
                              f"got {tuple(x.shape)}")
+        check_input_dtype(type(self).__name__, x, next(self.parameters()).dtype)
         shape = (*x.shape[:-1], size)
         if hx is None:
             return x.new_zeros(shape)
@@ -164,7 +166,7 @@ class _QuantumCell(QuantumModel, Initialisable, nn.Module):
 
 
 class QRNNCell(_QuantumCell):
-    r"""Quantum Elman cell (papers.md §2; the exact form in the paper is **reconstructed**).
+    r"""Quantum Elman cell (QRNN-RC paper, see docs/references.md; the exact form is **reconstructed**).
 
     .. math::
 
@@ -193,7 +195,7 @@ class QRNNCell(_QuantumCell):
 
 
 class QLSTMCell(_QuantumCell):
-    r"""Quantum LSTM cell of Chen, Yoo & Fang (arXiv 2009.01783; papers.md §1), verified against the
+    r"""Quantum LSTM cell of Chen, Yoo & Fang (arXiv 2009.01783; docs/references.md), verified against the
     reference code (``VQLSTM._forward``).
 
     .. math::
@@ -234,7 +236,7 @@ class QLSTMCell(_QuantumCell):
 
 
 class QGRUCell(_QuantumCell):
-    r"""Quantum GRU cell (papers.md §2; the paper's exact form is **reconstructed**, no public code).
+    r"""Quantum GRU cell (QRNN-RC paper, see docs/references.md; the form is **reconstructed**, no public code).
 
     .. math::
 
@@ -386,6 +388,7 @@ class _QuantumRNN(QuantumModel, Initialisable, nn.Module):
                              f"got shape {tuple(input.shape)}")
         if input.shape[-2 if input.ndim == 2 else (1 if self.batch_first else 0)] == 0:
             raise ValueError(f"{name}: input has an empty sequence (L = 0)")
+        check_input_dtype(name, input, next(self.parameters()).dtype)
         if not bool(torch.isfinite(input.detach()).all()):
             raise ValueError(f"{name}: input contains NaN or infinite values")
         if input.ndim == 2:

@@ -2,7 +2,7 @@
 networks.
 
 * :func:`ClassicalReservoir` — a torch RNN / LSTM / GRU with seeded random weights, frozen: the
-  classical counterpart of a quantum reservoir (QRNN-RC paper, papers.md §2, T6).
+  classical counterpart of a quantum reservoir (QRNN-RC paper, target T6; see docs/references.md).
 * :class:`ESN` — an echo state network through reservoirpy (extra ``qseq[baselines]``).
 
 Fully trained classical baselines are ``qseq.models.build_model("lstm" | "gru" | "rnn")``.

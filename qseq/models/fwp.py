@@ -1,4 +1,4 @@
-r"""Quantum fast weight programmers (QFWP; Chen, arXiv 2402.17760; papers.md §3, verified against the
+r"""Quantum fast weight programmers (QFWP; Chen, arXiv 2402.17760, see docs/references.md; verified against the
 reference code ``vqFWP_time_series.py``).
 
 A classical *slow programmer* reads the input at every time step and emits a **change** of the
@@ -28,6 +28,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .._checks import check_input_dtype
 from ..backends import Backend, get
 from ..circuits import fwp_vqc
 from .init import Init, freeze_random
@@ -169,6 +170,7 @@ class QFWP(QuantumModel, nn.Module):
         if not isinstance(x, torch.Tensor) or x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
             raise ValueError(f"QFWP: input must be (L, N, {self.input_size}), batch-first, or unbatched "
                              f"(L, {self.input_size}); got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x)}")
+        check_input_dtype("QFWP", x, self.head.weight.dtype)
         if not bool(torch.isfinite(x.detach()).all()):
             raise ValueError("QFWP: input contains NaN or infinite values")
         unbatched = x.ndim == 2

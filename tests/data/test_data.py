@@ -183,7 +183,7 @@ def test_narma_matches_independent_recursion(order):
         assert y[1] == pytest.approx(0.4 * 0.196 + 0.4 * 0.196**2 + 0.6 * 0.1**3 + 0.1)
 
 
-def test_narma_ranges_from_papers_md():
+def test_narma_ranges_match_docstrings():
     u = narma_input(300)
     assert u.min() == pytest.approx(0.023, abs=1e-3) and u.max() == pytest.approx(0.178, abs=1e-3)
     _, y5 = narma(5)
@@ -280,7 +280,7 @@ def test_generators_are_deterministic():
 
 
 # --------------------------------------------------------------------------------------------------
-# The honest-science caveat (papers.md): a 5-parameter AR solves the easy paper tasks
+# The caveat in docs/references.md: a 5-parameter AR solves the easy paper tasks
 # --------------------------------------------------------------------------------------------------
 
 
@@ -288,15 +288,15 @@ def test_damped_shm_linear_ar_beats_everything():
     Xtr, ytr, Xte, yte = chronological_split(*get_task("damped_shm").load(4))
     ar = mse(linear_ar_baseline(Xtr, ytr, Xte), yte)
     persistence = mse(persistence_baseline(Xte, yte), yte)
-    assert ar < 1e-6  # papers.md: ≈ 9e-8
-    assert 2e-3 < persistence < 4e-3  # papers.md: ≈ 3e-3
+    assert ar < 1e-6  # references: ≈ 9e-8
+    assert 2e-3 < persistence < 4e-3  # references: ≈ 3e-3
     assert yte.var() == pytest.approx(0.047, abs=2e-3)
 
 
 def test_bessel_linear_ar_and_persistence():
     Xtr, ytr, Xte, yte = chronological_split(*get_task("bessel_j2").load(4))
-    assert mse(linear_ar_baseline(Xtr, ytr, Xte), yte) < 1e-7  # papers.md: ≈ 1e-8
-    assert 3e-3 < mse(persistence_baseline(Xte, yte), yte) < 5e-3  # papers.md: ≈ 4e-3
+    assert mse(linear_ar_baseline(Xtr, ytr, Xte), yte) < 1e-7  # references: ≈ 1e-8
+    assert 3e-3 < mse(persistence_baseline(Xte, yte), yte) < 5e-3  # references: ≈ 4e-3
     assert yte.var() == pytest.approx(0.024, abs=2e-3)
 
 

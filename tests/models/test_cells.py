@@ -7,7 +7,7 @@ What is checked:
 2. parameter counts (paper QLSTM 149 / 293, projections for non-paper sizes);
 3. gradients reach every parameter; a VQC weight gradient matches a central finite difference;
 4. the cell equations against an independent step-by-step PennyLane implementation written here
-   like Chen's reference code (``VQLSTM._forward``, papers.md §0–§1), one sample at a time;
+   like Chen's reference code (``VQLSTM._forward``; QLSTM paper, docs/references.md), one sample at a time;
 5. backend calls per time step (gate fusion into one call per shared input);
 6. ``to_backend("pennylane:default.qubit")`` gives the torch engine's outputs;
 7. bad inputs raise clear ValueErrors.
@@ -282,7 +282,7 @@ def test_other_paper_models_counts(name, expected):
 
 
 def test_rc_mode_freezing_leaves_five():
-    """Freezing the VQCs (reservoir mode, papers.md §2) leaves only the Linear(4→1) head."""
+    """Freezing the VQCs (reservoir mode, QRNN-RC paper) leaves only the Linear(4→1) head."""
     model = build_model("qlstm")
     model.rnn.requires_grad_(False)
     assert count_parameters(model) == 5
@@ -370,8 +370,8 @@ def test_last_layer_rz_weight_has_zero_gradient():
 # 4. cell equations against an independent step-by-step PennyLane implementation
 # ==================================================================================================
 class ChenVQC:
-    """One Chen VQC on default.qubit, float64, one sample per call (papers.md §0), written from the
-    paper description, not from qseq.circuits."""
+    """One Chen VQC on default.qubit, float64, one sample per call (Chen VQC block, docs/references.md),
+    written from the paper description, not from qseq.circuits."""
 
     def __init__(self, n_qubits: int):
         import pennylane as qml

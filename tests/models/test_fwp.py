@@ -1,4 +1,4 @@
-"""Quantum fast weight programmers (qseq.models.fwp.QFWP, papers.md §3).
+"""Quantum fast weight programmers (qseq.models.fwp.QFWP; QFWP paper, see docs/references.md).
 
 What is checked:
 
@@ -6,7 +6,7 @@ What is checked:
    trains only the output layer (5) and draws the frozen weights from the seed;
 2. the update rule (additive, decay, gated) against a hand computation over three steps;
 3. the outputs against an independent per-sample PennyLane implementation written here from
-   papers.md §3 (not from qseq.circuits);
+   the QFWP paper's reference code as described in docs/references.md (not from qseq.circuits);
 4. gradients of the slow programmer, its heads (and the gate) and the output layer against central
    finite differences;
 5. the carried state: two halves == one pass (additive, gated, LSTMCell / GRUCell slow programmers),
@@ -160,10 +160,10 @@ def test_update_rule_first_step_is_the_outer_product():
 
 
 # ==================================================================================================
-# 3. an independent PennyLane implementation (papers.md §3), one sample at a time
+# 3. an independent PennyLane implementation (QFWP paper, docs/references.md), one sample at a time
 # ==================================================================================================
 class ReferenceFWP:
-    """The fast programmer on default.qubit, float64, written from papers.md §3."""
+    """The fast programmer on default.qubit, float64, written from the QFWP description in docs/references.md."""
 
     def __init__(self, n_qubits: int = 8, n_measured: int = 4):
         import pennylane as qml

@@ -204,8 +204,9 @@ class _Builder:
 
     def _remap(self, groups: tuple[str, ...], indices: np.ndarray) -> np.ndarray:
         """Global parameter indices -> indices into the concatenation of ``groups``."""
-        sizes = dict(zip(self.order, (g.size for g in self.circuit.param_groups)))
-        offsets = dict(zip(groups, np.cumsum([0] + [sizes[g] for g in groups])))
+        sizes = dict(zip(self.order, (g.size for g in self.circuit.param_groups), strict=True))
+        # The cumulative sums have one entry more than ``groups`` (the total size), which zip drops.
+        offsets = dict(zip(groups, np.cumsum([0] + [sizes[g] for g in groups]), strict=False))
         lookup = np.array(
             [offsets.get(g, 0) + i - self.start[g] for i, g in enumerate(self.group_of)], dtype=np.int64
         )
@@ -265,8 +266,8 @@ class _Builder:
         groups = self._groups(all_params)
         signature = lambda w: tuple(spec.name for spec, _ in self.pending[w])  # noqa: E731
         wire_groups = []
-        for _, members in groupby(sorted(wires, key=signature), key=signature):
-            members = tuple(sorted(members))
+        for _, same_gates in groupby(sorted(wires, key=signature), key=signature):
+            members = tuple(sorted(same_gates))
             gates = tuple(spec for spec, _ in self.pending[members[0]])
             angles = tuple(
                 self._remap(groups, np.array([self.pending[w][k][1] for w in members], dtype=np.int64))

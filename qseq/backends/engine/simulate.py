@@ -42,8 +42,8 @@ class Tables:
 
 def _steps(batch, device, cdtype) -> list:
     """A matrix batch's gate sequence as ("angles", spec, index) and pre-multiplied constants."""
-    steps = []
-    for spec, angles in zip(batch.gates, batch.angles):
+    steps: list[tuple] = []
+    for spec, angles in zip(batch.gates, batch.angles, strict=True):
         if spec.parametric:
             steps.append(("angles", spec, torch.as_tensor(angles, device=device)))
             continue
@@ -56,7 +56,7 @@ def _steps(batch, device, cdtype) -> list:
 
 
 def make_tables(program: Program, device: torch.device, cdtype: torch.dtype) -> Tables:
-    per_stage = {}
+    per_stage: dict[int, tuple[torch.Tensor, torch.Tensor | None] | torch.Tensor] = {}
     for stage in program.stages:
         if isinstance(stage, Permute):
             phase = None if stage.phase is None else torch.as_tensor(stage.phase, device=device).to(cdtype)
@@ -87,7 +87,7 @@ def _prep_order(program: Program, device) -> torch.Tensor | None:
         return None
     row = {w: r for r, w in enumerate(stacking)}
     basis = torch.arange(program.dim)
-    return sum(((basis >> (n - 1 - w)) & 1) << (n - 1 - row[w]) for w in range(n)).to(device)
+    return sum((((basis >> (n - 1 - w)) & 1) << (n - 1 - row[w]) for w in range(n)), torch.zeros_like(basis)).to(device)
 
 
 # -- angles ------------------------------------------------------------------------------------
@@ -117,15 +117,20 @@ class _Matrices:
         if m is None:
             src = _source(self.groups, self.program.matrix_batches[b].groups)
             for step in self.tables.per_batch[b]:
-                g = step[1].matrix(src[..., step[2]], self.tables.cdtype) if step[0] == "angles" else step[1]
+                if step[0] == "angles":
+                    assert src is not None  # a batch with angles reads at least one group
+                    g = step[1].matrix(src[..., step[2]], self.tables.cdtype)
+                else:
+                    g = step[1]
                 m = g if m is None else g @ m
+            assert m is not None  # every batch holds at least one gate
             self.built[b] = m
         return m
 
     def per_wire(self, stage: Local, extra_dim: bool = False) -> list:
         """``[(2, 2) or (*lead, 2, 2) or None]`` indexed by wire (``None``: no gate on that wire).
         ``extra_dim`` inserts a size-1 dim before the matrix dims (for building a fused unitary)."""
-        out = [None] * self.program.n_qubits
+        out: list[torch.Tensor | None] = [None] * self.program.n_qubits
         for group in stage.wire_groups:
             m = self[group.batch]
             for i, w in enumerate(group.wires):
@@ -142,7 +147,7 @@ def _kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 # -- stages ------------------------------------------------------------------------------------
-def _prepare(stage: Local, mats: "_Matrices", tables: Tables, n_qubits: int) -> torch.Tensor:
+def _prepare(stage: Local, mats: _Matrices, tables: Tables, n_qubits: int) -> torch.Tensor:
     """Product state ``ψ = ⊗_w v_w`` with ``v_w = M_w|0⟩``: ``(*lead, 2**n)``.
 
     The single-wire states come stacked by wire group, ``(*lead, n, 2)``; their Kronecker product
@@ -209,6 +214,7 @@ def _apply_local(stage: Local, tables: Tables, psi, per_wire: list, n_qubits: in
         for w in range(first, first + k):
             m = eye if per_wire[w] is None else per_wire[w]
             block = m if block is None else _kron(block, m)
+        assert block is not None  # every block spans at least one wire
         psi = _apply_block(psi, block, first, k, n_qubits)
     return psi
 
@@ -238,6 +244,7 @@ def _apply(stage: Stage, tables: Tables, psi, mats: _Matrices, groups: dict, n_q
     src = _source(groups, stage.groups)
     if fused and src is not None:
         src = src.unsqueeze(-2)
+    assert isinstance(stage, Dense)  # the only other kind of stage
     return _apply_dense(stage, tables, psi, src, n_qubits)
 
 
@@ -290,7 +297,8 @@ def _lead(groups: dict, names: tuple[str, ...]) -> torch.Size:
 
 def _runs(stages, leads, n_state: int):
     """Split stages into maximal runs of shared (lead smaller than the state's batch) and others."""
-    run, shared_run = [], None
+    run: list[int] = []
+    shared_run: bool | None = None
     for i, stage in enumerate(stages):
         shared = math.prod(leads[i]) < n_state or not stage.groups
         if run and shared != shared_run:
@@ -308,7 +316,9 @@ def _should_fuse(stages, run, n_state: int, n_seg: int, dim: int, cached: bool, 
     if fuse is not None:
         return fuse
     direct = sum(n_state * dim * stages[i].cost + OP_OVERHEAD_AMPLITUDES * _ops(stages[i]) for i in run)
-    build = 0 if cached else sum(n_seg * dim * dim * stages[i].cost + OP_OVERHEAD_AMPLITUDES * _ops(stages[i]) for i in run)
+    build = 0 if cached else sum(
+        n_seg * dim * dim * stages[i].cost + OP_OVERHEAD_AMPLITUDES * _ops(stages[i]) for i in run
+    )
     return build + n_state * dim * dim + OP_OVERHEAD_AMPLITUDES < direct
 
 
