@@ -69,9 +69,9 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -118,7 +118,7 @@ class Config:
     quick: bool = False
 
     @classmethod
-    def from_argv(cls, argv: list[str] | None = None) -> "Config":
+    def from_argv(cls, argv: list[str] | None = None) -> Config:
         d = cls()
         p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
         p.add_argument("--qubits", type=int, nargs="+", default=None, help=f"default {list(d.qubits)}")
@@ -137,10 +137,18 @@ class Config:
         quick = dict(qubits=(4, 8), repeats=1, min_time=0.1, cap=5.0) if a.quick else {}
         pick = lambda name, given: given if given is not None else quick.get(name, getattr(d, name))  # noqa: E731
         return cls(
-            qubits=tuple(sorted(pick("qubits", a.qubits))), batch=a.batch, repeats=pick("repeats", a.repeats),
-            min_time=pick("min_time", a.min_time), cap=pick("cap", a.cap), skip_slow=a.skip_slow,
-            mem_limit_gib=a.mem_limit_gib, lightning_grad_max=a.lightning_grad_max, threads=a.threads,
-            seed=a.seed, out=a.out, quick=a.quick,
+            qubits=tuple(sorted(pick("qubits", a.qubits))),
+            batch=a.batch,
+            repeats=pick("repeats", a.repeats),
+            min_time=pick("min_time", a.min_time),
+            cap=pick("cap", a.cap),
+            skip_slow=a.skip_slow,
+            mem_limit_gib=a.mem_limit_gib,
+            lightning_grad_max=a.lightning_grad_max,
+            threads=a.threads,
+            seed=a.seed,
+            out=a.out,
+            quick=a.quick,
         )
 
 
@@ -177,7 +185,7 @@ class Data:
     weights: torch.Tensor
 
     @classmethod
-    def random(cls, circuit: Circuit, batch: int, seed: int) -> "Data":
+    def random(cls, circuit: Circuit, batch: int, seed: int) -> Data:
         g = torch.Generator().manual_seed(seed)
         flat = torch.rand(batch, circuit.n_params, generator=g, dtype=torch.float64) * (2 * torch.pi)
         sl = circuit.group_slices()
@@ -390,8 +398,8 @@ def _tq_apply(state: torch.Tensor, mat: torch.Tensor, wires: Iterable[int]) -> t
     mat = mat.reshape(([mat.shape[0]] if batched else []) + [2] * (2 * k)).to(state.dtype)
     state_idx = _AXES[:n]
     affected = "".join(state_idx[w] for w in wires)
-    new = _AXES[n:n + k]
-    out_idx = functools.reduce(lambda s, pair: s.replace(*pair), zip(affected, new), state_idx)
+    new = _AXES[n : n + k]
+    out_idx = functools.reduce(lambda s, pair: s.replace(*pair), zip(affected, new, strict=True), state_idx)
     return torch.einsum(f"{'z' if batched else ''}{new}{affected},z{state_idx}->z{out_idx}", mat, state)
 
 
@@ -475,8 +483,11 @@ def _predicted_too_slow(res: Results, circuit: str, n: int, method: str, mode: s
     """A baseline cell's skip reason when the previous qubit count (≥ 10) took ≥ 1 s per call and
     scaling it by 2^Δn · n/n_prev predicts over 6 × cap per call (the qseq engine is never skipped)."""
     cfg = res.cfg
-    previous = [c for c in res.cells.values() if (c.circuit, c.method, c.mode) == (circuit, method, mode)
-                and c.n < n and c.timing]
+    previous = [
+        c
+        for c in res.cells.values()
+        if (c.circuit, c.method, c.mode) == (circuit, method, mode) and c.n < n and c.timing
+    ]
     if not cfg.skip_slow or not previous or method == "qseq":
         return ""
     prev = max(previous, key=lambda c: c.n)
@@ -512,7 +523,9 @@ def run(cfg: Config) -> Results:
                 for mode in MODES[method]:
                     cell = Cell(cname, n, method, mode)
                     fn = runner.cells.get(mode, Skip("not offered"))
-                    cell.skipped = fn.reason if isinstance(fn, Skip) else _predicted_too_slow(res, cname, n, method, mode)
+                    cell.skipped = (
+                        fn.reason if isinstance(fn, Skip) else _predicted_too_slow(res, cname, n, method, mode)
+                    )
                     if not cell.skipped:
                         try:
                             cell.timing = time_call(fn, cfg)
@@ -538,8 +551,11 @@ def _progress(cell: Cell, cfg: Config) -> None:
     what = f"{cell.circuit:9s} n={cell.n:2d} {cell.method:15s} {cell.mode:10s}"
     if cell.timing:
         t = cell.timing
-        print(f"{what} {cell.rate(cfg.batch):12,.0f} circ/s  ({t.calls} calls, {t.seconds:.2f} s, mean-based "
-              f"{cfg.batch * t.calls / t.seconds:,.0f}/s, warm-up {t.warmup:.2f} s){t.mark}", flush=True)
+        print(
+            f"{what} {cell.rate(cfg.batch):12,.0f} circ/s  ({t.calls} calls, {t.seconds:.2f} s, mean-based "
+            f"{cfg.batch * t.calls / t.seconds:,.0f}/s, warm-up {t.warmup:.2f} s){t.mark}",
+            flush=True,
+        )
     else:
         print(f"{what} -- {cell.skipped}", flush=True)
 
@@ -564,7 +580,7 @@ def _machine(res: Results) -> list[str]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-        mem = next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal"))
+        mem = next(row for row in Path("/proc/meminfo").read_text().splitlines() if row.startswith("MemTotal"))
         mem_gib = f", {int(mem.split()[1]) / 2**20:.0f} GiB RAM"
     except (OSError, StopIteration):
         mem_gib = ""
@@ -574,10 +590,12 @@ def _machine(res: Results) -> list[str]:
             versions.append(f"{dist} {importlib.metadata.version(dist)}")
         except importlib.metadata.PackageNotFoundError:
             versions.append(f"{dist} (not installed)")
-    return [f"- Machine: {cpu}, {os.cpu_count()} cores{mem_gib}; Python {platform.python_version()}; "
-            f"load average (1/5/15 min) {res.load_before} at start, {res.load_after} at the end "
-            "(a load above the core count means other processes competed for the CPU: numbers are noisy)",
-            f"- Versions: {', '.join(versions)}"]
+    return [
+        f"- Machine: {cpu}, {os.cpu_count()} cores{mem_gib}; Python {platform.python_version()}; "
+        f"load average (1/5/15 min) {res.load_before} at start, {res.load_after} at the end "
+        "(a load above the core count means other processes competed for the CPU: numbers are noisy)",
+        f"- Versions: {', '.join(versions)}",
+    ]
 
 
 def _targets(res: Results) -> list[tuple[str, str, float | None, float]]:
@@ -615,7 +633,7 @@ def report(res: Results) -> str:
         f"warm-up call, then ≥ {cfg.min_time:g} s and ≥ {cfg.repeats} calls, cap {cfg.cap:g} s; circuits/s = "
         f"batch / median call time; "
         f"skip-slow {'on' if cfg.skip_slow else 'off'}; seed {cfg.seed}.",
-        "- Circuits: `chen_vqc` = `chen_vqc(n, 2)`; `ry+rxyz4` = `angle_embedding(n, \"Y\")` + 4 × (RX, RY, RZ "
+        '- Circuits: `chen_vqc` = `chen_vqc(n, 2)`; `ry+rxyz4` = `angle_embedding(n, "Y")` + 4 × (RX, RY, RZ '
         "on every wire, CNOT ring).",
         "- qseq: complex64 / float32 angles unless `f64`; `fwd` per-sample `(B, P)`; `shared` = "
         "`{inputs: (B, P_in), weights: (1, P_w)}`; `bound` = calls of `backend.bind(circuit, weights=w)`. "
@@ -651,8 +669,10 @@ def report(res: Results) -> str:
 
     lines += ["", "### Ratios: qseq ÷ baseline (same mode: fwd ÷ fwd, fwd+bwd ÷ fwd+bwd)", ""]
     pairs = [(b, mode) for b in BASELINES for mode in MODES[b]]
-    lines += ["| circuit | n | " + " | ".join(f"÷ {b} {mode}" for b, mode in pairs)
-              + " | bound fwd ÷ per-sample fwd |", "|---|--:|" + "--:|" * (len(pairs) + 1)]
+    lines += [
+        "| circuit | n | " + " | ".join(f"÷ {b} {mode}" for b, mode in pairs) + " | bound fwd ÷ per-sample fwd |",
+        "|---|--:|" + "--:|" * (len(pairs) + 1),
+    ]
     for cname in CIRCUITS:
         for n in cfg.qubits:
             row = [cname, str(n)]
@@ -671,10 +691,14 @@ def report(res: Results) -> str:
         passed += ok
         verdict = "PASS" if ok else "MISS" if ratio is not None else "not measured"
         lines.append(f"| {label} | {cname} | {_fmt_ratio(ratio) if ratio else 'n/a'} | {verdict} |")
-    lines += ["", f"{passed} of {total} target checks pass.", "",
-              "Earlier anchors on this machine (batch 256, 4 layers; circuits/s at 4/8/12/16 qubits), for "
-              "reference only: default.qubit 56,800 / 7,520 / 364 / 13; lightning.qubit 3,850 / 1,950 / "
-              "1,100 / 224; Aer EstimatorV2 5,820 / 3,240 / 520 / 55; TorchQuantum 52,400 / 17,600 / 1,108 / 15."]
+    lines += [
+        "",
+        f"{passed} of {total} target checks pass.",
+        "",
+        "Earlier anchors on this machine (batch 256, 4 layers; circuits/s at 4/8/12/16 qubits), for "
+        "reference only: default.qubit 56,800 / 7,520 / 364 / 13; lightning.qubit 3,850 / 1,950 / "
+        "1,100 / 224; Aer EstimatorV2 5,820 / 3,240 / 520 / 55; TorchQuantum 52,400 / 17,600 / 1,108 / 15.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -24,13 +24,12 @@ import warnings
 
 import numpy as np
 import torch
+from paper_qlstm import machine, write_section  # noqa: E402  (same folder)
 
 from qseq.backends import get
 from qseq.data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
 from qseq.models import build_model
 from qseq.reservoir import ReservoirRegressor
-
-from paper_qlstm import machine, write_section  # noqa: E402  (same folder)
 
 MODELS = ("qlstm", "qgru", "qrnn", "qfwp")
 
@@ -38,8 +37,11 @@ MODELS = ("qlstm", "qgru", "qrnn", "qfwp")
 def jobs_per_step() -> list[str]:
     gen = torch.Generator().manual_seed(0)
     X, y = torch.rand(4, 4, 1, generator=gen, dtype=torch.float64), torch.rand(4, 1, generator=gen, dtype=torch.float64)
-    lines = ["| model | jobs per step | circuits per job (mean) | max abs gradient error vs backprop | seconds (Aer) | seconds (torch) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| model | jobs per step | circuits per job (mean) | max abs gradient error vs backprop "
+        "| seconds (Aer) | seconds (torch) |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in MODELS:
         torch.manual_seed(0)
         model = build_model(name, dtype=torch.float64)
@@ -51,10 +53,12 @@ def jobs_per_step() -> list[str]:
         start = time.perf_counter()
         got = torch.autograd.grad(torch.nn.functional.mse_loss(model(X), y), list(model.parameters()))
         seconds = time.perf_counter() - start
-        error = max((g - w).abs().max().item() for g, w in zip(got, want))
+        error = max((g - w).abs().max().item() for g, w in zip(got, want, strict=True))
         u = backend.usage
-        lines.append(f"| {name} | {u.jobs / 4:g} | {(u.circuits + u.shifted) / u.jobs:.0f} | {error:.1e} | "
-                     f"{seconds:.2f} | {torch_seconds:.3f} |")
+        lines.append(
+            f"| {name} | {u.jobs / 4:g} | {(u.circuits + u.shifted) / u.jobs:.0f} | {error:.1e} | "
+            f"{seconds:.2f} | {torch_seconds:.3f} |"
+        )
         print(lines[-1], flush=True)
     return lines
 
@@ -84,20 +88,35 @@ def rc_on_fake_device(shots: int = 4096) -> list[str]:
     start = time.perf_counter()
     reg.fit(X_train, y_train)
     test_mse = reg.mse(X_test, y_test)  # the test features of the row above, from the cache
-    rows.append((f"ibm:fake_manila, {shots} shots (device noise), readout refitted on the device", test_mse,
-                 time.perf_counter() - start, usage.jobs - jobs, usage.circuits - circuits))
+    rows.append(
+        (
+            f"ibm:fake_manila, {shots} shots (device noise), readout refitted on the device",
+            test_mse,
+            time.perf_counter() - start,
+            usage.jobs - jobs,
+            usage.circuits - circuits,
+        )
+    )
     print(rows[-1], flush=True)
-    rows += [("last-value persistence", mse(persistence_baseline(X_test), y_test), None, None, None),
-             ("linear AR(4)", mse(linear_ar_baseline(X_train, y_train, X_test), y_test), None, None, None)]
-    lines = [f"Damped SHM, {len(X_train)} training / {len(X_test)} test windows; QLSTM-RC (paper init, seed 0), "
-             f"ridge readout (alpha by time-ordered CV) fitted on exact features: alpha = {exact_alpha:.0e}, "
-             f"largest |coefficient| {exact_norm:.1e}. The last row refits the readout on the device's features "
-             f"(alpha = {reg.alpha_:.0e}, largest |coefficient| {np.abs(reg.coef_).max():.1e}); its seconds, "
-             "jobs and circuits are those of the refit (training windows); the test features are the row above's.", "",
-             "| predictions | test MSE | seconds | jobs | circuits |", "|---|---|---|---|---|"]
+    rows += [
+        ("last-value persistence", mse(persistence_baseline(X_test), y_test), None, None, None),
+        ("linear AR(4)", mse(linear_ar_baseline(X_train, y_train, X_test), y_test), None, None, None),
+    ]
+    lines = [
+        f"Damped SHM, {len(X_train)} training / {len(X_test)} test windows; QLSTM-RC (paper init, seed 0), "
+        f"ridge readout (alpha by time-ordered CV) fitted on exact features: alpha = {exact_alpha:.0e}, "
+        f"largest |coefficient| {exact_norm:.1e}. The last row refits the readout on the device's features "
+        f"(alpha = {reg.alpha_:.0e}, largest |coefficient| {np.abs(reg.coef_).max():.1e}); its seconds, "
+        "jobs and circuits are those of the refit (training windows); the test features are the row above's.",
+        "",
+        "| predictions | test MSE | seconds | jobs | circuits |",
+        "|---|---|---|---|---|",
+    ]
     for label, value, seconds, jobs, circuits in rows:
-        lines.append(f"| {label} | {value:.2e} | {'' if seconds is None else f'{seconds:.1f}'} | "
-                     f"{'' if jobs is None else jobs} | {'' if circuits is None else f'{circuits:,}'} |")
+        lines.append(
+            f"| {label} | {value:.2e} | {'' if seconds is None else f'{seconds:.1f}'} | "
+            f"{'' if jobs is None else jobs} | {'' if circuits is None else f'{circuits:,}'} |"
+        )
     return lines
 
 

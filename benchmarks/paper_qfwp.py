@@ -36,12 +36,11 @@ import argparse
 
 import numpy as np
 import torch
+from paper_qlstm import FIGURES, baseline_rows, machine, result_row, train_batches, train_over_seeds, write_section  # noqa: E402  (same folder)
 
 from qseq.data import chronological_split, get_task, linear_ar_baseline, mse
 from qseq.models import build_model, count_parameters
 from qseq.train import predict
-
-from paper_qlstm import FIGURES, baseline_rows, machine, result_row, train_batches, train_over_seeds, write_section  # noqa: E402  (same folder)
 
 TASKS = ["damped_shm", "bessel_j2", "narma5", "narma10"]
 MODELS = [("QFWP", "qfwp"), ("QLSTM", "qlstm")]
@@ -101,8 +100,11 @@ def run_speed(args) -> None:
     rows = []
     for name, forward, limit in [
         ("qseq torch engine", model, None),
-        ("reference style (per-sample loop, one QNode call per sample and step)",
-         lambda xb: reference_forward(vqc, model, xb), args.reference_batches),
+        (
+            "reference style (per-sample loop, one QNode call per sample and step)",
+            lambda xb: reference_forward(vqc, model, xb),
+            args.reference_batches,
+        ),
     ]:
         train_batches(forward, list(model.parameters()), X_train, y_train, args.batch_size, 1)  # warm-up
         seconds, done = train_batches(forward, list(model.parameters()), X_train, y_train, args.batch_size, limit)
@@ -150,7 +152,7 @@ def _figure(task: str, data, predictions: dict, path) -> None:
     fig = Figure(figsize=(8, 3.4), tight_layout=True)
     ax = fig.add_subplot()
     ax.plot(truth, color="black", linewidth=1.2, label="truth")
-    for (label, pred), style in zip(predictions.items(), ("--", ":")):
+    for (label, pred), style in zip(predictions.items(), ("--", ":"), strict=True):
         ax.plot(pred, linestyle=style, linewidth=1.2, label=f"{label} (seed 0)")
     ax.axvline(len(y_train), color="red", linestyle=":", linewidth=1.0, label="train / test split")
     ax.set_xlabel("window (time index)")
@@ -167,10 +169,11 @@ def run_accuracy(args) -> None:
         "",
         f"{machine()}. Window 4, chronological 67/33, min-max to [-1, 1] on the whole series except NARMA "
         f"(Chen's convention), float64. Both models are trained with the QFWP reference code's recipe: "
-        f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}, RMSprop 0.01, batch {args.batch_size}, no shuffling, MSE on the last-step output, "
+        f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}, RMSprop 0.01, batch {args.batch_size}, no shuffling, "
+        f"MSE on the last-step output, "
         f"last epoch's weights. Test MSE mean ± std over seeds {list(range(args.seeds))}. Baselines on the same "
         "windows: last-value persistence and linear AR(4) (least squares). Verdict: QFWP vs QLSTM test MSE, "
-        "\"comparable\" when the ratio of mean test MSEs (QFWP / QLSTM) is within [1/1.5, 1.5].",
+        '"comparable" when the ratio of mean test MSEs (QFWP / QLSTM) is within [1/1.5, 1.5].',
         "",
         "| task | model | parameters | train MSE | test MSE | s / run |",
         "|---|---|--:|--:|--:|--:|",
@@ -185,11 +188,19 @@ def run_accuracy(args) -> None:
         tests, predictions = {}, {}
         for label, name in MODELS:
 
-            def keep_prediction(model, label=label):
+            def keep_prediction(model, label=label, predictions=predictions, X_train=X_train, X_test=X_test):
                 predictions[label] = np.concatenate([predict(model, X_train)[:, 0], predict(model, X_test)[:, 0]])
 
-            result = train_over_seeds(name, data, args.seeds, f"{task} {label}", keep_prediction,
-                                      epochs=args.epochs, batch_size=args.batch_size, shuffle=False)
+            result = train_over_seeds(
+                name,
+                data,
+                args.seeds,
+                f"{task} {label}",
+                keep_prediction,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                shuffle=False,
+            )
             tests[label] = result["test"]
             lines.append(result_row(task, label, result))
         word, ok = verdict(tests["QFWP"], tests["QLSTM"])
@@ -201,22 +212,36 @@ def run_accuracy(args) -> None:
     lines += ["", "**Verdict** (computed from the table):", ""]
     for task, word, ok, a, b, below_ar in verdicts:
         beats_ar = [label for label, below in below_ar.items() if below]
-        ar_note = ("neither model beats linear AR(4)" if not beats_ar
-                   else f"{' and '.join(beats_ar)} {'beats' if len(beats_ar) == 1 else 'beat'} linear AR(4)")
-        lines.append(f"- {task}: QFWP test MSE {a:.2e} vs QLSTM {b:.2e} — QFWP is **{word}** "
-                     f"({'matches or beats' if ok else 'does not match'} QLSTM); {ar_note}.")
+        ar_note = (
+            "neither model beats linear AR(4)"
+            if not beats_ar
+            else f"{' and '.join(beats_ar)} {'beats' if len(beats_ar) == 1 else 'beat'} linear AR(4)"
+        )
+        lines.append(
+            f"- {task}: QFWP test MSE {a:.2e} vs QLSTM {b:.2e} — QFWP is **{word}** "
+            f"({'matches or beats' if ok else 'does not match'} QLSTM); {ar_note}."
+        )
     if len(matched) == len(verdicts):
         summary = f"QFWP matches or beats the paper QLSTM on all {len(verdicts)} task(s)"
     elif matched:
-        summary = (f"QFWP matches or beats the paper QLSTM on {len(matched)} of {len(verdicts)} tasks "
-                   f"({', '.join(v[0] for v in matched)}) and is worse on the others")
+        summary = (
+            f"QFWP matches or beats the paper QLSTM on {len(matched)} of {len(verdicts)} tasks "
+            f"({', '.join(v[0] for v in matched)}) and is worse on the others"
+        )
     else:
         summary = f"QFWP does not match the paper QLSTM on any of the {len(verdicts)} task(s)"
-    lines += ["", f"{summary}, with {count_parameters(build_model('qfwp'))} instead of "
-              f"{count_parameters(build_model('qlstm'))} trainable parameters"
-              f"{' (one seed: no spread to judge by)' if args.seeds == 1 else ''}.", ""]
-    lines.append("Figures (prediction vs truth, first seed): "
-                 + ", ".join(f"[{t}](figures/{args.section}_{t}.png)" for t in args.tasks) + ".")
+    lines += [
+        "",
+        f"{summary}, with {count_parameters(build_model('qfwp'))} instead of "
+        f"{count_parameters(build_model('qlstm'))} trainable parameters"
+        f"{' (one seed: no spread to judge by)' if args.seeds == 1 else ''}.",
+        "",
+    ]
+    lines.append(
+        "Figures (prediction vs truth, first seed): "
+        + ", ".join(f"[{t}](figures/{args.section}_{t}.png)" for t in args.tasks)
+        + "."
+    )
     write_section(args.section, "\n".join(lines))
     print("\n".join(lines))
 

@@ -59,8 +59,10 @@ def write_section(name: str, body: str, path: Path = RESULTS) -> None:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), platform.processor()
+    )
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {datetime.date.today()}"
 
 
@@ -140,9 +142,18 @@ def run_speed(args) -> None:
     rows = []
     for name, forward, params, limit in [
         ("qseq torch engine", model, list(model.parameters()), None),
-        ("same model on PennyLane default.qubit (broadcasting)", pl_model, list(pl_model.parameters()), args.pl_batches),
-        ("reference style (per-sample loop, one QNode call per VQC)", lambda xb: reference_forward(vqc, model, xb),
-         list(model.parameters()), args.reference_batches),
+        (
+            "same model on PennyLane default.qubit (broadcasting)",
+            pl_model,
+            list(pl_model.parameters()),
+            args.pl_batches,
+        ),
+        (
+            "reference style (per-sample loop, one QNode call per VQC)",
+            lambda xb: reference_forward(vqc, model, xb),
+            list(model.parameters()),
+            args.reference_batches,
+        ),
     ]:
         train_batches(forward, params, X_train, y_train, args.batch_size, 1)  # warm-up
         seconds, done = train_batches(forward, params, X_train, y_train, args.batch_size, limit)
@@ -206,8 +217,11 @@ def train_over_seeds(name: str, data, seeds: int, label: str, on_first_seed=None
 
 
 def result_row(task: str, label: str, result: dict) -> str:
-    return (f"| {task} | {label} | {result['parameters']} | {np.mean(result['train']):.2e} ± {np.std(result['train']):.1e} | "
-            f"{np.mean(result['test']):.2e} ± {np.std(result['test']):.1e} | {np.mean(result['seconds']):.1f} |")
+    return (
+        f"| {task} | {label} | {result['parameters']} "
+        f"| {np.mean(result['train']):.2e} ± {np.std(result['train']):.1e} | "
+        f"{np.mean(result['test']):.2e} ± {np.std(result['test']):.1e} | {np.mean(result['seconds']):.1f} |"
+    )
 
 
 def run_accuracy(args) -> None:
@@ -229,11 +243,19 @@ def run_accuracy(args) -> None:
         lines += baseline_rows(task, data)
         for name in args.models:
 
-            def figure(model, task=task, name=name):  # the papers' figure: prediction vs truth
+            def figure(model, task=task, name=name, data=data):  # the papers' figure: prediction vs truth
                 plot_prediction(model, data[:2], data[2:], FIGURES / f"qlstm_{task}_{name}.png")
 
-            result = train_over_seeds(name, data, args.seeds, f"{task} {name}", figure,
-                                      epochs=args.epochs, batch_size=args.batch_size, shuffle=True)
+            result = train_over_seeds(
+                name,
+                data,
+                args.seeds,
+                f"{task} {name}",
+                figure,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                shuffle=True,
+            )
             lines.append(result_row(task, name, result))
     if args.section:
         write_section(args.section, "\n".join(lines))
@@ -253,8 +275,11 @@ def main() -> None:
     acc.add_argument("--seeds", type=int, default=5)
     acc.add_argument("--epochs", type=int, default=100)
     acc.add_argument("--batch-size", type=int, default=4)
-    acc.add_argument("--section", default="paper-qlstm-accuracy",
-                     help="RESULTS.md section to (re)write ('' writes none: figures only)")
+    acc.add_argument(
+        "--section",
+        default="paper-qlstm-accuracy",
+        help="RESULTS.md section to (re)write ('' writes none: figures only)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(2)
     run_speed(args) if args.mode == "speed" else run_accuracy(args)

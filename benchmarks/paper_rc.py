@@ -31,16 +31,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from paper_qlstm import FIGURES, machine, write_section  # noqa: E402  (same folder)
 
 from qseq.data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
 from qseq.models import build_model, count_parameters
 from qseq.reservoir import ReservoirRegressor
 from qseq.train import TrainConfig, fit
 
-from paper_qlstm import FIGURES, machine, write_section  # noqa: E402  (same folder)
-
-RC_MODELS = [("QRNN-RC", "qrnn"), ("QLSTM-RC", "qlstm"), ("QGRU-RC", "qgru"),
-             ("RNN-RC", "rnn"), ("LSTM-RC", "lstm"), ("GRU-RC", "gru")]
+RC_MODELS = [
+    ("QRNN-RC", "qrnn"),
+    ("QLSTM-RC", "qlstm"),
+    ("QGRU-RC", "qgru"),
+    ("RNN-RC", "rnn"),
+    ("LSTM-RC", "lstm"),
+    ("GRU-RC", "gru"),
+]
 
 
 def rc_curve(name: str, seed: int, data, epochs: int) -> dict:
@@ -52,9 +57,14 @@ def rc_curve(name: str, seed: int, data, epochs: int) -> dict:
     ridge = ReservoirRegressor(reservoir, readout="ridge", alpha="cv")
     ridge._cache = sgd._cache  # same reservoir and data: reuse the features, no second pass
     ridge.fit(X_train, y_train)
-    return {"curve": [r["val_mse"] for r in sgd.history_], "test": sgd.mse(X_test, y_test),
-            "ridge": ridge.mse(X_test, y_test), "seconds": seconds, "trainable": sgd.n_trainable_,
-            "circuits": sgd.n_circuit_evaluations_}
+    return {
+        "curve": [r["val_mse"] for r in sgd.history_],
+        "test": sgd.mse(X_test, y_test),
+        "ridge": ridge.mse(X_test, y_test),
+        "seconds": seconds,
+        "trainable": sgd.n_trainable_,
+        "circuits": sgd.n_circuit_evaluations_,
+    }
 
 
 def trained_curve(seed: int, data, epochs: int) -> dict:
@@ -62,10 +72,20 @@ def trained_curve(seed: int, data, epochs: int) -> dict:
     torch.manual_seed(seed)
     model = build_model("qlstm", dtype=torch.float64)
     t0 = time.perf_counter()
-    result = fit(model, (X_train, y_train), (X_test, y_test),
-                 config=TrainConfig(epochs=epochs, seed=seed, progress=False, plot=False, restore_best=False))
-    return {"curve": [r["val_mse"] for r in result.history], "test": result.history[-1]["val_mse"], "ridge": None,
-            "seconds": time.perf_counter() - t0, "trainable": count_parameters(model), "circuits": None}
+    result = fit(
+        model,
+        (X_train, y_train),
+        (X_test, y_test),
+        config=TrainConfig(epochs=epochs, seed=seed, progress=False, plot=False, restore_best=False),
+    )
+    return {
+        "curve": [r["val_mse"] for r in result.history],
+        "test": result.history[-1]["val_mse"],
+        "ridge": None,
+        "seconds": time.perf_counter() - t0,
+        "trainable": count_parameters(model),
+        "circuits": None,
+    }
 
 
 def esn_run(seed: int, data) -> dict | None:
@@ -79,8 +99,14 @@ def esn_run(seed: int, data) -> dict | None:
         model = ESN(seed=seed).fit(X_train, y_train)
     except ImportError:
         return None
-    return {"curve": [], "test": model.mse(X_test, y_test), "ridge": None, "seconds": time.perf_counter() - t0,
-            "trainable": int(model.n_trainable_), "circuits": 0}
+    return {
+        "curve": [],
+        "test": model.mse(X_test, y_test),
+        "ridge": None,
+        "seconds": time.perf_counter() - t0,
+        "trainable": int(model.n_trainable_),
+        "circuits": 0,
+    }
 
 
 def epochs_to(curve: list, threshold: float) -> int | None:
@@ -95,10 +121,14 @@ def _figure(task: str, results: dict, threshold: float, baselines: dict) -> Path
     for label, runs in results.items():
         curves = [r["curve"] for r in runs if r["curve"]]
         if curves:
-            ax.plot(range(1, len(curves[0]) + 1), np.mean(curves, axis=0), label=label,
-                    linestyle="-" if label.startswith("Q") else "--")
+            ax.plot(
+                range(1, len(curves[0]) + 1),
+                np.mean(curves, axis=0),
+                label=label,
+                linestyle="-" if label.startswith("Q") else "--",
+            )
     ax.axhline(threshold, color="k", linewidth=0.8, label="threshold 0.1·var")
-    for (name, value), style in zip(baselines.items(), (":", "-.")):
+    for (name, value), style in zip(baselines.items(), (":", "-."), strict=True):
         ax.axhline(value, color="gray", linestyle=style, linewidth=0.8, label=name)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
@@ -113,9 +143,13 @@ def _figure(task: str, results: dict, threshold: float, baselines: dict) -> Path
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", nargs="+", default=["damped_shm", "bessel_j2", "delayed_quantum_control", "narma5", "narma10"])
+    ap.add_argument(
+        "--tasks", nargs="+", default=["damped_shm", "bessel_j2", "delayed_quantum_control", "narma5", "narma10"]
+    )
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--trained-seeds", type=int, default=None, help="seeds for the fully trained QLSTM (default: --seeds)")
+    ap.add_argument(
+        "--trained-seeds", type=int, default=None, help="seeds for the fully trained QLSTM (default: --seeds)"
+    )
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--section", default="paper-rc")
     args = ap.parse_args()
@@ -146,16 +180,23 @@ def main() -> None:
         esn = [esn_run(seed, data) for seed in range(args.seeds)]
         if all(r is not None for r in esn):
             results["ESN (ridge)"] = esn
-        baselines = {"persistence": mse(persistence_baseline(X_test), y_test),
-                     "linear AR(4)": mse(linear_ar_baseline(X_train, y_train, X_test), y_test)}
+        baselines = {
+            "persistence": mse(persistence_baseline(X_test), y_test),
+            "linear AR(4)": mse(linear_ar_baseline(X_train, y_train, X_test), y_test),
+        }
         for label, runs in results.items():
             tests = [r["test"] for r in runs]
             ridge = [r["ridge"] for r in runs if r["ridge"] is not None]
             reached = [epochs_to(r["curve"], threshold) for r in runs if r["curve"]]
             hits = [e for e in reached if e is not None]
-            epochs_cell = "–" if not reached else (f"{np.mean(hits):.0f} ({len(hits)}/{len(reached)} runs)" if hits else "never")
-            lines.append(f"| {task} | {label} | {runs[0]['trainable']} | {np.mean(tests):.2e} ± {np.std(tests):.1e} | "
-                         f"{(f'{np.mean(ridge):.2e}' if ridge else '–')} | {epochs_cell} | {np.mean([r['seconds'] for r in runs]):.2f} |")
+            epochs_cell = (
+                "–" if not reached else (f"{np.mean(hits):.0f} ({len(hits)}/{len(reached)} runs)" if hits else "never")
+            )
+            lines.append(
+                f"| {task} | {label} | {runs[0]['trainable']} | {np.mean(tests):.2e} ± {np.std(tests):.1e} | "
+                f"{(f'{np.mean(ridge):.2e}' if ridge else '–')} | {epochs_cell} "
+                f"| {np.mean([r['seconds'] for r in runs]):.2f} |"
+            )
         for name, value in baselines.items():
             lines.append(f"| {task} | {name} | – | {value:.2e} | – | – | – |")
         _figure(task, results, threshold, baselines)

@@ -14,7 +14,21 @@ from .gates import GATES, GateSpec, gate
 from .library import angle_embedding, basic_entangler, chen_vqc, fwp_vqc, strongly_entangling
 
 __all__ = [
-    "Circuit", "Operation", "ParamGroup", "Pauli", "GATES", "GateSpec", "gate",
-    "chen_vqc", "fwp_vqc", "angle_embedding", "basic_entangler", "strongly_entangling",
-    "QiskitCircuit", "to_qiskit", "to_pennylane", "to_qasm3", "draw",
+    "Circuit",
+    "Operation",
+    "ParamGroup",
+    "Pauli",
+    "GATES",
+    "GateSpec",
+    "gate",
+    "chen_vqc",
+    "fwp_vqc",
+    "angle_embedding",
+    "basic_entangler",
+    "strongly_entangling",
+    "QiskitCircuit",
+    "to_qiskit",
+    "to_pennylane",
+    "to_qasm3",
+    "draw",
 ]

@@ -248,8 +248,12 @@ class Circuit:
         )
 
 
-def build(n_qubits: int, ops: Sequence[Operation], groups: Sequence[tuple[str, int]],
-          observables: Iterable[ObservableLike] | None = None) -> Circuit:
+def build(
+    n_qubits: int,
+    ops: Sequence[Operation],
+    groups: Sequence[tuple[str, int]],
+    observables: Iterable[ObservableLike] | None = None,
+) -> Circuit:
     """Convenience constructor used by the builders: ``groups`` as ``(name, size)`` pairs."""
     return Circuit(
         n_qubits,

@@ -136,7 +136,8 @@ def _draw_mpl(circuit: Circuit, values: torch.Tensor | None) -> Figure:
     qml = require("pennylane", "pennylane")
     require("matplotlib", "plot")
     angles = torch.zeros(circuit.n_params, dtype=torch.float64) if values is None else values
-    draw_fn = qml.draw_mpl(to_pennylane(circuit), wire_order=range(circuit.n_qubits),
-                           decimals=None if values is None else 2)
+    draw_fn = qml.draw_mpl(
+        to_pennylane(circuit), wire_order=range(circuit.n_qubits), decimals=None if values is None else 2
+    )
     fig, _ = draw_fn(angles)
     return fig

@@ -92,7 +92,9 @@ def to_qiskit(circuit: Circuit) -> QiskitCircuit:
     for op in _native_ops(circuit):
         method = gate(op.name).qiskit
         if method is None:
-            raise ValueError(f"gate {op.name!r} has no Qiskit name and no entry in DECOMPOSITIONS: add one to export it")
+            raise ValueError(
+                f"gate {op.name!r} has no Qiskit name and no entry in DECOMPOSITIONS: add one to export it"
+            )
         apply = getattr(qc, method)
         apply(*(params[i] for i in op.params), *op.wires)
     observables = [_sparse_pauli_op(o, circuit.n_qubits) for o in circuit.observables]

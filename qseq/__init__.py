@@ -31,7 +31,22 @@ from .reservoir import ReservoirRegressor
 __version__ = "0.1.0.dev0"
 
 __all__ = [
-    "QRNN", "QLSTM", "QGRU", "QRNNCell", "QLSTMCell", "QGRUCell", "QFWP", "ReservoirRegressor",
-    "ClassicalReservoir", "QuantumModel", "SequenceRegressor", "build_model",
-    "backends", "circuits", "data", "models", "reservoir", "train",
+    "QRNN",
+    "QLSTM",
+    "QGRU",
+    "QRNNCell",
+    "QLSTMCell",
+    "QGRUCell",
+    "QFWP",
+    "ReservoirRegressor",
+    "ClassicalReservoir",
+    "QuantumModel",
+    "SequenceRegressor",
+    "build_model",
+    "backends",
+    "circuits",
+    "data",
+    "models",
+    "reservoir",
+    "train",
 ]

@@ -61,7 +61,11 @@ def check_input_dtype(owner: str, x: torch.Tensor, dtype: torch.dtype) -> None:
     if x.dtype == dtype:
         return
     if not x.is_floating_point() or x.dtype in (torch.float16, torch.bfloat16):
-        raise ValueError(f"{owner}: input must be a real tensor of the module's dtype {dtype} "
-                        f"(circuits run in float32 or float64), got {x.dtype}: pass input.to({dtype})")
-    raise ValueError(f"{owner}: input dtype ({x.dtype}) does not match the parameters' dtype ({dtype}): "
-                    f"convert the input with input.to({dtype}) or the model with model.to({x.dtype})")
+        raise ValueError(
+            f"{owner}: input must be a real tensor of the module's dtype {dtype} "
+            f"(circuits run in float32 or float64), got {x.dtype}: pass input.to({dtype})"
+        )
+    raise ValueError(
+        f"{owner}: input dtype ({x.dtype}) does not match the parameters' dtype ({dtype}): "
+        f"convert the input with input.to({dtype}) or the model with model.to({x.dtype})"
+    )

@@ -22,37 +22,66 @@ from pathlib import Path
 __all__ = ["main"]
 
 
-def _train(model: str, task: str, backend: str, out: Path, *, epochs: int, seed: int, batch_size: int, lr: float,
-           resume: bool = False, reservoir: bool = False) -> None:
+def _train(
+    model: str,
+    task: str,
+    backend: str,
+    out: Path,
+    *,
+    epochs: int,
+    seed: int,
+    batch_size: int,
+    lr: float,
+    resume: bool = False,
+    reservoir: bool = False,
+) -> None:
     from .workflows import RunInfo, table, train_run
 
     info = RunInfo(model, task, reservoir=reservoir, seed=seed, backend=backend)
     run = train_run(info, out, epochs=epochs, batch_size=batch_size, lr=lr, resume=resume)
     print(f"\n{task}: {run.n_train} training / {run.n_test} test windows of length {info.seq_len}, {epochs} epochs\n")
     print(table(run.rows, ("model", "parameters", "train MSE", "test MSE", "seconds")))
-    print(f"\nRun directory: {run.run_dir} (run.json, metrics.csv, metrics.json, checkpoint.pt, best.pt, loss.png, "
-          "prediction.png)")
+    print(
+        f"\nRun directory: {run.run_dir} (run.json, metrics.csv, metrics.json, checkpoint.pt, best.pt, loss.png, "
+        "prediction.png)"
+    )
 
 
 def cmd_demo(args) -> None:
     print("Training the paper QLSTM (Chen et al., 149 parameters) on damped SHM with the torch engine...")
     out = Path(args.out) if args.out else Path("runs/demo") / time.strftime("%Y%m%d-%H%M%S")
-    _train("qlstm", "damped_shm", "torch", out, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
-           lr=0.01)
-    print("\nThe baselines are part of the result: on this smooth task a 5-parameter linear model wins.\n"
-          "Try a task with memory and nonlinearity: qseq train --model qlstm --task narma10 --out runs/narma10")
+    _train("qlstm", "damped_shm", "torch", out, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=0.01)
+    print(
+        "\nThe baselines are part of the result: on this smooth task a 5-parameter linear model wins.\n"
+        "Try a task with memory and nonlinearity: qseq train --model qlstm --task narma10 --out runs/narma10"
+    )
 
 
 def cmd_train(args) -> None:
-    _train(args.model, args.task, args.backend, Path(args.out), epochs=args.epochs, seed=args.seed,
-           batch_size=args.batch_size, lr=args.lr, resume=args.resume, reservoir=args.reservoir)
+    _train(
+        args.model,
+        args.task,
+        args.backend,
+        Path(args.out),
+        epochs=args.epochs,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        resume=args.resume,
+        reservoir=args.reservoir,
+    )
 
 
 def cmd_compare(args) -> None:
     from .workflows import compare
 
-    compare(args.task, seeds=args.seeds, epochs=args.epochs, out=Path(args.out or f"runs/compare-{args.task}"),
-            backend=args.backend)
+    compare(
+        args.task,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        out=Path(args.out or f"runs/compare-{args.task}"),
+        backend=args.backend,
+    )
 
 
 def cmd_predict(args) -> None:
@@ -67,25 +96,43 @@ def cmd_predict(args) -> None:
 def cmd_estimate(args) -> None:
     from .workflows import duration, estimate, table
 
-    device, costs = estimate(args.model, args.task, args.backend, reservoir=args.reservoir, shots=args.shots,
-                             epochs=args.epochs, batch_size=args.batch_size)
-    labels = {"inference": "inference (test set)", "reservoir fit": "reservoir fit (ridge, one pass)",
-              "training": f"training ({args.epochs} epochs, batch {args.batch_size}"
-                          + (", readout only)" if args.reservoir else ", parameter shift)")}
+    device, costs = estimate(
+        args.model,
+        args.task,
+        args.backend,
+        reservoir=args.reservoir,
+        shots=args.shots,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+    )
+    labels = {
+        "inference": "inference (test set)",
+        "reservoir fit": "reservoir fit (ridge, one pass)",
+        "training": f"training ({args.epochs} epochs, batch {args.batch_size}"
+        + (", readout only)" if args.reservoir else ", parameter shift)"),
+    }
     rows = [(labels[k], c.jobs, c.pubs, c.circuits, c.shots, duration(c.qpu_seconds)) for k, c in costs.items()]
-    print(f"\n{args.model}{'-RC' if args.reservoir else ''} on {args.task}, priced with {device.name} "
-          f"({device.max_qubits} qubits), {args.shots} shots per circuit\n")
+    print(
+        f"\n{args.model}{'-RC' if args.reservoir else ''} on {args.task}, priced with {device.name} "
+        f"({device.max_qubits} qubits), {args.shots} shots per circuit\n"
+    )
     print(table(rows, ("workload", "jobs", "PUBs", "circuits", "shots", "QPU time")))
-    print("\nQPU time counts execution only (shots x (rep delay + circuit duration)); queueing, a few seconds of\n"
-          "overhead per job and error-mitigation overheads come on top. See docs/hardware.md.")
+    print(
+        "\nQPU time counts execution only (shots x (rep delay + circuit duration)); queueing, a few seconds of\n"
+        "overhead per job and error-mitigation overheads come on top. See docs/hardware.md."
+    )
 
 
 def cmd_tasks(_args) -> None:
     from .data import TASKS
     from .workflows import table
 
-    print(table([(t.name, "yes" if t.scaled else "no", t.description) for t in TASKS.values()],
-                ("task", "scaled", "description")))
+    print(
+        table(
+            [(t.name, "yes" if t.scaled else "no", t.description) for t in TASKS.values()],
+            ("task", "scaled", "description"),
+        )
+    )
 
 
 def cmd_backends(_args) -> None:
@@ -116,8 +163,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="run directory, e.g. runs/shm")
     train.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--reservoir", action="store_true",
-                       help="freeze the recurrent part with seeded random weights; train only the linear head")
+    train.add_argument(
+        "--reservoir",
+        action="store_true",
+        help="freeze the recurrent part with seeded random weights; train only the linear head",
+    )
     train.set_defaults(func=cmd_train)
     compare = sub.add_parser("compare", help="reservoir vs fully trained vs classical models on one task")
     compare.add_argument("--task", required=True)
@@ -133,7 +183,9 @@ def _parser() -> argparse.ArgumentParser:
     pred.add_argument("--weights", default=None, help="a .pt file instead of the run's best.pt")
     pred.set_defaults(func=cmd_predict)
     est = sub.add_parser("estimate", help="jobs, shots and QPU time of a model on an IBM device, without running")
-    est.add_argument("--model", required=True, choices=sorted(MODELS), help="a quantum model (classical ones run no circuits)")
+    est.add_argument(
+        "--model", required=True, choices=sorted(MODELS), help="a quantum model (classical ones run no circuits)"
+    )
     est.add_argument("--task", required=True)
     est.add_argument("--backend", required=True, help="ibm:<device>, e.g. ibm:ibm_fez or ibm:fake_manila")
     est.add_argument("--reservoir", action="store_true", help="frozen reservoir: only the readout trains")

@@ -36,7 +36,7 @@ from .models.init import Init, init_linear
 
 __all__ = ["ReservoirRegressor", "ridge_fit", "reservoir_features"]
 
-DEFAULT_ALPHAS = tuple(10.0 ** k for k in range(-10, 3))
+DEFAULT_ALPHAS = tuple(10.0**k for k in range(-10, 3))
 
 
 # -- features --------------------------------------------------------------------------------------
@@ -155,9 +155,21 @@ class ReservoirRegressor(QuantumModel):
     backend ran for the features of the last :meth:`fit` — 0 when they came from the cache).
     """
 
-    def __init__(self, reservoir: nn.Module, readout: str = "ridge", alpha="cv", washout: int = 0,
-                 batch_size: int = 1024, cache_dir: str | os.PathLike | None = None, epochs: int = 100,
-                 lr: float = 0.01, sgd_batch_size: int = 4, seed: int = 0, alphas=DEFAULT_ALPHAS, cv_folds: int = 5):
+    def __init__(
+        self,
+        reservoir: nn.Module,
+        readout: str = "ridge",
+        alpha="cv",
+        washout: int = 0,
+        batch_size: int = 1024,
+        cache_dir: str | os.PathLike | None = None,
+        epochs: int = 100,
+        lr: float = 0.01,
+        sgd_batch_size: int = 4,
+        seed: int = 0,
+        alphas=DEFAULT_ALPHAS,
+        cv_folds: int = 5,
+    ):
         if readout not in ("ridge", "sgd"):
             raise ValueError(f"readout must be 'ridge' or 'sgd', got {readout!r}")
         if not (alpha == "cv" or _is_penalty(alpha)):
@@ -173,7 +185,13 @@ class ReservoirRegressor(QuantumModel):
         if not isinstance(reservoir, nn.Module):
             raise TypeError(f"reservoir must be a torch.nn.Module, got {type(reservoir).__name__}")
         self.reservoir, self.readout, self.alpha, self.washout = reservoir, readout, alpha, washout
-        self.batch_size, self.epochs, self.lr, self.sgd_batch_size, self.seed = batch_size, epochs, lr, sgd_batch_size, seed
+        self.batch_size, self.epochs, self.lr, self.sgd_batch_size, self.seed = (
+            batch_size,
+            epochs,
+            lr,
+            sgd_batch_size,
+            seed,
+        )
         self.alphas, self.cv_folds = tuple(alphas), cv_folds
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self._cache: dict[str, np.ndarray] = {}
@@ -204,7 +222,7 @@ class ReservoirRegressor(QuantumModel):
         return features
 
     # -- sklearn-like API --------------------------------------------------------------------------
-    def fit(self, X, y, eval_set: tuple | None = None) -> "ReservoirRegressor":
+    def fit(self, X, y, eval_set: tuple | None = None) -> ReservoirRegressor:
         """Fit the readout on windows ``X`` ``(N, L, F)`` and targets ``y`` ``(N, G)`` (or ``(N,)``).
 
         ``eval_set=(X_val, y_val)`` records the validation MSE per epoch in ``history_`` (``"sgd"``).
@@ -217,11 +235,15 @@ class ReservoirRegressor(QuantumModel):
         if self.readout == "ridge" and self.alpha == "cv" and len(y) < self.cv_folds:
             raise ValueError(f"alpha='cv' with cv_folds={self.cv_folds} needs at least that many windows, got {len(y)}")
         if self.readout == "ridge":
-            self.alpha_ = _cv_alpha(features, y, self.alphas, self.cv_folds) if self.alpha == "cv" else float(self.alpha)
+            self.alpha_ = (
+                _cv_alpha(features, y, self.alphas, self.cv_folds) if self.alpha == "cv" else float(self.alpha)
+            )
             self.coef_, self.intercept_ = ridge_fit(features, y, self.alpha_)
             self.history_ = []
         else:
-            val = None if eval_set is None else (self.features(eval_set[0]), check_targets(eval_set[1], len(eval_set[0])))
+            val = (
+                None if eval_set is None else (self.features(eval_set[0]), check_targets(eval_set[1], len(eval_set[0])))
+            )
             self.coef_, self.intercept_, self.history_ = self._fit_sgd(features, y, val)
         return self
 
@@ -250,7 +272,7 @@ class ReservoirRegressor(QuantumModel):
         """The backends of the reservoir's circuits (empty for a classical reservoir)."""
         return _backends(self.reservoir)
 
-    def to_backend(self, spec) -> "ReservoirRegressor":
+    def to_backend(self, spec) -> ReservoirRegressor:
         """Run the reservoir's circuits on another backend (readout unchanged); returns ``self``.
 
         Features are cached per backend, so predictions on the new backend run its circuits once.
@@ -262,7 +284,7 @@ class ReservoirRegressor(QuantumModel):
         self.reservoir.to_backend(spec)
         return self
 
-    def freeze_reservoir(self, init: Init = "paper", seed: int = 0) -> "ReservoirRegressor":
+    def freeze_reservoir(self, init: Init = "paper", seed: int = 0) -> ReservoirRegressor:
         """Draw the reservoir anew from ``seed`` (circuit angles by ``init``) and freeze it; the
         fitted readout no longer applies and is dropped (call :meth:`fit` again). Returns ``self``."""
         freeze_reservoir(self.reservoir, init, seed)

@@ -31,7 +31,10 @@ def qiskit_expval(circuit: Circuit, params) -> np.ndarray:
     flat = np.asarray(torch.as_tensor(params, dtype=torch.float64).detach())
     rows = flat.reshape(-1, circuit.n_params)
     out = [
-        [Statevector(qc.assign_parameters(dict(zip(vector, row)))).expectation_value(o).real for o in observables]
+        [
+            Statevector(qc.assign_parameters(dict(zip(vector, row, strict=True)))).expectation_value(o).real
+            for o in observables
+        ]
         for row in rows
     ]
     return np.asarray(out, dtype=np.float64).reshape(*flat.shape[:-1], circuit.n_obs)

@@ -10,8 +10,9 @@ import pytest
 
 
 def qseq(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qseq.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "qseq.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def test_tasks_lists_every_task():
@@ -72,8 +73,18 @@ def test_demo_runs_and_reports_baselines(tmp_path):
 
 
 def test_train_reservoir_trains_only_the_head(tmp_path):
-    out = qseq("train", "--model", "qlstm", "--task", "damped_shm", "--epochs", "1", "--reservoir",
-               "--out", str(tmp_path / "rc"))
+    out = qseq(
+        "train",
+        "--model",
+        "qlstm",
+        "--task",
+        "damped_shm",
+        "--epochs",
+        "1",
+        "--reservoir",
+        "--out",
+        str(tmp_path / "rc"),
+    )
     assert out.returncode == 0, out.stderr
     row = next(line for line in out.stdout.splitlines() if line.startswith("qlstm-RC"))
     assert row.split()[2] == "5"  # Linear(4→1): the only trainable part
@@ -113,7 +124,9 @@ def test_predict_on_a_fake_device_reuses_the_journal(tmp_path):
     assert csv_file.read_text() == predictions
 
     exact = qseq("predict", "--checkpoint", str(run), "--backend", "aer")
-    mses = [next(t for t in line.split() if "e-" in t) for line in exact.stdout.splitlines() if line.startswith("qrnn on")]
+    mses = [
+        next(t for t in line.split() if "e-" in t) for line in exact.stdout.splitlines() if line.startswith("qrnn on")
+    ]
     assert len(mses) == 2 and mses[0] == mses[1]  # exact Aer reproduces the torch engine's test MSE
 
 
@@ -131,12 +144,25 @@ def test_predict_bad_arguments_fail_clearly(tmp_path, args, message):
 
 def test_estimate_prices_a_cloud_device_offline(tmp_path):
     pytest.importorskip("qiskit_ibm_runtime")
-    out = qseq("estimate", "--model", "qlstm", "--task", "damped_shm", "--backend", "ibm:ibm_fez", "--epochs", "10",
-               cwd=tmp_path)
+    out = qseq(
+        "estimate",
+        "--model",
+        "qlstm",
+        "--task",
+        "damped_shm",
+        "--backend",
+        "ibm:ibm_fez",
+        "--epochs",
+        "10",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert "priced with ibm:fake_fez" in out.stdout
-    rows = {line.split("  ")[0]: line.split() for line in out.stdout.splitlines()
-            if line.startswith(("inference", "reservoir", "training"))}
+    rows = {
+        line.split("  ")[0]: line.split()
+        for line in out.stdout.splitlines()
+        if line.startswith(("inference", "reservoir", "training"))
+    }
     inference = rows["inference (test set)"]
     assert inference[3:5] == ["8", "8"]  # 4 steps x 2 stages, one PUB each
     assert int(inference[6]) == int(inference[5]) * 4096

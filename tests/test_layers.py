@@ -13,13 +13,20 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"qseq": "qseq", "circuits": "qseq.circuits", "envs": "qseq.envs"}
 # lower number = lower layer; a module imports its own layer or lower ones only (docs/design.md)
 LAYERS = {
-    "qseq._checks": 0, "qseq._optional": 0, "qseq._io": 0,
-    "qseq.circuits": 1, "qseq.data": 1, "qseq.envs": 1,
+    "qseq._checks": 0,
+    "qseq._optional": 0,
+    "qseq._io": 0,
+    "qseq.circuits": 1,
+    "qseq.data": 1,
+    "qseq.envs": 1,
     "qseq.backends": 2,
     "qseq.models": 3,
-    "qseq.reservoir": 4, "qseq.train": 4, "qseq.rl": 4,
+    "qseq.reservoir": 4,
+    "qseq.train": 4,
+    "qseq.rl": 4,
     "qseq.workflows": 5,
-    "qseq.cli": 6, "qseq.__main__": 6,
+    "qseq.cli": 6,
+    "qseq.__main__": 6,
 }
 
 
@@ -80,15 +87,18 @@ def test_nothing_imports_the_cli():
 
 
 def test_no_import_circle_between_files():
-    files = {m: {t for t in ts if MODULES[t].name != "__init__.py"} for m, ts in GRAPH.items()
-             if MODULES[m].name != "__init__.py"}
+    files = {
+        m: {t for t in ts if MODULES[t].name != "__init__.py"}
+        for m, ts in GRAPH.items()
+        if MODULES[m].name != "__init__.py"
+    }
     state: dict[str, int] = {}  # 1 on the current path, 2 done
 
     def visit(m, path):
         state[m] = 1
         for t in files.get(m, ()):
             if state.get(t) == 1:
-                pytest.fail("import circle: " + " -> ".join([*path[path.index(t):], t]))
+                pytest.fail("import circle: " + " -> ".join([*path[path.index(t) :], t]))
             if t not in state:
                 visit(t, [*path, t])
         state[m] = 2

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from qseq import QGRU, QLSTM, QRNN
-from qseq.models.classical import ESN, ClassicalReservoir
 from qseq.data import chronological_split, get_task, narma_random
 from qseq.models import build_model
+from qseq.models.classical import ESN, ClassicalReservoir
 from qseq.reservoir import ReservoirRegressor, ridge_fit
 from qseq.train import fit as train_fit
 
@@ -124,8 +124,9 @@ def test_paper_init_statistics():
 
 
 def test_uniform_init_statistics():
-    layer = QLSTM(1, 3, batch_first=True, readout_vqc=True, n_layers=10, init="uniform", reservoir=True, seed=0,
-                  dtype=F64)
+    layer = QLSTM(
+        1, 3, batch_first=True, readout_vqc=True, n_layers=10, init="uniform", reservoir=True, seed=0, dtype=F64
+    )
     w = torch.cat([p.reshape(-1) for p in layer.parameters()])
     assert w.min().item() >= 0 and w.max().item() < 2 * math.pi
     assert w.min().item() < 0.1 and w.max().item() > 2 * math.pi - 0.1  # covers the whole interval
@@ -374,8 +375,9 @@ def test_regressor_bad_inputs(classical_data):
 
 
 # -- ESN (reservoirpy) ------------------------------------------------------------------------------
-needs_reservoirpy = pytest.mark.skipif(importlib.util.find_spec("reservoirpy") is None,
-                                       reason="needs reservoirpy (pip install 'qseq[baselines]')")
+needs_reservoirpy = pytest.mark.skipif(
+    importlib.util.find_spec("reservoirpy") is None, reason="needs reservoirpy (pip install 'qseq[baselines]')"
+)
 
 
 def _nrmse(pred, target) -> float:
@@ -392,10 +394,13 @@ def narma10():
 # Measured (reservoirpy 0.4.2, seed 0, train steps 0..1499 with warmup 200, test steps 1500..1998):
 # units=200, sr=0.9, lr=1.0, input_scaling=0.5, ridge=1e-6: NRMSE 0.329 (seeds 0-2: 0.33-0.39);
 # the defaults (units=100, sr=0.9, lr=0.3, input_scaling=1): NRMSE 0.562.
-@pytest.mark.parametrize("kwargs, threshold", [
-    (dict(units=200, sr=0.9, lr=1.0, input_scaling=0.5, ridge=1e-6), 0.42),
-    (dict(), 0.65),
-])
+@pytest.mark.parametrize(
+    "kwargs, threshold",
+    [
+        (dict(units=200, sr=0.9, lr=1.0, input_scaling=0.5, ridge=1e-6), 0.42),
+        (dict(), 0.65),
+    ],
+)
 @needs_reservoirpy
 def test_esn_narma10_streaming(narma10, kwargs, threshold):
     u, y = narma10
@@ -483,14 +488,16 @@ def test_esn_bad_inputs():
         ESN().fit_series(np.ones(4), np.ones(3))
     with pytest.raises(ValueError, match="fitted on 1 input features, got 2"):
         ESN(units=10).fit(X, y).predict(np.ones((3, 4, 2)))
-    for kwargs, message in [(dict(units=0), "units must be a positive integer"),
-                            (dict(lr=0), r"lr \(leak rate\) must be in \(0, 1\]"),
-                            (dict(lr=1.5), r"lr \(leak rate\) must be in \(0, 1\]"),
-                            (dict(sr=-1), "sr must be a positive number"),
-                            (dict(ridge=-1e-3), "ridge must be a non-negative number"),
-                            (dict(input_scaling=0), "input_scaling must be a positive number"),
-                            (dict(warmup=-1), "warmup must be a non-negative integer"),
-                            (dict(seed=1.5), "seed must be an integer")]:
+    for kwargs, message in [
+        (dict(units=0), "units must be a positive integer"),
+        (dict(lr=0), r"lr \(leak rate\) must be in \(0, 1\]"),
+        (dict(lr=1.5), r"lr \(leak rate\) must be in \(0, 1\]"),
+        (dict(sr=-1), "sr must be a positive number"),
+        (dict(ridge=-1e-3), "ridge must be a non-negative number"),
+        (dict(input_scaling=0), "input_scaling must be a positive number"),
+        (dict(warmup=-1), "warmup must be a non-negative integer"),
+        (dict(seed=1.5), "seed must be an integer"),
+    ]:
         with pytest.raises(ValueError, match=message):
             ESN(**kwargs)
 
@@ -532,13 +539,16 @@ def test_cached_features_are_read_only():
         features[:] = 0
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"alpha": True}, "alpha must be"),
-    ({"alpha": float("inf")}, "alpha must be"),
-    ({"cv_folds": 1}, "cv_folds must be"),
-    ({"alphas": ()}, "alphas must be"),
-    ({"alphas": (1.0, -1.0)}, "alphas must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"alpha": True}, "alpha must be"),
+        ({"alpha": float("inf")}, "alpha must be"),
+        ({"cv_folds": 1}, "cv_folds must be"),
+        ({"alphas": ()}, "alphas must be"),
+        ({"alphas": (1.0, -1.0)}, "alphas must be"),
+    ],
+)
 def test_readout_options_are_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ReservoirRegressor(QRNN(1, 3, batch_first=True, reservoir=True), **kwargs)
@@ -555,8 +565,9 @@ def test_numpy_alpha_is_accepted_and_too_few_windows_for_cv_fail_clearly():
 def test_reservoir_features_agree_across_backends():
     """The same frozen reservoir on PennyLane gives the torch engine's features (one pass each)."""
     X, y = _random_windows(6)
-    reservoir = QLSTM(1, 3, batch_first=True, readout_vqc=True, reservoir=True, seed=2, init="uniform",
-                      dtype=torch.float64)
+    reservoir = QLSTM(
+        1, 3, batch_first=True, readout_vqc=True, reservoir=True, seed=2, init="uniform", dtype=torch.float64
+    )
     torch_features = ReservoirRegressor(reservoir).features(X)
     reservoir.to_backend("pennylane:default.qubit")
     pl = ReservoirRegressor(reservoir, alpha=1e-6).fit(X, y)

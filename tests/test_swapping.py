@@ -45,7 +45,7 @@ def test_gradients_on_aer_equal_backprop_with_one_job_per_stage(name):
     model.to_backend("aer")
     loss = torch.nn.functional.mse_loss(model(X), y)
     got = torch.autograd.grad(loss, list(model.parameters()))
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, atol=1e-6, rtol=1e-6)
     usage = model.rnn.backend.usage
     assert usage.jobs == 4 * STAGES[name] and usage.shifted > 0  # forward and backward together

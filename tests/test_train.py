@@ -151,7 +151,7 @@ def test_resume_is_bit_for_bit(data, tmp_path, monkeypatch, interrupt):
     res = fit(resumed_model, *data, config=cfg, run_dir=run, resume=True)
 
     assert res.start_epoch == resumed_from
-    for (name, p), q in zip(straight.named_parameters(), resumed_model.parameters()):
+    for (name, p), q in zip(straight.named_parameters(), resumed_model.parameters(), strict=True):
         assert torch.equal(p, q), name
     keys = ("epoch", "train_loss", "train_mse", "val_mse", "lr")
     assert [[r[k] for k in keys] for r in res.history] == [[r[k] for k in keys] for r in ref.history]
@@ -160,10 +160,12 @@ def test_resume_is_bit_for_bit(data, tmp_path, monkeypatch, interrupt):
     a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(run)
     for k in a["model_state"]:
         assert torch.equal(a["model_state"][k], b["model_state"][k])
-    for sa, sb in zip(a["optimizer_state"]["state"].values(), b["optimizer_state"]["state"].values()):
+    for sa, sb in zip(a["optimizer_state"]["state"].values(), b["optimizer_state"]["state"].values(), strict=True):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert len(read_csv(run / "metrics.csv")) == 6
-    for x, y in zip(ref_draws, _rng_draws()):  # global RNGs continue exactly where the straight run left them
+    for x, y in zip(
+        ref_draws, _rng_draws(), strict=True
+    ):  # global RNGs continue exactly where the straight run left them
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
@@ -247,7 +249,7 @@ def test_checkpoint_contents_load_weights_only(data, tmp_path):
     assert best["epoch"] == result.best_epoch
     # the model holds the best weights; load_model_weights gives a fresh model the same
     fresh = load_model_weights(make_model(seed=5).double(), tmp_path)
-    for p, q in zip(model.parameters(), fresh.parameters()):
+    for p, q in zip(model.parameters(), fresh.parameters(), strict=True):
         assert torch.equal(p, q)
     assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 3
 
@@ -296,7 +298,7 @@ def test_metrics_csv_and_json(data, tmp_path):
     rows = read_csv(tmp_path / "metrics.csv")
     assert tuple(rows[0]) == METRIC_COLUMNS
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
-    for row, hist in zip(rows, result.history):
+    for row, hist in zip(rows, result.history, strict=True):
         assert float(row["train_loss"]) == hist["train_loss"] and float(row["val_mse"]) == hist["val_mse"]
         assert float(row["lr"]) == 0.01 and float(row["epoch_time"]) > 0
     assert [float(r["wall_time"]) for r in rows] == sorted(float(r["wall_time"]) for r in rows)
@@ -462,5 +464,5 @@ def test_seed_everything_is_reproducible():
     seed_everything(7)
     first = _rng_draws()
     seed_everything(7)
-    for x, y in zip(first, _rng_draws()):
+    for x, y in zip(first, _rng_draws(), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

@@ -37,8 +37,9 @@ class _Family(NamedTuple):
 _REGISTRY: dict[str, _Family] = {}
 
 
-def register(prefix: str, factory: Callable[..., Backend], examples: tuple[str, ...],
-             options: Iterable[str] = ()) -> None:
+def register(
+    prefix: str, factory: Callable[..., Backend], examples: tuple[str, ...], options: Iterable[str] = ()
+) -> None:
     """Make ``get(f"{prefix}")`` and ``get(f"{prefix}:<rest>")`` build backends with ``factory``.
 
     Args:
@@ -149,6 +150,10 @@ register(
     ("pennylane:default.qubit", "pennylane:lightning.qubit", "pennylane:lightning.gpu", "pennylane:lightning.kokkos"),
     options={"shots"},
 )
-register("aer", _aer, ("aer", "aer:density_matrix", "aer:matrix_product_state", "aer:noise=fake_manila"),
-         options={"shots", "journal"})
+register(
+    "aer",
+    _aer,
+    ("aer", "aer:density_matrix", "aer:matrix_product_state", "aer:noise=fake_manila"),
+    options={"shots", "journal"},
+)
 register("ibm", _ibm, ("ibm:fake_manila", "ibm:<device name>"), options={"shots", "journal"})

@@ -60,9 +60,21 @@ class AerBackend(QiskitEstimatorBackend):
         ImportError: qiskit-aer is missing, or ``device="GPU"`` without qiskit-aer-gpu.
     """
 
-    def __init__(self, method: str | None = None, *, shots: int | None = None, noise: str | None = None,
-                 device: str = "CPU", seed: int | None = None, journal: Any = None, max_circuits: int | None = None,
-                 retries: int = 3, backoff: float = 2.0, timeout: float | None = None, **simulator_options: Any):
+    def __init__(
+        self,
+        method: str | None = None,
+        *,
+        shots: int | None = None,
+        noise: str | None = None,
+        device: str = "CPU",
+        seed: int | None = None,
+        journal: Any = None,
+        max_circuits: int | None = None,
+        retries: int = 3,
+        backoff: float = 2.0,
+        timeout: float | None = None,
+        **simulator_options: Any,
+    ):
         require("qiskit_aer", "qiskit")
         from qiskit_aer import AerSimulator
 
@@ -70,15 +82,26 @@ class AerBackend(QiskitEstimatorBackend):
         if method not in METHODS:
             raise ValueError(f"unknown Aer method {method!r}; choose one of {METHODS}")
         if noise and shots is None and method != "density_matrix":
-            raise ValueError(f"exact expectation values under noise need method='density_matrix', got {method!r} "
-                             "(or give shots to sample noisy trajectories)")
+            raise ValueError(
+                f"exact expectation values under noise need method='density_matrix', got {method!r} "
+                "(or give shots to sample noisy trajectories)"
+            )
         if device not in ("CPU", "GPU"):
             raise ValueError(f"device must be 'CPU' or 'GPU', got {device!r}")
         if device not in AerSimulator().available_devices():
-            raise ImportError("Aer GPU simulation needs the qiskit-aer-gpu wheel (CUDA 12, Linux x86_64): "
-                              "pip uninstall qiskit-aer && pip install qiskit-aer-gpu")
-        super().__init__(shots=shots, seed=seed, journal=journal, max_circuits=max_circuits,
-                         retries=retries, backoff=backoff, timeout=timeout)
+            raise ImportError(
+                "Aer GPU simulation needs the qiskit-aer-gpu wheel (CUDA 12, Linux x86_64): "
+                "pip uninstall qiskit-aer && pip install qiskit-aer-gpu"
+            )
+        super().__init__(
+            shots=shots,
+            seed=seed,
+            journal=journal,
+            max_circuits=max_circuits,
+            retries=retries,
+            backoff=backoff,
+            timeout=timeout,
+        )
         self.method, self.noise, self.device = method, noise, device
         self.simulator_options = simulator_options
         self._device_target = None
@@ -111,8 +134,13 @@ class AerBackend(QiskitEstimatorBackend):
         self._primitive = None
 
     def _options(self) -> dict:
-        return {**super()._options(), "method": self.method, "noise": self.noise, "device": self.device,
-                "simulator_options": self.simulator_options}
+        return {
+            **super()._options(),
+            "method": self.method,
+            "noise": self.noise,
+            "device": self.device,
+            "simulator_options": self.simulator_options,
+        }
 
     def _target(self) -> Any:
         return self._device_target
@@ -128,11 +156,13 @@ class AerBackend(QiskitEstimatorBackend):
             if self.shots is None:
                 from qiskit_aer.primitives import EstimatorV2
 
-                self._primitive = EstimatorV2(options={
-                    "backend_options": self._aer_options,
-                    "run_options": {"seed_simulator": self.seed} if self.seed is not None else {},
-                    "default_precision": 0.0,
-                })
+                self._primitive = EstimatorV2(
+                    options={
+                        "backend_options": self._aer_options,
+                        "run_options": {"seed_simulator": self.seed} if self.seed is not None else {},
+                        "default_precision": 0.0,
+                    }
+                )
             else:
                 from qiskit.primitives import BackendEstimatorV2
                 from qiskit_aer import AerSimulator

@@ -46,7 +46,7 @@ def _fake_classes() -> dict[str, type]:
     for attr in dir(fake_provider):
         cls = getattr(fake_provider, attr)
         if attr.startswith("Fake") and isinstance(cls, type) and issubclass(cls, BackendV2):
-            stem = attr[len("Fake"):].removesuffix("V2").lower()
+            stem = attr[len("Fake") :].removesuffix("V2").lower()
             classes[f"fake_{stem}"] = cls
     return classes
 
@@ -83,8 +83,10 @@ def _service_from_environment() -> Any:
     except AccountNotFoundError:
         raise RuntimeError(_CREDENTIALS_HELP) from None
     except transient_errors() as err:
-        raise ConnectionError(f"cannot reach IBM Quantum ({type(err).__name__}); check the network, "
-                              "or run offline on a fake device such as 'ibm:fake_manila'") from None
+        raise ConnectionError(
+            f"cannot reach IBM Quantum ({type(err).__name__}); check the network, "
+            "or run offline on a fake device such as 'ibm:fake_manila'"
+        ) from None
 
 
 class IBMBackend(QiskitEstimatorBackend):
@@ -120,11 +122,25 @@ class IBMBackend(QiskitEstimatorBackend):
         ValueError: unknown device, mode or option values.
     """
 
-    def __init__(self, name: str, *, shots: int = 4096, mode: str = "job", resilience_level: int | None = None,
-                 dynamical_decoupling: bool | str | None = None, twirling: bool | None = None,
-                 optimization_level: int = 1, noise: bool = True, seed: int | None = None, journal: Any = None,
-                 service: Any = None,
-                 max_circuits: int | None = None, retries: int = 3, backoff: float = 2.0, timeout: float | None = None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        shots: int = 4096,
+        mode: str = "job",
+        resilience_level: int | None = None,
+        dynamical_decoupling: bool | str | None = None,
+        twirling: bool | None = None,
+        optimization_level: int = 1,
+        noise: bool = True,
+        seed: int | None = None,
+        journal: Any = None,
+        service: Any = None,
+        max_circuits: int | None = None,
+        retries: int = 3,
+        backoff: float = 2.0,
+        timeout: float | None = None,
+    ):
         require("qiskit_ibm_runtime", "qiskit")
         if not name:
             raise ValueError("name an IBM device: 'ibm:<device>', e.g. 'ibm:ibm_fez' or 'ibm:fake_manila'")
@@ -143,8 +159,10 @@ class IBMBackend(QiskitEstimatorBackend):
         self.local = name.lower().startswith("fake")
         if self.local and seed == 0:
             # local_service.py tests `if seed_simulator := ...`: a seed of 0 is dropped silently
-            raise ValueError("seed=0 is ignored by qiskit-ibm-runtime's local testing mode (it reads 0 as unset), "
-                             "so results would not repeat: use a positive seed")
+            raise ValueError(
+                "seed=0 is ignored by qiskit-ibm-runtime's local testing mode (it reads 0 as unset), "
+                "so results would not repeat: use a positive seed"
+            )
         if self.local:
             self._device = fake_backend(name)
             self._service = None
@@ -155,8 +173,15 @@ class IBMBackend(QiskitEstimatorBackend):
             self._device = self._service.backend(name)
         if journal is None and not self.local:
             journal = DEFAULT_JOURNAL
-        super().__init__(shots=shots, seed=seed, journal=journal or None, max_circuits=max_circuits,
-                         retries=retries, backoff=backoff, timeout=timeout)
+        super().__init__(
+            shots=shots,
+            seed=seed,
+            journal=journal or None,
+            max_circuits=max_circuits,
+            retries=retries,
+            backoff=backoff,
+            timeout=timeout,
+        )
         self.name = f"ibm:{self._device.name}"
         self.max_qubits = self._device.num_qubits
         self.mode, self.resilience_level, self.noise = mode, resilience_level, noise
@@ -195,8 +220,13 @@ class IBMBackend(QiskitEstimatorBackend):
         return options
 
     def _options(self) -> dict:
-        return {**super()._options(), **self.estimator_options(), "mode": self.mode, "noise": self.noise,
-                "optimization_level": self._optimization_level}
+        return {
+            **super()._options(),
+            **self.estimator_options(),
+            "mode": self.mode,
+            "noise": self.noise,
+            "optimization_level": self._optimization_level,
+        }
 
     def _target(self) -> Any:
         return self._device
@@ -210,8 +240,11 @@ class IBMBackend(QiskitEstimatorBackend):
                 from qiskit_aer import AerSimulator
 
                 runner = AerSimulator()
-            self._mode_object = {"job": lambda: runner, "batch": lambda: Batch(backend=runner),
-                                 "session": lambda: Session(backend=runner)}[self.mode]()
+            self._mode_object = {
+                "job": lambda: runner,
+                "batch": lambda: Batch(backend=runner),
+                "session": lambda: Session(backend=runner),
+            }[self.mode]()
         with warnings.catch_warnings():
             # EstimatorV2 is deprecated in favour of the Executor-based Estimator (0.50), which
             # has no local testing mode; keep the primitive that runs both ways.
@@ -226,8 +259,11 @@ class IBMBackend(QiskitEstimatorBackend):
         try:
             return self._with_retries(f"fetching job {job_id}", lambda: self._service.job(job_id))
         except RuntimeJobNotFound:
-            warnings.warn(f"{self.name}: journaled job {job_id} no longer exists on the service; submitting again",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{self.name}: journaled job {job_id} no longer exists on the service; submitting again",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             return None
 
     def _result(self, job: Any) -> Any:
@@ -238,9 +274,11 @@ class IBMBackend(QiskitEstimatorBackend):
         try:
             return job.result(timeout=self.timeout)
         except RuntimeJobTimeoutError:
-            where = (f"it is recorded in the journal {self.journal.path}: run again to collect it without "
-                     "resubmitting" if self.journal is not None else
-                     f"fetch it later with QiskitRuntimeService().job({job.job_id()!r}).result()")
+            where = (
+                f"it is recorded in the journal {self.journal.path}: run again to collect it without resubmitting"
+                if self.journal is not None
+                else f"fetch it later with QiskitRuntimeService().job({job.job_id()!r}).result()"
+            )
             raise JobPendingError(f"job {job.job_id()} has not finished after {self.timeout} s; {where}") from None
 
     def close(self) -> None:

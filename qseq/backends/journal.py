@@ -118,10 +118,34 @@ class JobJournal:
                 args,
             ).fetchall()
         return [
-            JobRecord(key, backend, job_id, status, t_submitted, t_finished, n_circuits, shots,
-                      _from_blob(evs), _from_blob(stds), json.loads(metadata or "{}"), error)
-            for key, backend, job_id, status, t_submitted, t_finished, n_circuits, shots, evs, stds, metadata, error
-            in rows
+            JobRecord(
+                key,
+                backend,
+                job_id,
+                status,
+                t_submitted,
+                t_finished,
+                n_circuits,
+                shots,
+                _from_blob(evs),
+                _from_blob(stds),
+                json.loads(metadata or "{}"),
+                error,
+            )
+            for (
+                key,
+                backend,
+                job_id,
+                status,
+                t_submitted,
+                t_finished,
+                n_circuits,
+                shots,
+                evs,
+                stds,
+                metadata,
+                error,
+            ) in rows
         ]
 
     def submitted(self, key: str, backend: str, job_id: str | None, n_circuits: int, shots: int | None) -> None:

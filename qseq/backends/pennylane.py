@@ -93,8 +93,14 @@ class PennyLaneBackend(Backend):
     max_qubits = None  # bounded by the device's memory only
     _transient = ("_qml", "_qnodes")
 
-    def __init__(self, device: str = "default.qubit", *, shots: int | None = None,
-                 diff_method: str | None = None, **device_kwargs: Any):
+    def __init__(
+        self,
+        device: str = "default.qubit",
+        *,
+        shots: int | None = None,
+        diff_method: str | None = None,
+        **device_kwargs: Any,
+    ):
         self._qml = require("pennylane", "pennylane")
         _check_device(device)
         self.device = device
@@ -119,8 +125,9 @@ class PennyLaneBackend(Backend):
         if qnode is None:
             qml = self._qml
             dev = qml.device(self.device, wires=circuit.n_qubits, **self.device_kwargs)
-            qnode = qml.QNode(to_pennylane(circuit), dev, interface="torch",
-                              diff_method=self.diff_method, shots=self.shots)
+            qnode = qml.QNode(
+                to_pennylane(circuit), dev, interface="torch", diff_method=self.diff_method, shots=self.shots
+            )
             if self.diff_method != "backprop":
                 qnode = qml.transforms.broadcast_expand(qnode)
             self._qnodes[circuit] = qnode

@@ -88,8 +88,17 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
     _optimization_level = 1  # of the preset pass manager, for device targets
     _transient: tuple[str, ...] = ("_prepared",)
 
-    def __init__(self, *, shots: int | None, seed: int | None = None, journal: JobJournal | str | None = None,
-                 max_circuits: int | None = None, retries: int = 3, backoff: float = 2.0, timeout: float | None = None):
+    def __init__(
+        self,
+        *,
+        shots: int | None,
+        seed: int | None = None,
+        journal: JobJournal | str | None = None,
+        max_circuits: int | None = None,
+        retries: int = 3,
+        backoff: float = 2.0,
+        timeout: float | None = None,
+    ):
         require("qiskit", "qiskit")
         if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
             raise ValueError(f"shots must be a positive integer or None (exact), got {shots!r}")
@@ -148,8 +157,11 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
                 from qiskit.transpiler import generate_preset_pass_manager
 
                 # always seeded: the same circuit must become the same ISA circuit (and journal key)
-                pm = generate_preset_pass_manager(backend=target, optimization_level=self._optimization_level,
-                                                  seed_transpiler=self.seed if self.seed is not None else 0)
+                pm = generate_preset_pass_manager(
+                    backend=target,
+                    optimization_level=self._optimization_level,
+                    seed_transpiler=self.seed if self.seed is not None else 0,
+                )
                 isa = pm.run(isa)
                 observables = [o.apply_layout(isa.layout) for o in observables]
             columns = np.array([p.index for p in isa.parameters], dtype=np.int64)
@@ -193,7 +205,7 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
         if not len(prepared.columns):  # no angle reaches the device: one evaluation serves all
             values = values[:1]
         size = self.max_circuits or max(len(values), 1)
-        chunks = [values[i:i + size] for i in range(0, len(values), size)]
+        chunks = [values[i : i + size] for i in range(0, len(values), size)]
         results: list[np.ndarray | None] = [None] * len(chunks)
         waiting = []
         for i, chunk in enumerate(chunks):  # submit everything first: the jobs queue side by side

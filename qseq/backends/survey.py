@@ -36,9 +36,11 @@ def survey() -> list[BackendStatus]:
             rows.append(BackendStatus(spec, True, ""))
         except (ImportError, ValueError) as err:
             rows.append(BackendStatus(spec, False, str(err).split(";")[0]))
-    for spec, module, what in (("aer", "qiskit_aer", "exact, shots, noise=<fake device>"),
-                               ("ibm:fake_manila", "qiskit_ibm_runtime", "fake IBM devices, offline"),
-                               ("ibm:<device>", "qiskit_ibm_runtime", "IBM QPUs; needs an account")):
+    for spec, module, what in (
+        ("aer", "qiskit_aer", "exact, shots, noise=<fake device>"),
+        ("ibm:fake_manila", "qiskit_ibm_runtime", "fake IBM devices, offline"),
+        ("ibm:<device>", "qiskit_ibm_runtime", "IBM QPUs; needs an account"),
+    ):
         found = importlib.util.find_spec(module) is not None
         rows.append(BackendStatus(spec, found, what if found else "pip install 'qseq[qiskit]'"))
     if importlib.util.find_spec("qiskit_aer") is not None:

@@ -13,7 +13,7 @@ Shapes: a series is ``(T,)`` or ``(T, F)`` (time first).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -4,8 +4,8 @@ applies (scaling, windowing, targets), so ``get_task(name).load(seq_len)`` gives
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Union
 
 import numpy as np
 
@@ -16,7 +16,6 @@ from .generators import (
     lorenz,
     mackey_glass,
     narma,
-    narma_random,
     population_inversion,
     sine,
 )
@@ -45,7 +44,7 @@ class Task:
     description: str
     scaled: bool
     source: str
-    generate: Callable[[], Union[np.ndarray, tuple[np.ndarray, np.ndarray]]] = field(repr=False, compare=False)
+    generate: Callable[[], np.ndarray | tuple[np.ndarray, np.ndarray]] = field(repr=False, compare=False)
     target_column: int | None = None
 
     def series(self) -> tuple[np.ndarray, np.ndarray | None]:

@@ -10,8 +10,8 @@ and targets ``y (N, G)``.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, Union
 
 import numpy as np
 
@@ -129,7 +129,7 @@ class MinMaxScaler:
         self.feature_range = (float(lo), float(hi))
         self.data_min_: np.ndarray | None = None
 
-    def fit(self, data) -> "MinMaxScaler":
+    def fit(self, data) -> MinMaxScaler:
         """Record per-feature min and max of ``data`` ``(T,)`` or ``(T, F)``.
 
         Raises:
@@ -196,7 +196,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-ColumnSpec = Union[int, str, Sequence[Union[int, str]], None]
+ColumnSpec = int | str | Sequence[int | str] | None
 
 
 def load_csv(path, column: ColumnSpec = None, *, delimiter: str = ",", skip_header="auto") -> np.ndarray:

@@ -37,6 +37,7 @@ __all__ = [
     "QGRU",
 ]
 
+
 def angle_encode(v: torch.Tensor) -> torch.Tensor:
     """Chen's encoding ``[arctan v, arctan v²]``: ``(..., n)`` -> ``(..., 2n)`` angles (radians)."""
     return torch.cat([torch.atan(v), torch.atan(v * v)], dim=-1)
@@ -66,9 +67,18 @@ class _VQCBank(Initialisable, nn.Module):
 class _QuantumCell(QuantumModel, Initialisable, nn.Module):
     """Shared machinery: sizes, projections, backend, VQC banks. Subclasses define the gates."""
 
-    def __init__(self, input_size: int, hidden_size: int, n_qubits: int | None = None, n_layers: int = 2,
-                 bias: bool = True, backend: str | Backend = "torch", dtype=None, init: Init = "paper",
-                 readout_vqc: bool = False):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        n_qubits: int | None = None,
+        n_layers: int = 2,
+        bias: bool = True,
+        backend: str | Backend = "torch",
+        dtype=None,
+        init: Init = "paper",
+        readout_vqc: bool = False,
+    ):
         super().__init__()
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("n_layers", n_layers)):
             if not isinstance(value, int) or value < 1:
@@ -114,12 +124,12 @@ class _QuantumCell(QuantumModel, Initialisable, nn.Module):
     def backends(self) -> tuple[Backend, ...]:
         return (self.backend,)
 
-    def to_backend(self, spec: str | Backend) -> "_QuantumCell":
+    def to_backend(self, spec: str | Backend) -> _QuantumCell:
         """Run the circuits on another backend from now on (weights unchanged); returns ``self``."""
         self.backend = get(spec)
         return self
 
-    def freeze_reservoir(self, init: Init = "paper", seed: int = 0) -> "_QuantumCell":
+    def freeze_reservoir(self, init: Init = "paper", seed: int = 0) -> _QuantumCell:
         """Draw every weight from ``seed`` (VQC angles by ``init``) and freeze it; returns ``self``."""
         freeze_random(self, init, seed)
         return self
@@ -150,8 +160,10 @@ class _QuantumCell(QuantumModel, Initialisable, nn.Module):
 
     def _check_step(self, x: torch.Tensor, hx: torch.Tensor | None, size: int, what: str) -> torch.Tensor:
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
-            raise ValueError(f"{type(self).__name__}: input must be (N, {self.input_size}) or ({self.input_size},), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__}: input must be (N, {self.input_size}) or ({self.input_size},), "
+                f"got {tuple(x.shape)}"
+            )
         check_input_dtype(type(self).__name__, x, next(self.parameters()).dtype)
         shape = (*x.shape[:-1], size)
         if hx is None:
@@ -161,8 +173,10 @@ class _QuantumCell(QuantumModel, Initialisable, nn.Module):
         return hx
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, n_qubits={self.n_qubits}, n_layers={self.n_layers}, "
-                f"backend={self.backend.name!r}" + (", readout_vqc=True" if self.readout_vqc else ""))
+        return (
+            f"{self.input_size}, {self.hidden_size}, n_qubits={self.n_qubits}, n_layers={self.n_layers}, "
+            f"backend={self.backend.name!r}" + (", readout_vqc=True" if self.readout_vqc else "")
+        )
 
 
 class QRNNCell(_QuantumCell):
@@ -271,10 +285,25 @@ class _QuantumRNN(QuantumModel, Initialisable, nn.Module):
 
     cell_class: type[_QuantumCell]
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
-                 n_qubits: int | None = None, n_layers: int = 2, backend: str | Backend = "torch", dtype=None,
-                 init: Init = "paper", readout_vqc: bool = False, reservoir: bool = False, seed: int = 0):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        n_qubits: int | None = None,
+        n_layers: int = 2,
+        backend: str | Backend = "torch",
+        dtype=None,
+        init: Init = "paper",
+        readout_vqc: bool = False,
+        reservoir: bool = False,
+        seed: int = 0,
+    ):
         super().__init__()
         if bidirectional:
             raise ValueError(f"{type(self).__name__}: bidirectional=True is not supported")
@@ -287,8 +316,17 @@ class _QuantumRNN(QuantumModel, Initialisable, nn.Module):
         backend = get(backend)
         n_qubits = input_size + hidden_size if n_qubits is None else n_qubits  # every layer's width
         self.cells = nn.ModuleList(
-            self.cell_class(input_size if k == 0 else hidden_size, hidden_size, n_qubits, n_layers, bias, backend,
-                            dtype, init, readout_vqc and k == num_layers - 1)
+            self.cell_class(
+                input_size if k == 0 else hidden_size,
+                hidden_size,
+                n_qubits,
+                n_layers,
+                bias,
+                backend,
+                dtype,
+                init,
+                readout_vqc and k == num_layers - 1,
+            )
             for k in range(num_layers)
         )
         self.dropout = nn.Dropout(dropout) if dropout else None
@@ -384,8 +422,10 @@ class _QuantumRNN(QuantumModel, Initialisable, nn.Module):
             raise TypeError(f"{name}: input must be a torch.Tensor, got {type(input).__name__}")
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
             layout = "(N, L, H_in)" if self.batch_first else "(L, N, H_in)"
-            raise ValueError(f"{name}: input must be {layout} or unbatched (L, H_in) with H_in = {self.input_size}, "
-                             f"got shape {tuple(input.shape)}")
+            raise ValueError(
+                f"{name}: input must be {layout} or unbatched (L, H_in) with H_in = {self.input_size}, "
+                f"got shape {tuple(input.shape)}"
+            )
         if input.shape[-2 if input.ndim == 2 else (1 if self.batch_first else 0)] == 0:
             raise ValueError(f"{name}: input has an empty sequence (L = 0)")
         check_input_dtype(name, input, next(self.parameters()).dtype)
@@ -440,7 +480,7 @@ class QLSTM(_QuantumRNN):
             raise ValueError("QLSTM: hx must be a pair (h_0, c_0)")
         _check_state(hx[0], h_shape, "h_0")
         _check_state(hx[1], c_shape, "c_0")
-        return list(zip(hx[0].unbind(0), hx[1].unbind(0)))
+        return list(zip(hx[0].unbind(0), hx[1].unbind(0), strict=True))
 
     def _final_state(self, states: list):
         return torch.stack([h for h, _ in states], 0), torch.stack([c for _, c in states], 0)

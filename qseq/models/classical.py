@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 from torch import nn
 
 from .._checks import as_checked_array, check_targets, check_windows
@@ -25,8 +24,9 @@ __all__ = ["ClassicalReservoir", "ESN", "KINDS"]
 KINDS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-def ClassicalReservoir(kind: str = "lstm", hidden_size: int = 4, seed: int = 0, input_size: int = 1,
-                       scale: float | None = None, dtype=None) -> nn.RNNBase:
+def ClassicalReservoir(
+    kind: str = "lstm", hidden_size: int = 4, seed: int = 0, input_size: int = 1, scale: float | None = None, dtype=None
+) -> nn.RNNBase:
     """A frozen, seeded random torch ``RNN``/``LSTM``/``GRU`` (batch-first) to use as a reservoir.
 
     Use it like a quantum reservoir: ``ReservoirRegressor(ClassicalReservoir("gru", 4, seed=1))``,
@@ -98,9 +98,19 @@ class ESN:
         pred = esn.predict_series(u[1499:-1])          # continues from the training state
     """
 
-    def __init__(self, units: int = 100, sr: float = 0.9, lr: float = 0.3, ridge: float = 1e-6,
-                 input_scaling: float = 1.0, seed: int = 0, warmup: int = 0, *,
-                 input_connectivity: float = 0.1, rc_connectivity: float = 0.1):
+    def __init__(
+        self,
+        units: int = 100,
+        sr: float = 0.9,
+        lr: float = 0.3,
+        ridge: float = 1e-6,
+        input_scaling: float = 1.0,
+        seed: int = 0,
+        warmup: int = 0,
+        *,
+        input_connectivity: float = 0.1,
+        rc_connectivity: float = 0.1,
+    ):
         if isinstance(units, bool) or not isinstance(units, int) or units < 1:
             raise ValueError(f"units must be a positive integer, got {units!r}")
         for name, value in (("sr", sr), ("input_scaling", input_scaling)):
@@ -121,16 +131,25 @@ class ESN:
         self.input_connectivity, self.rc_connectivity = input_connectivity, rc_connectivity
 
     def __repr__(self) -> str:
-        return (f"ESN(units={self.units}, sr={self.sr}, lr={self.lr}, ridge={self.ridge}, "
-                f"input_scaling={self.input_scaling}, seed={self.seed}, warmup={self.warmup})")
+        return (
+            f"ESN(units={self.units}, sr={self.sr}, lr={self.lr}, ridge={self.ridge}, "
+            f"input_scaling={self.input_scaling}, seed={self.seed}, warmup={self.warmup})"
+        )
 
     # -- internals ---------------------------------------------------------------------------------
     def _new_reservoir(self, n_features: int):
         Reservoir, _ = _reservoirpy()
         self.n_features_in_ = n_features
-        self.reservoir_ = Reservoir(self.units, lr=self.lr, sr=self.sr, input_scaling=self.input_scaling,
-                                    input_connectivity=self.input_connectivity,
-                                    rc_connectivity=self.rc_connectivity, input_dim=n_features, seed=self.seed)
+        self.reservoir_ = Reservoir(
+            self.units,
+            lr=self.lr,
+            sr=self.sr,
+            input_scaling=self.input_scaling,
+            input_connectivity=self.input_connectivity,
+            rc_connectivity=self.rc_connectivity,
+            input_dim=n_features,
+            seed=self.seed,
+        )
         return self.reservoir_
 
     def _fit_readout(self, states, y) -> None:
@@ -171,7 +190,7 @@ class ESN:
         self._check_features(X.shape[2])
         return self._window_states(X)
 
-    def fit(self, X, y) -> "ESN":
+    def fit(self, X, y) -> ESN:
         """Fit on windows ``X`` ``(N, L, F)`` and targets ``y`` ``(N, G)`` (or ``(N,)``); the first
         ``warmup`` windows are left out. Returns ``self``."""
         X = check_windows(X)
@@ -199,7 +218,7 @@ class ESN:
         return float(np.mean((self.predict(X) - check_targets(y, len(check_windows(X)))) ** 2))
 
     # -- streaming (the standard ESN benchmark setting) ---------------------------------------------
-    def fit_series(self, u, y, warmup: int | None = None) -> "ESN":
+    def fit_series(self, u, y, warmup: int | None = None) -> ESN:
         """Run a fresh reservoir over the series ``u`` ``(T, F)`` (or ``(T,)``) from the zero state and
         fit the readout on ``states[warmup:]`` → ``y[warmup:]`` (``y`` ``(T, G)`` or ``(T,)``, aligned
         with ``u``: ``y[t]`` is predicted from the state after ``u[t]``). ``warmup`` defaults to the
@@ -231,7 +250,11 @@ class ESN:
 
 
 def _is_real(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
 
 
 def _check_warmup(warmup) -> None:

@@ -74,15 +74,34 @@ class QFWP(QuantumModel, nn.Module):
     continue a stream or an RL episode. The paper configuration has 111 trainable parameters.
     """
 
-    def __init__(self, input_size: int, n_qubits: int = 8, depth: int = 2, n_measured: int = 4,
-                 out_features: int = 1, slow: nn.Module | None = None, update: str = "additive",
-                 decay: float = 0.9, latent: int = 8, batch_first: bool = False,
-                 backend: str | Backend = "torch", dtype=None, reservoir: bool = False, seed: int = 0):
+    def __init__(
+        self,
+        input_size: int,
+        n_qubits: int = 8,
+        depth: int = 2,
+        n_measured: int = 4,
+        out_features: int = 1,
+        slow: nn.Module | None = None,
+        update: str = "additive",
+        decay: float = 0.9,
+        latent: int = 8,
+        batch_first: bool = False,
+        backend: str | Backend = "torch",
+        dtype=None,
+        reservoir: bool = False,
+        seed: int = 0,
+    ):
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
-        for name, value in (("input_size", input_size), ("n_qubits", n_qubits), ("depth", depth),
-                            ("n_measured", n_measured), ("out_features", out_features), ("latent", latent)):
+        for name, value in (
+            ("input_size", input_size),
+            ("n_qubits", n_qubits),
+            ("depth", depth),
+            ("n_measured", n_measured),
+            ("out_features", out_features),
+            ("latent", latent),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not math.isfinite(decay):
@@ -117,12 +136,12 @@ class QFWP(QuantumModel, nn.Module):
     def backends(self) -> tuple[Backend, ...]:
         return (self.backend,)
 
-    def to_backend(self, spec: str | Backend) -> "QFWP":
+    def to_backend(self, spec: str | Backend) -> QFWP:
         """Run the fast programmer on another backend (weights unchanged); returns ``self``."""
         self.backend = get(spec)
         return self
 
-    def freeze_reservoir(self, init: Init = "paper", seed: int = 0) -> "QFWP":
+    def freeze_reservoir(self, init: Init = "paper", seed: int = 0) -> QFWP:
         """Reservoir mode: re-draw the slow programmer and the two heads (and the gate) from ``seed``
         with torch's default distributions and freeze them; only the output layer keeps training.
         Returns ``self``.
@@ -168,17 +187,17 @@ class QFWP(QuantumModel, nn.Module):
     def forward(self, x: torch.Tensor, state: FWPState | None = None) -> tuple[torch.Tensor, FWPState]:
         """Run a sequence; see the class docstring for shapes."""
         if not isinstance(x, torch.Tensor) or x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
-            raise ValueError(f"QFWP: input must be (L, N, {self.input_size}), batch-first, or unbatched "
-                             f"(L, {self.input_size}); got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x)}")
+            raise ValueError(
+                f"QFWP: input must be (L, N, {self.input_size}), batch-first, or unbatched "
+                f"(L, {self.input_size}); got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x)}"
+            )
         check_input_dtype("QFWP", x, self.head.weight.dtype)
         if not bool(torch.isfinite(x.detach()).all()):
             raise ValueError("QFWP: input contains NaN or infinite values")
         unbatched = x.ndim == 2
         x = x.unsqueeze(1) if unbatched else (x.transpose(0, 1) if self.batch_first else x)
-        if state is None:
-            state = self.initial_state(x.shape[1], x)
-        else:
-            state = self._check_state(state, x.shape[1], unbatched)
+        batch = x.shape[1]
+        state = self.initial_state(batch, x) if state is None else self._check_state(state, batch, unbatched)
         outputs = []
         for x_t in x.unbind(0):
             y, state = self.step(x_t, state)

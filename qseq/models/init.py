@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Callable, Union
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -30,7 +30,7 @@ __all__ = [
 INITS = ("paper", "uniform")
 
 #: A name from :data:`INITS` or a callable ``init(weight, generator)`` that fills ``weight`` in place.
-Init = Union[str, Callable[[torch.Tensor, Union[torch.Generator, None]], None]]
+Init = str | Callable[[torch.Tensor, torch.Generator | None], None]
 
 
 def check_init(init) -> None:
@@ -60,8 +60,9 @@ def init_linear(linear: nn.Linear, generator: torch.Generator | None = None) -> 
             p.copy_(torch.empty_like(p).uniform_(-bound, bound, generator=generator))
 
 
-def init_recurrent(rnn: nn.RNNBase | nn.RNNCellBase, generator: torch.Generator | None = None,
-                   scale: float | None = None) -> None:
+def init_recurrent(
+    rnn: nn.RNNBase | nn.RNNCellBase, generator: torch.Generator | None = None, scale: float | None = None
+) -> None:
     """A torch RNN/LSTM/GRU layer or cell: every weight and bias U(−s, s), ``s = scale`` or torch's
     default ``1/√hidden_size``, drawn from ``generator`` in parameter order."""
     s = 1 / math.sqrt(rnn.hidden_size) if scale is None else scale
@@ -78,8 +79,9 @@ class Initialisable(abc.ABC):
         """Draw every parameter anew: circuit angles by ``init``, classical layers as torch does."""
 
 
-def reinitialise(module: nn.Module, init: Init = "paper", generator: torch.Generator | None = None, *,
-                 scale: float | None = None) -> None:
+def reinitialise(
+    module: nn.Module, init: Init = "paper", generator: torch.Generator | None = None, *, scale: float | None = None
+) -> None:
     """Draw every parameter of ``module`` anew from ``generator``, submodule by submodule in
     registration order.
 
@@ -96,8 +98,10 @@ def reinitialise(module: nn.Module, init: Init = "paper", generator: torch.Gener
     else:
         own = [name for name, _ in module.named_parameters(recurse=False)]
         if own:
-            raise TypeError(f"cannot draw the parameters {own} of {type(module).__name__}: qseq re-draws "
-                            "Linear, torch RNN/LSTM/GRU and qseq's quantum modules only")
+            raise TypeError(
+                f"cannot draw the parameters {own} of {type(module).__name__}: qseq re-draws "
+                "Linear, torch RNN/LSTM/GRU and qseq's quantum modules only"
+            )
         for child in module.children():
             reinitialise(child, init, generator, scale=scale)
 

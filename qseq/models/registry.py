@@ -94,15 +94,22 @@ def count_parameters(model: nn.Module) -> int:
 def _quantum(layer: type):
     def build(input_size: int = 1, hidden_size: int = 3, out_features: int = 1, **kwargs) -> SequenceRegressor:
         kwargs.setdefault("n_layers", 2)
-        return SequenceRegressor(layer(input_size, hidden_size, batch_first=True, readout_vqc=True, **kwargs),
-                                 out_features)
+        return SequenceRegressor(
+            layer(input_size, hidden_size, batch_first=True, readout_vqc=True, **kwargs), out_features
+        )
 
     return build
 
 
 def _classical(layer: type, default_hidden: int):
-    def build(input_size: int = 1, hidden_size: int = default_hidden, out_features: int = 1,
-              dtype=None, reservoir: bool = False, seed: int = 0) -> SequenceRegressor:
+    def build(
+        input_size: int = 1,
+        hidden_size: int = default_hidden,
+        out_features: int = 1,
+        dtype=None,
+        reservoir: bool = False,
+        seed: int = 0,
+    ) -> SequenceRegressor:
         model = SequenceRegressor(layer(input_size, hidden_size, batch_first=True, dtype=dtype), out_features)
         return model.freeze_reservoir(seed=seed) if reservoir else model
 
@@ -115,10 +122,20 @@ def _classical(layer: type, default_hidden: int):
 #: the paper QLSTM has exactly 149 trainable parameters; ``qfwp`` is the paper QFWP (8 qubits, depth 2,
 #: 4 measured, slow programmer Linear(1→8)), 111 parameters. Classical defaults are sized near it
 #: (LSTM hidden 5: 166 parameters; GRU hidden 6: 169; RNN hidden 10: 141).
-def _qfwp(input_size: int = 1, out_features: int = 1, dtype=None, reservoir: bool = False, seed: int = 0,
-          **kwargs) -> LastStep:
-    return LastStep(QFWP(input_size, out_features=out_features, batch_first=True, dtype=dtype,
-                         reservoir=reservoir, seed=seed, **kwargs))
+def _qfwp(
+    input_size: int = 1, out_features: int = 1, dtype=None, reservoir: bool = False, seed: int = 0, **kwargs
+) -> LastStep:
+    return LastStep(
+        QFWP(
+            input_size,
+            out_features=out_features,
+            batch_first=True,
+            dtype=dtype,
+            reservoir=reservoir,
+            seed=seed,
+            **kwargs,
+        )
+    )
 
 
 MODELS = {

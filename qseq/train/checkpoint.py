@@ -8,7 +8,7 @@ import io
 import json
 import logging
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -107,7 +107,7 @@ def _save_checkpoint(
     _save_torch(run_dir / CHECKPOINT_FILE, checkpoint)
 
 
-def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by :func:`fit` with ``torch.load(weights_only=True)``.
 
     Args:
@@ -164,7 +164,7 @@ def _config_mismatches(saved: dict[str, Any], config: TrainConfig) -> list[str]:
     return out
 
 
-def _open_run_dir(run_dir: Path, resume: bool) -> Optional[dict[str, Any]]:
+def _open_run_dir(run_dir: Path, resume: bool) -> dict[str, Any] | None:
     """Create ``run_dir``; return its checkpoint when resuming, refuse to overwrite one otherwise."""
     if run_dir.exists() and not run_dir.is_dir():
         raise NotADirectoryError(f"run_dir {run_dir} exists and is not a directory")

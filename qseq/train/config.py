@@ -7,14 +7,14 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-ArrayLike = Union[torch.Tensor, np.ndarray]
-PathLike = Union[str, os.PathLike]
+ArrayLike = torch.Tensor | np.ndarray
+PathLike = str | os.PathLike
 
 CHECKPOINT_FILE = "checkpoint.pt"
 BEST_FILE = "best.pt"
@@ -74,7 +74,7 @@ class TrainConfig:
     dtype: Literal["float64", "float32"] = "float64"
     """Floating dtype of the data and of the model (``model.to(dtype)``)."""
 
-    early_stopping_patience: Optional[int] = None
+    early_stopping_patience: int | None = None
     """Stop once this many consecutive epochs brought no improvement of ``monitor``; ``None`` trains
     all ``epochs``."""
 
@@ -176,12 +176,12 @@ class TrainResult:
     """
 
     history: list[dict[str, Any]]
-    best_epoch: Optional[int]
-    best_value: Optional[float]
+    best_epoch: int | None
+    best_value: float | None
     monitor: str
     stopped_early: bool
     final_metrics: dict[str, float]
-    run_dir: Optional[Path]
+    run_dir: Path | None
     wall_time: float
     start_epoch: int = 0
 
@@ -197,9 +197,9 @@ class _State:
 
     epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
-    best_epoch: Optional[int] = None
+    best_epoch: int | None = None
     best_value: float = math.inf
-    best_weights: Optional[dict[str, torch.Tensor]] = None
+    best_weights: dict[str, torch.Tensor] | None = None
     bad_epochs: int = 0
     stopped_early: bool = False
     wall_time: float = 0.0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-from typing import Any, Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -97,7 +98,7 @@ def _check_same_features(train: tuple[torch.Tensor, torch.Tensor], val: tuple[to
         raise ValueError(f"val y has {val[1].shape[1]} outputs but train y has {train[1].shape[1]}")
 
 
-def _data_signature(train: tuple[torch.Tensor, ...], val: Optional[tuple[torch.Tensor, ...]]) -> dict[str, Any]:
+def _data_signature(train: tuple[torch.Tensor, ...], val: tuple[torch.Tensor, ...] | None) -> dict[str, Any]:
     """Shapes and a SHA-1 of the (cast) data, so a resume can refuse different data."""
     digest = hashlib.sha1()
     shapes = []

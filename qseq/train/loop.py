@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -72,13 +72,12 @@ def _train_epoch(
     return total / X.shape[0]
 
 
-
 # --------------------------------------------------------------------------------------------------
 # fit
 # --------------------------------------------------------------------------------------------------
 
 
-def _resolve_config(config: Optional[TrainConfig], overrides: dict[str, Any]) -> TrainConfig:
+def _resolve_config(config: TrainConfig | None, overrides: dict[str, Any]) -> TrainConfig:
     config = config if config is not None else TrainConfig()
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -104,7 +103,7 @@ def _postfix(row: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _final_metrics(model: nn.Module, train: tuple, val: Optional[tuple]) -> dict[str, float]:
+def _final_metrics(model: nn.Module, train: tuple, val: tuple | None) -> dict[str, float]:
     metrics = {f"train_{k}": v for k, v in evaluate(model, *train).items()}
     if val is not None:
         metrics.update({f"val_{k}": v for k, v in evaluate(model, *val).items()})
@@ -114,9 +113,9 @@ def _final_metrics(model: nn.Module, train: tuple, val: Optional[tuple]) -> dict
 def fit(
     model: nn.Module,
     train: tuple[ArrayLike, ArrayLike],
-    val: Optional[tuple[ArrayLike, ArrayLike]] = None,
-    config: Optional[TrainConfig] = None,
-    run_dir: Optional[PathLike] = None,
+    val: tuple[ArrayLike, ArrayLike] | None = None,
+    config: TrainConfig | None = None,
+    run_dir: PathLike | None = None,
     resume: bool = False,
     **overrides: Any,
 ) -> TrainResult:
@@ -195,12 +194,12 @@ def _train_loop(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     train: tuple[torch.Tensor, torch.Tensor],
-    val: Optional[tuple[torch.Tensor, torch.Tensor]],
+    val: tuple[torch.Tensor, torch.Tensor] | None,
     cfg: TrainConfig,
     monitor: str,
     state: _State,
     shuffle_gen: torch.Generator,
-    run: Optional[Path],
+    run: Path | None,
     signature: dict[str, Any],
 ) -> None:
     """Epochs ``state.epoch + 1 .. cfg.epochs``: train, measure, early-stop, write metrics and checkpoints."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -24,7 +25,7 @@ __all__ = ["plot_loss", "plot_prediction"]
 _warned_no_matplotlib = False
 
 
-def _matplotlib() -> Optional[tuple[Any, Any]]:
+def _matplotlib() -> tuple[Any, Any] | None:
     """``(Figure, FigureCanvasAgg)``, or ``None`` (warning once per process) without matplotlib.
 
     Figures are drawn on an explicit Agg canvas, so the user's pyplot backend is never touched.
@@ -47,7 +48,7 @@ def _save_figure(fig: Any, path: Path) -> None:
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
 
 
-def plot_loss(history: Sequence[dict[str, Any]], path: PathLike) -> Optional[Path]:
+def plot_loss(history: Sequence[dict[str, Any]], path: PathLike) -> Path | None:
     """Plot train and validation MSE per epoch on a log scale into a PNG.
 
     Args:
@@ -82,10 +83,10 @@ def plot_loss(history: Sequence[dict[str, Any]], path: PathLike) -> Optional[Pat
 def plot_prediction(
     model: nn.Module,
     train: tuple[ArrayLike, ArrayLike],
-    val: Optional[tuple[ArrayLike, ArrayLike]],
+    val: tuple[ArrayLike, ArrayLike] | None,
     path: PathLike,
     max_outputs: int = 3,
-) -> Optional[Path]:
+) -> Path | None:
     """Plot prediction vs truth over the window index, train then validation, split marked.
 
     As in the papers' figures, the validation windows are assumed to follow the train windows in
@@ -115,7 +116,8 @@ def plot_prediction(
     for k in range(n_out):
         ax = fig.add_subplot(n_out, 1, k + 1)
         ax.plot(np.arange(offsets[-1]), np.concatenate([t[:, k] for t in truths]), color="black", lw=1.2, label="truth")
-        for label, pred, start in zip(("train", "validation"), preds, offsets):
+        # offsets has one entry more than preds, and "validation" has no prediction without a val split
+        for label, pred, start in zip(("train", "validation"), preds, offsets, strict=False):
             ax.plot(np.arange(start, start + len(pred)), pred[:, k], lw=1.2, ls="--", label=f"prediction ({label})")
         if val is not None:
             ax.axvline(offsets[1], color="red", ls=":", lw=1.2, label="train / validation split")
@@ -128,7 +130,7 @@ def plot_prediction(
 
 
 def _write_plots(
-    run_dir: Path, history: list[dict[str, Any]], model: nn.Module, train: tuple, val: Optional[tuple]
+    run_dir: Path, history: list[dict[str, Any]], model: nn.Module, train: tuple, val: tuple | None
 ) -> None:
     if plot_loss(history, run_dir / LOSS_PLOT) is not None:
         plot_prediction(model, train, val, run_dir / PREDICTION_PLOT)

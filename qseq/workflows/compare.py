@@ -81,8 +81,15 @@ def _circuits(model) -> int:
     return sum(b.usage.circuits for b in model.backends())
 
 
-def compare(task: str, seeds: int = 5, epochs: int = 100, out: Path | None = None, backend: str = "torch",
-            entries=ENTRIES, verbose: bool = True) -> list[Row]:
+def compare(
+    task: str,
+    seeds: int = 5,
+    epochs: int = 100,
+    out: Path | None = None,
+    backend: str = "torch",
+    entries=ENTRIES,
+    verbose: bool = True,
+) -> list[Row]:
     """Run every entry on ``task`` (window 4, chronological 67/33) for ``seeds`` seeds.
 
     Prints a table (model, trainable parameters, circuit evaluations for training, train time, test
@@ -128,8 +135,15 @@ def _format(task, rows, baselines, seeds, n_train, n_test) -> str:
         if not r.test_mse:
             lines.append((r.label, "-", "-", "-", r.note))
             continue
-        lines.append((r.label, r.trainable, f"{r.circuits:,}", f"{np.mean(r.seconds):.2f}",
-                      f"{np.mean(r.test_mse):.3e} ± {np.std(r.test_mse):.1e}"))
+        lines.append(
+            (
+                r.label,
+                r.trainable,
+                f"{r.circuits:,}",
+                f"{np.mean(r.seconds):.2f}",
+                f"{np.mean(r.test_mse):.3e} ± {np.std(r.test_mse):.1e}",
+            )
+        )
     for name, value in baselines.items():
         lines.append((name, "-", "-", "-", f"{value:.3e}"))
     head = f"\n{task}: {n_train} training / {n_test} test windows of length 4, {seeds} seed(s)\n"
@@ -145,9 +159,14 @@ def _figure(task, rows, baselines, out: Path) -> Path | None:
     fig = Figure(figsize=(8, 3.6), tight_layout=True)
     ax = fig.add_subplot()
     means = [np.mean(r.test_mse) for r in done]
-    ax.bar(range(len(done)), means, yerr=[np.std(r.test_mse) for r in done], capsize=3,
-           color=["tab:purple" if "Q" in r.label else "tab:gray" for r in done])
-    for (name, value), style in zip(baselines.items(), ("--", ":")):
+    ax.bar(
+        range(len(done)),
+        means,
+        yerr=[np.std(r.test_mse) for r in done],
+        capsize=3,
+        color=["tab:purple" if "Q" in r.label else "tab:gray" for r in done],
+    )
+    for (name, value), style in zip(baselines.items(), ("--", ":"), strict=True):
         ax.axhline(value, color="k", linestyle=style, linewidth=1, label=name)
     ax.set_xticks(range(len(done)), [r.label for r in done], rotation=30, ha="right")
     ax.set_yscale("log")

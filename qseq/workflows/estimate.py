@@ -97,8 +97,18 @@ class _Pricer:
         return Cost(jobs, jobs, circuits, circuits * shots, seconds)
 
 
-def estimate(model_name: str, task: str, backend: str, *, reservoir: bool = False, shots: int = 4096,
-             epochs: int = 100, batch_size: int = 4, seq_len: int = 4, seed: int = 0) -> tuple[IBMBackend, dict[str, Cost]]:
+def estimate(
+    model_name: str,
+    task: str,
+    backend: str,
+    *,
+    reservoir: bool = False,
+    shots: int = 4096,
+    epochs: int = 100,
+    batch_size: int = 4,
+    seq_len: int = 4,
+    seed: int = 0,
+) -> tuple[IBMBackend, dict[str, Cost]]:
     """Cost of inference on the test split, of fitting a ridge readout on a frozen reservoir, and of
     ``epochs`` epochs of training (with per-epoch evaluation), on the chronological 67/33 split.
 
@@ -120,12 +130,14 @@ def estimate(model_name: str, task: str, backend: str, *, reservoir: bool = Fals
         return recorder.records
 
     costs = {"inference": pricer.cost(recorded(lambda m: evaluate(m, X_test, y_test)))}
-    costs["reservoir fit"] = pricer.cost(recorded(
-        lambda m: ReservoirRegressor(m.rnn, readout="ridge", alpha="cv").fit(X_train, y_train), frozen=True))
+    costs["reservoir fit"] = pricer.cost(
+        recorded(lambda m: ReservoirRegressor(m.rnn, readout="ridge", alpha="cv").fit(X_train, y_train), frozen=True)
+    )
 
     def train(n_epochs):
-        config = TrainConfig(epochs=n_epochs, batch_size=batch_size, seed=seed, progress=False, plot=False,
-                             restore_best=False)
+        config = TrainConfig(
+            epochs=n_epochs, batch_size=batch_size, seed=seed, progress=False, plot=False, restore_best=False
+        )
         return lambda m: fit(m, (X_train, y_train), (X_test, y_test), config=config)
 
     # one epoch and two epochs: the difference is one epoch, the rest is paid once

@@ -22,7 +22,9 @@ def table(rows: Sequence[Sequence], header: Sequence[str]) -> str:
     numeric = [all(_is_number(r[i]) for r in cells[1:]) for i in range(len(header))]
 
     def line(row):
-        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric, strict=True)).rstrip()
+        return "  ".join(
+            c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric, strict=True)
+        ).rstrip()
 
     return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths), *map(line, cells[1:])])
 

@@ -27,8 +27,19 @@ from ..data import chronological_split, get_task, linear_ar_baseline, mse, persi
 from ..models import build_model, count_parameters, runs_circuits
 from ..train import TrainConfig, evaluate, fit, load_model_weights, predict
 
-__all__ = ["RUN_INFO", "JOURNAL", "RunInfo", "TrainedRun", "PredictedRun", "read_run_info", "write_run_info",
-           "build_run_model", "train_run", "predict_run", "backend_for_run"]
+__all__ = [
+    "RUN_INFO",
+    "JOURNAL",
+    "RunInfo",
+    "TrainedRun",
+    "PredictedRun",
+    "read_run_info",
+    "write_run_info",
+    "build_run_model",
+    "train_run",
+    "predict_run",
+    "backend_for_run",
+]
 
 RUN_INFO = "run.json"
 JOURNAL = "jobs.sqlite"
@@ -105,8 +116,9 @@ class TrainedRun:
     run_dir: Path
 
 
-def train_run(info: RunInfo, out: Path, *, epochs: int, batch_size: int, lr: float, resume: bool = False,
-              progress: bool = True) -> TrainedRun:
+def train_run(
+    info: RunInfo, out: Path, *, epochs: int, batch_size: int, lr: float, resume: bool = False, progress: bool = True
+) -> TrainedRun:
     """Train ``info.model`` on ``info.task`` (chronological 67/33 split) into ``out``.
 
     The papers report the weights after the last epoch, so those are evaluated; the test split is
@@ -115,20 +127,36 @@ def train_run(info: RunInfo, out: Path, *, epochs: int, batch_size: int, lr: flo
     X_train, y_train, X_test, y_test = _split(info)
     torch.manual_seed(info.seed)
     model = build_run_model(info)
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=info.seed, progress=progress,
-                         restore_best=False)
+    config = TrainConfig(
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=info.seed, progress=progress, restore_best=False
+    )
     start = time.perf_counter()
     result = fit(model, (X_train, y_train), (X_test, y_test), config=config, run_dir=out, resume=resume)
     seconds = time.perf_counter() - start
     label = f"{info.model}{'-RC' if info.reservoir else ''} ({info.backend})"
     ar_params = X_train.shape[1] * X_train.shape[2] + 1
     rows = [
-        (label, count_parameters(model), f"{evaluate(model, X_train, y_train)['mse']:.3e}",
-         f"{evaluate(model, X_test, y_test)['mse']:.3e}", f"{seconds:.1f}"),
-        ("last-value persistence", 0, f"{mse(persistence_baseline(X_train), y_train):.3e}",
-         f"{mse(persistence_baseline(X_test), y_test):.3e}", "-"),
-        (f"linear AR({info.seq_len})", ar_params, f"{mse(linear_ar_baseline(X_train, y_train, X_train), y_train):.3e}",
-         f"{mse(linear_ar_baseline(X_train, y_train, X_test), y_test):.3e}", "-"),
+        (
+            label,
+            count_parameters(model),
+            f"{evaluate(model, X_train, y_train)['mse']:.3e}",
+            f"{evaluate(model, X_test, y_test)['mse']:.3e}",
+            f"{seconds:.1f}",
+        ),
+        (
+            "last-value persistence",
+            0,
+            f"{mse(persistence_baseline(X_train), y_train):.3e}",
+            f"{mse(persistence_baseline(X_test), y_test):.3e}",
+            "-",
+        ),
+        (
+            f"linear AR({info.seq_len})",
+            ar_params,
+            f"{mse(linear_ar_baseline(X_train, y_train, X_train), y_train):.3e}",
+            f"{mse(linear_ar_baseline(X_train, y_train, X_test), y_test):.3e}",
+            "-",
+        ),
     ]
     write_run_info(result.run_dir, info)
     return TrainedRun(rows, len(X_train), len(X_test), result.run_dir)
@@ -182,9 +210,17 @@ def predict_run(run_dir: Path, spec: str, *, shots: int | None = None, weights: 
     pred = predict(model, X_test, batch_size=len(X_test))  # the whole test set: one job per stage and step
     seconds = time.perf_counter() - start
     usage = backend.usage
-    rows = [(f"{info.model} on {info.backend} (as trained)", f"{mse(exact, y_test):.3e}", "-", "-", "-", "-"),
-            (f"{info.model} on {backend.name}", f"{mse(pred, y_test):.3e}", f"{seconds:.1f}", usage.jobs,
-             usage.reused, usage.circuits)]
+    rows = [
+        (f"{info.model} on {info.backend} (as trained)", f"{mse(exact, y_test):.3e}", "-", "-", "-", "-"),
+        (
+            f"{info.model} on {backend.name}",
+            f"{mse(pred, y_test):.3e}",
+            f"{seconds:.1f}",
+            usage.jobs,
+            usage.reused,
+            usage.circuits,
+        ),
+    ]
     path = _write_predictions(run_dir, backend.name, np.asarray(y_test), exact, pred)
     return PredictedRun(rows, len(X_test), path, run_dir / JOURNAL if accepts(spec, "journal") else None)
 

@@ -24,15 +24,27 @@ from qseq.circuits import GATES, Circuit, Operation, ParamGroup
 
 # Our own name table (not GateSpec.qiskit), so an error in the table cannot hide here.
 QISKIT_METHODS = {
-    "H": "h", "X": "x", "Y": "y", "Z": "z", "S": "s", "T": "t",
-    "RX": "rx", "RY": "ry", "RZ": "rz",
-    "CNOT": "cx", "CZ": "cz", "SWAP": "swap", "CRX": "crx", "CRY": "cry", "CRZ": "crz",
+    "H": "h",
+    "X": "x",
+    "Y": "y",
+    "Z": "z",
+    "S": "s",
+    "T": "t",
+    "RX": "rx",
+    "RY": "ry",
+    "RZ": "rz",
+    "CNOT": "cx",
+    "CZ": "cz",
+    "SWAP": "swap",
+    "CRX": "crx",
+    "CRY": "cry",
+    "CRZ": "crz",
     "Rot": None,  # decomposed below
 }
 
 
 # -- Qiskit -----------------------------------------------------------------------------------
-def qiskit_circuit(circuit: Circuit, values) -> "QuantumCircuit":  # noqa: F821
+def qiskit_circuit(circuit: Circuit, values) -> QuantumCircuit:  # noqa: F821
     """A ``qiskit.QuantumCircuit`` of ``circuit`` with the angles ``values`` (1-D, length n_params)."""
     from qiskit import QuantumCircuit
 
@@ -154,18 +166,48 @@ def lightning_expval(circuit: Circuit, params) -> np.ndarray:
 def all_gates_circuit() -> Circuit:
     """4 qubits using every gate of the table, gates after entanglers, controls above targets,
     and one angle used twice. Groups: inputs (3), weights (14)."""
-    O = Operation
+    op = Operation
     ops = [
-        O("H", (0,)), O("X", (1,)), O("H", (2,)), O("Y", (2,)), O("H", (3,)), O("Z", (3,)),
-        O("S", (0,)), O("T", (1,)), O("H", (1,)), O("T", (1,)),
-        O("RX", (2,), (0,)), O("RY", (3,), (1,)), O("RZ", (0,), (2,)), O("Rot", (1,), (3, 4, 5)),
-        O("CNOT", (0, 1)), O("CZ", (1, 2)), O("SWAP", (2, 3)),
-        O("CRX", (3, 0), (6,)), O("CRY", (2, 1), (7,)), O("CRZ", (1, 3), (8,)),
-        O("CNOT", (3, 1)), O("CZ", (2, 0)),
-        O("H", (2,)), O("S", (3,)), O("T", (0,)), O("X", (1,)), O("RX", (3,), (9,)),
-        O("Rot", (0,), (10, 11, 12)), O("X", (3,)), O("Z", (2,)), O("SWAP", (3, 0)),
-        O("CRZ", (3, 2), (13,)), O("CRX", (2, 0), (14,)), O("RY", (1,), (15,)), O("RZ", (2,), (0,)),
-        O("CRY", (1, 0), (16,)), O("CNOT", (2, 1)), O("S", (1,)), O("H", (3,)), O("T", (3,)),
+        op("H", (0,)),
+        op("X", (1,)),
+        op("H", (2,)),
+        op("Y", (2,)),
+        op("H", (3,)),
+        op("Z", (3,)),
+        op("S", (0,)),
+        op("T", (1,)),
+        op("H", (1,)),
+        op("T", (1,)),
+        op("RX", (2,), (0,)),
+        op("RY", (3,), (1,)),
+        op("RZ", (0,), (2,)),
+        op("Rot", (1,), (3, 4, 5)),
+        op("CNOT", (0, 1)),
+        op("CZ", (1, 2)),
+        op("SWAP", (2, 3)),
+        op("CRX", (3, 0), (6,)),
+        op("CRY", (2, 1), (7,)),
+        op("CRZ", (1, 3), (8,)),
+        op("CNOT", (3, 1)),
+        op("CZ", (2, 0)),
+        op("H", (2,)),
+        op("S", (3,)),
+        op("T", (0,)),
+        op("X", (1,)),
+        op("RX", (3,), (9,)),
+        op("Rot", (0,), (10, 11, 12)),
+        op("X", (3,)),
+        op("Z", (2,)),
+        op("SWAP", (3, 0)),
+        op("CRZ", (3, 2), (13,)),
+        op("CRX", (2, 0), (14,)),
+        op("RY", (1,), (15,)),
+        op("RZ", (2,), (0,)),
+        op("CRY", (1, 0), (16,)),
+        op("CNOT", (2, 1)),
+        op("S", (1,)),
+        op("H", (3,)),
+        op("T", (3,)),
     ]
     names = {op.name for op in ops}
     assert names == set(GATES), f"all_gates_circuit misses {set(GATES) - names}"
@@ -188,7 +230,8 @@ def random_params(circuit: Circuit, batch, dtype=torch.float64, seed=0, scale=np
     batch = tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
     return {
         g.name: ((torch.rand(*batch, g.size, generator=gen, dtype=torch.float64) * 2 - 1) * scale).to(dtype)
-        for g in circuit.param_groups if g.size
+        for g in circuit.param_groups
+        if g.size
     }
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from reference import all_gates_circuit, mixed_observables, random_params
 
 from qseq.backends import get
 from qseq.circuits import Circuit, Operation, ParamGroup, chen_vqc
-
-from reference import all_gates_circuit, mixed_observables, random_params
 
 pytest.importorskip("qiskit_aer")
 
@@ -38,7 +37,7 @@ def test_exact_gradients_equal_autograd():
     backend = get("aer")
     got = torch.autograd.grad(backend.expval(circuit, params).sum(), list(params.values()))
     want = torch.autograd.grad(EXACT.expval(circuit, params).sum(), list(params.values()))
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, atol=1e-6, rtol=0)
     assert backend.usage.jobs == 1  # values and every shift in one job
 
@@ -58,8 +57,9 @@ def test_shots_scatter_within_five_sigma_and_are_seeded():
 
 def test_noise_from_a_fake_device_transpiles_and_lays_out_observables():
     # X on wire 1 only: <Z1> = -1, others +1 — a wrong layout of the observables swaps signs
-    circuit = Circuit(3, (Operation("RY", (0,), (0,)), Operation("X", (1,)), Operation("RY", (2,), (1,))),
-                      (ParamGroup("weights", 2),))
+    circuit = Circuit(
+        3, (Operation("RY", (0,), (0,)), Operation("X", (1,)), Operation("RY", (2,), (1,))), (ParamGroup("weights", 2),)
+    )
     backend = get("aer:noise=fake_manila", seed=3)
     values = backend.expval(circuit, torch.zeros(2, dtype=torch.float64))
     np.testing.assert_allclose(values.numpy(), [1, -1, 1], atol=0.1)  # readout noise only
@@ -117,7 +117,9 @@ def test_gpu_without_qiskit_aer_gpu_says_what_to_install():
 
 def test_too_many_qubits_for_the_noisy_device_fails_before_running():
     backend = get("aer:noise=fake_manila")
-    with pytest.raises(ValueError, match="6 qubits but backend 'aer:density_matrix,noise=fake_manila' supports at most 5"):
+    with pytest.raises(
+        ValueError, match="6 qubits but backend 'aer:density_matrix,noise=fake_manila' supports at most 5"
+    ):
         backend.expval(chen_vqc(6, 1), torch.zeros(chen_vqc(6, 1).n_params))
     assert backend.usage.jobs == 0
 

@@ -111,5 +111,9 @@ def test_fuse_true_equals_fuse_false(circuit, seed, shared):
     unfused = TorchBackend(fuse=False).expval(circuit, groups)
     assert fused.shape == unfused.shape == (BATCH, circuit.n_obs)
     torch.testing.assert_close(fused, unfused, atol=1e-10, rtol=0)
-    torch.testing.assert_close(TorchBackend(fuse=True).state(circuit, groups),
-                               TorchBackend(fuse=False).state(circuit, groups), atol=1e-10, rtol=0)
+    torch.testing.assert_close(
+        TorchBackend(fuse=True).state(circuit, groups),
+        TorchBackend(fuse=False).state(circuit, groups),
+        atol=1e-10,
+        rtol=0,
+    )

@@ -70,8 +70,9 @@ def test_fake_device_names_resolve():
 
 def test_isa_circuit_and_layout_are_right_within_noise():
     # X on wire 1 only: <Z> = (1, -1, 1); a mislaid observable would swap the signs
-    circuit = Circuit(3, (Operation("RY", (0,), (0,)), Operation("X", (1,)), Operation("RY", (2,), (1,))),
-                      (ParamGroup("weights", 2),))
+    circuit = Circuit(
+        3, (Operation("RY", (0,), (0,)), Operation("X", (1,)), Operation("RY", (2,), (1,))), (ParamGroup("weights", 2),)
+    )
     backend = get("ibm:fake_manila", shots=2000, seed=1)
     values = backend.expval(circuit, torch.zeros(2, dtype=torch.float64))
     np.testing.assert_allclose(values.numpy(), [1, -1, 1], atol=0.25)  # readout errors reach ~7%
@@ -143,7 +144,9 @@ def test_cloud_device_without_credentials_says_how_to_set_them(tmp_path, monkeyp
     monkeypatch.setenv("HOME", str(tmp_path))  # no saved account
     for var in ("QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE", "QISKIT_IBM_CHANNEL"):
         monkeypatch.delenv(var, raising=False)
-    with pytest.raises(RuntimeError, match=r"(?s)no IBM Quantum credentials found.*save_account.*QISKIT_IBM_TOKEN.*ibm:fake_manila"):
+    with pytest.raises(
+        RuntimeError, match=r"(?s)no IBM Quantum credentials found.*save_account.*QISKIT_IBM_TOKEN.*ibm:fake_manila"
+    ):
         get("ibm:ibm_fez")
 
 
@@ -204,7 +207,9 @@ def test_transient_failures_are_retried_with_backoff(monkeypatch):
     assert len(calls) == 3 and sleeps == [0.001, 0.002]
 
     calls.clear()
-    monkeypatch.setattr(estimator, "run", lambda pubs: (calls.append(1), (_ for _ in ()).throw(ConnectionError("down")))[1])
+    monkeypatch.setattr(
+        estimator, "run", lambda pubs: (calls.append(1), (_ for _ in ()).throw(ConnectionError("down")))[1]
+    )
     with pytest.raises(ConnectionError, match="submitting a job failed 3 times; last error: down"):
         backend.expval(CIRCUIT, inputs(2))
     assert len(calls) == 3
@@ -250,8 +255,11 @@ def test_an_interrupted_run_resubmits_only_the_rest(tmp_path):
 def test_a_changed_input_shot_count_or_option_is_a_new_job(tmp_path):
     journal = tmp_path / "jobs.sqlite"
     get("ibm:fake_manila", shots=100, journal=journal).expval(CIRCUIT, inputs(2))
-    for options, x in [({"shots": 100}, inputs(2, seed=9)), ({"shots": 101}, inputs(2)),
-                       ({"shots": 100, "optimization_level": 2}, inputs(2))]:
+    for options, x in [
+        ({"shots": 100}, inputs(2, seed=9)),
+        ({"shots": 101}, inputs(2)),
+        ({"shots": 100, "optimization_level": 2}, inputs(2)),
+    ]:
         backend = counting(get("ibm:fake_manila", journal=journal, **options))
         backend.expval(CIRCUIT, x)
         assert len(backend.submitted) == 1
@@ -330,8 +338,8 @@ def test_credentials_never_reach_a_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     backend = get("ibm:ibm_stub", shots=100)
     assert backend._service.credentials["token"] == TOKEN  # the environment was used
-    from qseq.reservoir import ReservoirRegressor
     from qseq.models.cells import QRNN
+    from qseq.reservoir import ReservoirRegressor
 
     reservoir = QRNN(1, 2, n_qubits=2, reservoir=True, backend=backend)
     ReservoirRegressor(reservoir, cache_dir=tmp_path / "cache").fit(torch.rand(6, 3, 1), torch.rand(6))

@@ -10,12 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from reference import all_gates_circuit, mixed_observables, random_params
 
 from qseq.backends import get
 from qseq.backends.param_shift import ParameterShiftBackend, shift_plan
 from qseq.circuits import chen_vqc, fwp_vqc
-
-from reference import all_gates_circuit, mixed_observables, random_params
 
 EXACT = get("torch", dtype=torch.complex128)
 
@@ -51,7 +50,7 @@ def test_values_and_gradients_equal_autograd(name):
     torch.testing.assert_close(shifted, exact, atol=1e-12, rtol=0)
     got = torch.autograd.grad((shifted * weights).sum(), list(params.values()))
     want = torch.autograd.grad((exact * weights).sum(), list(params.values()))
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, atol=1e-10, rtol=0)
 
 
@@ -98,4 +97,3 @@ def test_float32_parameters_get_float32_values_and_gradients():
     assert x.grad.dtype == torch.float32
     want = torch.autograd.functional.jacobian(lambda v: EXACT.expval(circuit, v).sum(), x.detach().double())
     np.testing.assert_allclose(x.grad.numpy(), want.numpy(), atol=1e-5)
-

@@ -12,19 +12,39 @@ import torch
 
 from qseq.backends import get
 from qseq.circuits import (
-    Circuit, Operation, ParamGroup, angle_embedding, basic_entangler, chen_vqc, fwp_vqc,
+    Circuit,
+    Operation,
+    ParamGroup,
+    angle_embedding,
+    basic_entangler,
+    chen_vqc,
+    fwp_vqc,
     strongly_entangling,
 )
 
 try:
     from .reference import (
-        all_gates_circuit, flat_params, lightning_expval, mixed_observables, pennylane_expval,
-        pennylane_qnode, qiskit_expval, qiskit_state, random_params,
+        all_gates_circuit,
+        flat_params,
+        lightning_expval,
+        mixed_observables,
+        pennylane_expval,
+        pennylane_qnode,
+        qiskit_expval,
+        qiskit_state,
+        random_params,
     )
 except ImportError:  # tests/ is not a package: pytest put this directory on sys.path
     from reference import (
-        all_gates_circuit, flat_params, lightning_expval, mixed_observables, pennylane_expval,
-        pennylane_qnode, qiskit_expval, qiskit_state, random_params,
+        all_gates_circuit,
+        flat_params,
+        lightning_expval,
+        mixed_observables,
+        pennylane_expval,
+        pennylane_qnode,
+        qiskit_expval,
+        qiskit_state,
+        random_params,
     )
 
 torch_engine = pytest.importorskip("qseq.backends.torch_engine")
@@ -186,13 +206,15 @@ def test_bind_equals_expval(name, fuse):
         want = be.expval(circuit, {"inputs": x, "weights": w})
         torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
         torch.testing.assert_close(bound(x), want, atol=1e-12, rtol=0)
-        np.testing.assert_allclose(_np(got), qiskit_expval(circuit, flat_params(circuit, {"inputs": x, "weights": w})),
-                                   atol=1e-10)
+        np.testing.assert_allclose(
+            _np(got), qiskit_expval(circuit, flat_params(circuit, {"inputs": x, "weights": w})), atol=1e-10
+        )
     # per-sample weights bound (K, 1, P) with inputs (B, P)
     wk = random_params(circuit, (2, 1), seed=8)["weights"]
     x = random_params(circuit, 3, seed=9)["inputs"]
-    torch.testing.assert_close(be.bind(circuit, weights=wk)(inputs=x),
-                               be.expval(circuit, {"inputs": x, "weights": wk}), atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        be.bind(circuit, weights=wk)(inputs=x), be.expval(circuit, {"inputs": x, "weights": wk}), atol=1e-12, rtol=0
+    )
 
 
 # -- gradients -------------------------------------------------------------------------------------
@@ -260,8 +282,10 @@ def test_gradients_flow_through_bind(fuse):
 
     wr = w0.clone().requires_grad_(True)
     xra, xrb = x1.clone().requires_grad_(True), x2.clone().requires_grad_(True)
-    ((be.expval(circuit, {"inputs": xra, "weights": wr}) * c1).sum()
-     + (be.expval(circuit, {"inputs": xrb, "weights": wr}) * c2).sum()).backward()
+    (
+        (be.expval(circuit, {"inputs": xra, "weights": wr}) * c1).sum()
+        + (be.expval(circuit, {"inputs": xrb, "weights": wr}) * c2).sum()
+    ).backward()
 
     assert w.grad is not None and w.grad.abs().max() > 1e-3
     torch.testing.assert_close(w.grad, wr.grad, atol=1e-10, rtol=0)
@@ -288,8 +312,9 @@ def test_bind_backward_per_call(fuse):
 
 
 def test_circuit_without_parameters_keeps_batch_shape():
-    circuit = Circuit(2, (Operation("H", (0,)), Operation("CNOT", (0, 1)), Operation("S", (1,))),
-                      observables=("ZZ", "XX", "YY", "Z0"))
+    circuit = Circuit(
+        2, (Operation("H", (0,)), Operation("CNOT", (0, 1)), Operation("S", (1,))), observables=("ZZ", "XX", "YY", "Z0")
+    )
     out = get("torch").expval(circuit, torch.zeros(3, 0, dtype=torch.float64))
     assert out.shape == (3, 4)
     np.testing.assert_allclose(_np(out), np.tile([1.0, 0.0, 0.0, 0.0], (3, 1)), atol=1e-12)

@@ -12,13 +12,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qseq.circuits import (
-    GATES, Circuit, Operation, ParamGroup, angle_embedding, basic_entangler, chen_vqc, draw, fwp_vqc,
-    gate, strongly_entangling, to_pennylane, to_qasm3, to_qiskit,
+    GATES,
+    Circuit,
+    Operation,
+    ParamGroup,
+    angle_embedding,
+    basic_entangler,
+    chen_vqc,
+    draw,
+    fwp_vqc,
+    gate,
+    strongly_entangling,
+    to_pennylane,
+    to_qasm3,
+    to_qiskit,
 )
 
 qml = pytest.importorskip("pennylane")
 qiskit = pytest.importorskip("qiskit")
 from qiskit.quantum_info import SparsePauliOp  # noqa: E402
+
 
 def every_gate_circuit() -> Circuit:
     """Each gate of the table twice on 3 wires (two-wire gates on (0, 2), (1, 0), (2, 1), ...)."""
@@ -108,7 +121,7 @@ def test_qasm3_round_trip(name, angles, qiskit_reference):
     assert loaded.num_qubits == circuit.n_qubits
     assert loaded.num_parameters == circuit.n_params
     names = [f"{g.name}_{i}" for g in circuit.param_groups for i in range(g.size)]
-    values = dict(zip(names, params.tolist()))
+    values = dict(zip(names, params.tolist(), strict=True))
     state = Statevector(loaded.assign_parameters({p: values[p.name] for p in loaded.parameters}))
     observables = to_qiskit(circuit).observables
     got = [state.expectation_value(o).real for o in observables]
@@ -127,7 +140,7 @@ def test_qasm3_text():
     assert "qubit[2] q;" in lines
     # Rot(weights_0, weights_1, weights_2) on wire 0 is rz, ry, rz in that order
     start = lines.index("rz(weights_0) q[0];")
-    assert lines[start:start + 3] == ["rz(weights_0) q[0];", "ry(weights_1) q[0];", "rz(weights_2) q[0];"]
+    assert lines[start : start + 3] == ["rz(weights_0) q[0];", "ry(weights_1) q[0];", "rz(weights_2) q[0];"]
     assert lines[-1] == "// observables (Pauli words, wire 0 first): XY, IZ"
 
 
@@ -240,9 +253,13 @@ def test_import_does_not_load_optional_stacks():
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize(("module", "export", "extra"), [
-    ("qiskit", to_qiskit, "qiskit"), ("pennylane", to_pennylane, "pennylane"),
-])
+@pytest.mark.parametrize(
+    ("module", "export", "extra"),
+    [
+        ("qiskit", to_qiskit, "qiskit"),
+        ("pennylane", to_pennylane, "pennylane"),
+    ],
+)
 def test_missing_stack_names_the_extra(monkeypatch, module, export, extra):
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(ImportError, match=rf"pip install 'qseq\[{extra}\]'"):

@@ -24,8 +24,8 @@ from torch import nn
 
 from qseq.backends import get
 from qseq.backends.torch_engine import TorchBackend
-from qseq.models.cells import QGRU, QLSTM, QRNN, QGRUCell, QLSTMCell, QRNNCell, angle_encode
 from qseq.models import MODELS, build_model, count_parameters
+from qseq.models.cells import QGRU, QLSTM, QRNN, QGRUCell, QLSTMCell, QRNNCell, angle_encode
 
 LAYERS = {"rnn": (QRNN, nn.RNN), "lstm": (QLSTM, nn.LSTM), "gru": (QGRU, nn.GRU)}
 CELLS = {"rnn": QRNNCell, "lstm": QLSTMCell, "gru": QGRUCell}
@@ -337,8 +337,16 @@ def _finite_difference(model, x, weight, index, eps=1e-6):
     return (plus - minus) / (2 * eps)
 
 
-@pytest.mark.parametrize("bank, index", [("gates", (2, 0, 1, 1)), ("gates", (1, 0, 0, 1)), ("gates", (0, 1, 0, 1)),
-                                         ("hidden", (0, 0, 2, 0)), ("hidden", (1, 1, 3, 0))])
+@pytest.mark.parametrize(
+    "bank, index",
+    [
+        ("gates", (2, 0, 1, 1)),
+        ("gates", (1, 0, 0, 1)),
+        ("gates", (0, 1, 0, 1)),
+        ("hidden", (0, 0, 2, 0)),
+        ("hidden", (1, 1, 3, 0)),
+    ],
+)
 def test_qlstm_weight_gradient_matches_finite_difference(bank, index):
     torch.manual_seed(0)  # the head's default init
     model = build_model("qlstm").double()
@@ -561,9 +569,10 @@ def test_backend_calls_per_step_paper_models(name, per_step):
         assert backend.calls == per_step * L, (name, L, backend.calls)
 
 
-@pytest.mark.parametrize("kind, readout_vqc, per_step",
-                         [("lstm", False, 2), ("lstm", True, 2), ("rnn", False, 1), ("rnn", True, 1),
-                          ("gru", False, 2), ("gru", True, 3)])
+@pytest.mark.parametrize(
+    "kind, readout_vqc, per_step",
+    [("lstm", False, 2), ("lstm", True, 2), ("rnn", False, 1), ("rnn", True, 1), ("gru", False, 2), ("gru", True, 3)],
+)
 def test_backend_calls_per_step_layers(kind, readout_vqc, per_step):
     backend = CountingBackend()
     layer = LAYERS[kind][0](1, 3, readout_vqc=readout_vqc, backend=backend, num_layers=2, n_qubits=4)
@@ -643,15 +652,18 @@ def test_wrong_h0_shape_unbatched(layers):
         layers["gru"](torch.randn(3, 1), torch.zeros(1, 2, 3))
 
 
-@pytest.mark.parametrize("hx, match", [
-    (torch.zeros(1, 2, 3), "pair"),
-    ((torch.zeros(1, 2, 3),), "pair"),
-    ((torch.zeros(1, 2, 3), torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)), "pair"),
-    ((torch.zeros(1, 2, 3), torch.zeros(1, 2, 3)), r"c_0 must have shape \(1, 2, 4\)"),  # c with hidden features
-    ((torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)), r"h_0 must have shape \(1, 2, 3\)"),
-    ((torch.zeros(2, 2, 3), torch.zeros(2, 2, 4)), "h_0 must have shape"),
-    ((torch.zeros(1, 2, 3), None), "c_0 must have shape"),
-])
+@pytest.mark.parametrize(
+    "hx, match",
+    [
+        (torch.zeros(1, 2, 3), "pair"),
+        ((torch.zeros(1, 2, 3),), "pair"),
+        ((torch.zeros(1, 2, 3), torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)), "pair"),
+        ((torch.zeros(1, 2, 3), torch.zeros(1, 2, 3)), r"c_0 must have shape \(1, 2, 4\)"),  # c with hidden features
+        ((torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)), r"h_0 must have shape \(1, 2, 3\)"),
+        ((torch.zeros(2, 2, 3), torch.zeros(2, 2, 4)), "h_0 must have shape"),
+        ((torch.zeros(1, 2, 3), None), "c_0 must have shape"),
+    ],
+)
 def test_wrong_lstm_state_structure(layers, hx, match):
     with pytest.raises(ValueError, match=match):
         layers["lstm"](torch.randn(3, 2, 1), hx)
@@ -670,10 +682,16 @@ def test_bidirectional_rejected(cls):
         cls(1, 3, bidirectional=True)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(num_layers=0), "num_layers"), (dict(dropout=1.0), "dropout"), (dict(dropout=-0.1), "dropout"),
-    (dict(n_qubits=0), "n_qubits"), (dict(n_layers=0), "n_layers"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(num_layers=0), "num_layers"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(dropout=-0.1), "dropout"),
+        (dict(n_qubits=0), "n_qubits"),
+        (dict(n_layers=0), "n_layers"),
+    ],
+)
 def test_bad_constructor_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         QLSTM(1, 3, **kwargs)
@@ -705,7 +723,7 @@ def test_init_uniform_range_and_reproducible():
     b.reset_parameters("uniform", _gen(4))
     w = a.cells[0].vqc["gates"].weight
     assert torch.equal(w, b.cells[0].vqc["gates"].weight)
-    assert 0 <= w.min() and w.max() < 2 * math.pi and w.max() > 1.0
+    assert w.min() >= 0 and w.max() < 2 * math.pi and w.max() > 1.0
     assert QLSTM(1, 3, init="uniform").cells[0].vqc["hidden"].weight.abs().max() > 0.1
 
 

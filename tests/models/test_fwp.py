@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from qseq.backends.torch_engine import TorchBackend
-from qseq.models.fwp import QFWP, FWPState
 from qseq.models import LastStep, build_model, count_parameters
+from qseq.models.fwp import QFWP, FWPState
 
 F64 = torch.float64
 
@@ -71,9 +71,15 @@ def test_paper_configuration_has_111_parameters():
     model = QFWP(1)
     assert count_parameters(model) == 111
     assert (model.n_qubits, model.depth, model.n_measured, model.update) == (8, 2, 4, "additive")
-    sizes = {name: sum(p.numel() for p in m.parameters())
-             for name, m in [("slow", model.slow), ("layer_head", model.layer_head),
-                             ("qubit_head", model.qubit_head), ("head", model.head)]}
+    sizes = {
+        name: sum(p.numel() for p in m.parameters())
+        for name, m in [
+            ("slow", model.slow),
+            ("layer_head", model.layer_head),
+            ("qubit_head", model.qubit_head),
+            ("head", model.head),
+        ]
+    }
     # slow Linear(1→8): 16, heads Linear(8→2) + Linear(8→8): 18 + 72, output Linear(4→1): 5
     assert sizes == {"slow": 16, "layer_head": 18, "qubit_head": 72, "head": 5}
     assert isinstance(model.slow, nn.Linear) and model.gate is None
@@ -98,8 +104,14 @@ def test_reservoir_trains_only_the_output_layer_and_is_seeded():
     assert a.reservoir and count_parameters(a) == 5
     assert [n for n, p in a.named_parameters() if p.requires_grad] == ["head.weight", "head.bias"]
     fa, fb, fc = _frozen(a), _frozen(b), _frozen(c)
-    assert set(fa) == {"slow.weight", "slow.bias", "layer_head.weight", "layer_head.bias",
-                       "qubit_head.weight", "qubit_head.bias"}
+    assert set(fa) == {
+        "slow.weight",
+        "slow.bias",
+        "layer_head.weight",
+        "layer_head.bias",
+        "qubit_head.weight",
+        "qubit_head.bias",
+    }
     assert all(torch.equal(fa[k], fb[k]) for k in fa)
     assert all(not torch.equal(fa[k], fc[k]) for k in fa)
     # gated: the gate is frozen too; build_model and LastStep.freeze_reservoir reach the same mode
@@ -416,7 +428,7 @@ def test_mlp_reservoir_is_seeded():
 
     a, b, c = build(0), build(0), build(1)
     assert count_parameters(a) == 5
-    assert all(torch.equal(p, q) for p, q in zip(a.slow.parameters(), b.slow.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.slow.parameters(), b.slow.parameters(), strict=True))
     assert not torch.equal(a.slow[0].weight, c.slow[0].weight)
 
 
@@ -427,7 +439,7 @@ def test_recurrent_slow_reservoir_is_seeded(cell):
     torch.manual_seed(2)
     b = QFWP(1, slow=cell(1, 6), reservoir=True, seed=0)
     assert count_parameters(a) == 5
-    assert all(torch.equal(p, q) for p, q in zip(a.slow.parameters(), b.slow.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.slow.parameters(), b.slow.parameters(), strict=True))
 
 
 # ==================================================================================================

@@ -39,8 +39,17 @@ CLASSICAL = sorted(set(MODELS) - set(QUANTUM))
 
 
 def _every_quantum_object():
-    return [QRNNCell(1, 3), QLSTMCell(1, 3), QGRUCell(1, 3), QRNN(1, 3), QLSTM(1, 3), QGRU(1, 3), QFWP(1),
-            *(build_model(m) for m in QUANTUM), ReservoirRegressor(QLSTM(1, 3, batch_first=True))]
+    return [
+        QRNNCell(1, 3),
+        QLSTMCell(1, 3),
+        QGRUCell(1, 3),
+        QRNN(1, 3),
+        QLSTM(1, 3),
+        QGRU(1, 3),
+        QFWP(1),
+        *(build_model(m) for m in QUANTUM),
+        ReservoirRegressor(QLSTM(1, 3, batch_first=True)),
+    ]
 
 
 def test_public_api_is_reachable_from_the_top_package():
@@ -142,11 +151,14 @@ def test_torch_save_roundtrips_every_registered_model_after_use(name):
         assert copied.state_dict().keys() == model.state_dict().keys()
 
 
-@pytest.mark.parametrize("spec", [
-    "pennylane:default.qubit",
-    "aer",
-    "ibm:fake_manila,shots=64,seed=1",
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "pennylane:default.qubit",
+        "aer",
+        "ibm:fake_manila,shots=64,seed=1",
+    ],
+)
 def test_models_on_other_backends_pickle_and_run_again(spec):
     module = {"pennylane": "pennylane", "aer": "qiskit_aer", "ibm": "qiskit_ibm_runtime"}[spec.split(":")[0]]
     if importlib.util.find_spec(module) is None:
@@ -161,10 +173,17 @@ def test_models_on_other_backends_pickle_and_run_again(spec):
 
 
 # -- mixed dtypes, as torch.nn.LSTM ------------------------------------------------------------------
-@pytest.mark.parametrize("make", [
-    lambda: QLSTM(1, 3), lambda: QLSTM(1, 3, num_layers=2), lambda: QGRU(1, 3, num_layers=3), lambda: QRNN(1, 3),
-    lambda: QFWP(1),
-], ids=["qlstm", "qlstm-2-layers", "qgru-3-layers", "qrnn", "qfwp"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: QLSTM(1, 3),
+        lambda: QLSTM(1, 3, num_layers=2),
+        lambda: QGRU(1, 3, num_layers=3),
+        lambda: QRNN(1, 3),
+        lambda: QFWP(1),
+    ],
+    ids=["qlstm", "qlstm-2-layers", "qgru-3-layers", "qrnn", "qfwp"],
+)
 def test_an_input_of_another_dtype_is_refused_with_the_fix(make):
     model = make()  # float32 parameters
     with pytest.raises(ValueError, match=r"input dtype \(torch.float64\) does not match.*model.to\(torch.float64\)"):

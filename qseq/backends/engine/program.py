@@ -207,9 +207,7 @@ class _Builder:
         sizes = dict(zip(self.order, (g.size for g in self.circuit.param_groups), strict=True))
         # The cumulative sums have one entry more than ``groups`` (the total size), which zip drops.
         offsets = dict(zip(groups, np.cumsum([0] + [sizes[g] for g in groups]), strict=False))
-        lookup = np.array(
-            [offsets.get(g, 0) + i - self.start[g] for i, g in enumerate(self.group_of)], dtype=np.int64
-        )
+        lookup = np.array([offsets.get(g, 0) + i - self.start[g] for i, g in enumerate(self.group_of)], dtype=np.int64)
         return lookup[np.asarray(indices, dtype=np.int64)]
 
     def add(self, op) -> None:

@@ -316,8 +316,8 @@ def _should_fuse(stages, run, n_state: int, n_seg: int, dim: int, cached: bool, 
     if fuse is not None:
         return fuse
     direct = sum(n_state * dim * stages[i].cost + OP_OVERHEAD_AMPLITUDES * _ops(stages[i]) for i in run)
-    build = 0 if cached else sum(
-        n_seg * dim * dim * stages[i].cost + OP_OVERHEAD_AMPLITUDES * _ops(stages[i]) for i in run
+    build = (
+        0 if cached else sum(n_seg * dim * dim * stages[i].cost + OP_OVERHEAD_AMPLITUDES * _ops(stages[i]) for i in run)
     )
     return build + n_state * dim * dim + OP_OVERHEAD_AMPLITUDES < direct
 
