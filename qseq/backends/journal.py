@@ -112,40 +112,18 @@ class JobJournal:
 
     def _select(self, clause: str, args: tuple = ()) -> list[JobRecord]:
         with self._connect() as con:
-            rows = con.execute(
-                "select key, backend, job_id, status, submitted, finished, n_circuits, shots,"
-                f" evs, stds, metadata, error from jobs {clause}",
-                args,
-            ).fetchall()
+            con.row_factory = sqlite3.Row  # the columns are named as JobRecord's fields
+            rows = con.execute(f"select * from jobs {clause}", args).fetchall()
         return [
             JobRecord(
-                key,
-                backend,
-                job_id,
-                status,
-                t_submitted,
-                t_finished,
-                n_circuits,
-                shots,
-                _from_blob(evs),
-                _from_blob(stds),
-                json.loads(metadata or "{}"),
-                error,
+                **{
+                    **dict(row),
+                    "evs": _from_blob(row["evs"]),
+                    "stds": _from_blob(row["stds"]),
+                    "metadata": json.loads(row["metadata"] or "{}"),
+                }
             )
-            for (
-                key,
-                backend,
-                job_id,
-                status,
-                t_submitted,
-                t_finished,
-                n_circuits,
-                shots,
-                evs,
-                stds,
-                metadata,
-                error,
-            ) in rows
+            for row in rows
         ]
 
     def submitted(self, key: str, backend: str, job_id: str | None, n_circuits: int, shots: int | None) -> None:
