@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["check_count", "first_nonfinite", "as_checked_array", "check_windows", "check_targets", "check_input_dtype"]
+__all__ = [
+    "check_count",
+    "first_nonfinite",
+    "all_finite",
+    "as_checked_array",
+    "check_windows",
+    "check_targets",
+    "check_input_dtype",
+]
 
 
 def check_count(name: str, value, minimum: int = 1) -> int:
@@ -23,6 +31,15 @@ def first_nonfinite(a: np.ndarray) -> int | None:
     if not bad.any():
         return None
     return int(np.argwhere(bad.reshape(len(a), -1).any(axis=1))[0, 0])
+
+
+def all_finite(t: torch.Tensor) -> bool:
+    """Whether ``t`` holds no NaN or inf. Reading the answer makes the host wait for the device, which
+    a CUDA graph capture forbids: while one is being captured this returns ``True`` unchecked (the
+    data of a graphed training step is checked once, before capture, by :func:`qseq.train.fit`)."""
+    if t.is_cuda and torch.cuda.is_current_stream_capturing():
+        return True
+    return bool(torch.isfinite(t.detach()).all())
 
 
 def as_checked_array(value, name: str, ndim: int, layout: str, *, column: bool = False) -> np.ndarray:

@@ -16,7 +16,9 @@ from typing import TypeAlias
 import numpy as np
 import torch
 
+from .._checks import all_finite
 from ..circuits import Circuit
+from .engine.shapes import broadcast_shapes
 
 __all__ = ["Backend", "BindCache", "Usage", "BoundCircuit", "Params", "ParamsLike", "check_params", "check_group"]
 
@@ -66,7 +68,9 @@ def check_params(
 
     ``params`` is either a tensor shaped ``(..., circuit.n_params)`` or a mapping
     ``{group name: tensor (..., size)}`` naming every non-empty group; leading dims broadcast.
-    Groups named in ``trusted`` (already checked, e.g. bound ones) skip the NaN/inf scan.
+    Groups named in ``trusted`` (already checked, e.g. bound ones) skip the NaN/inf scan, and so do
+    groups on a CUDA device: reading the scan's answer would stall the host on every call, so NaN
+    angles there give NaN values instead of an error (models check their inputs once per forward).
 
     Raises:
         ValueError: wrong last dimension, unknown or missing group, shapes that do not broadcast,
@@ -92,7 +96,7 @@ def check_params(
             )
         groups = {n: flat[..., sl] for n, sl in circuit.group_slices().items() if sizes[n]}
     try:
-        batch = torch.broadcast_shapes(*(t.shape[:-1] for t in groups.values()))
+        batch = broadcast_shapes(*(t.shape[:-1] for t in groups.values()))
         if not isinstance(params, Mapping):
             batch = flat.shape[:-1]
     except RuntimeError:
@@ -129,7 +133,7 @@ def check_group(circuit: Circuit, name: str, value) -> torch.Tensor:
 
 
 def _check_finite(name: str, t: torch.Tensor) -> None:
-    if t.numel() and not bool(torch.isfinite(t.detach()).all()):
+    if t.numel() and not t.is_cuda and not all_finite(t):
         raise ValueError(f"parameter group {name!r} contains NaN or infinite angles")
 
 

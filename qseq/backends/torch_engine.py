@@ -60,8 +60,9 @@ class TorchBackend(Backend):
         fuse: fuse runs of gates whose parameters are shared by the batch into one ``2^n × 2^n``
             unitary: ``None`` decides with a cost model, ``True``/``False`` force it. Results do not
             depend on it.
-        check_finite: reject NaN/inf angles (one device sync per call; turn off in hot loops whose
-            inputs are known finite).
+        check_finite: reject NaN/inf angles on the CPU (one scan per call; turn off in hot loops
+            whose inputs are known finite). CUDA angles are never scanned per call: the answer
+            would stall the host; NaN angles give NaN values there.
 
     Example::
 

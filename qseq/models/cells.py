@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import check_input_dtype
+from .._checks import all_finite, check_input_dtype
 from ..backends import Backend, BoundCircuit, get
 from ..circuits import chen_vqc
 from .init import Init, Initialisable, freeze_random, init_linear, init_vqc_weights
@@ -429,7 +429,7 @@ class _QuantumRNN(QuantumModel, Initialisable, nn.Module):
         if input.shape[-2 if input.ndim == 2 else (1 if self.batch_first else 0)] == 0:
             raise ValueError(f"{name}: input has an empty sequence (L = 0)")
         check_input_dtype(name, input, next(self.parameters()).dtype)
-        if not bool(torch.isfinite(input.detach()).all()):
+        if not all_finite(input):
             raise ValueError(f"{name}: input contains NaN or infinite values")
         if input.ndim == 2:
             return input.unsqueeze(1), True

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .._checks import check_input_dtype
+from .._checks import all_finite, check_input_dtype
 from ..backends import Backend, get
 from ..circuits import fwp_vqc
 from .init import Init, freeze_random
@@ -192,7 +192,7 @@ class QFWP(QuantumModel, nn.Module):
                 f"(L, {self.input_size}); got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x)}"
             )
         check_input_dtype("QFWP", x, self.head.weight.dtype)
-        if not bool(torch.isfinite(x.detach()).all()):
+        if not all_finite(x):
             raise ValueError("QFWP: input contains NaN or infinite values")
         unbatched = x.ndim == 2
         x = x.unsqueeze(1) if unbatched else (x.transpose(0, 1) if self.batch_first else x)

@@ -38,7 +38,7 @@ _MONITORS = {
 }
 #: Config fields that may differ between a checkpoint and the resuming call: they do not change
 #: the training trajectory (``restore_best`` only decides which weights are handed back at the end).
-_RESUME_FREE_FIELDS = frozenset({"epochs", "progress", "plot", "checkpoint_every", "restore_best"})
+_RESUME_FREE_FIELDS = frozenset({"epochs", "progress", "plot", "checkpoint_every", "restore_best", "cuda_graphs"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -103,6 +103,11 @@ class TrainConfig:
     device: str = "cpu"
     """Torch device of the model and the data, e.g. ``"cpu"`` or ``"cuda:0"``."""
 
+    cuda_graphs: bool | None = None
+    """Capture each training step (forward, loss, backward, optimiser step) as one CUDA graph and
+    replay it (:mod:`qseq.train.graphs`): ``None`` wherever it applies (a CUDA device, every circuit
+    on the torch engine), ``True`` to require it, ``False`` never. The trajectory is the same."""
+
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, minimum=1)
         _check_int("batch_size", self.batch_size, minimum=1)
@@ -122,6 +127,8 @@ class TrainConfig:
         _check_real("min_delta", self.min_delta)
         for name in ("restore_best", "plot", "progress"):
             _check_bool(name, getattr(self, name))
+        if self.cuda_graphs is not None:
+            _check_bool("cuda_graphs", self.cuda_graphs)
         _check_int("checkpoint_every", self.checkpoint_every, minimum=1)
         try:
             torch.device(self.device)

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from .checkpoint import _open_run_dir, _restore, _save_best, _save_checkpoint, _write_json, _write_metrics
 from .config import _DTYPES, _MONITORS, CONFIG_FILE, ArrayLike, PathLike, TrainConfig, TrainResult, _State
-from .evaluation import _as_xy, _check_output, _check_same_features, _data_signature, _mse, evaluate
+from .evaluation import _as_xy, _check_same_features, _data_signature, _mse, evaluate
+from .graphs import StepRunner, graphs_apply
 from .plots import _write_plots
 from .rng import seed_everything
 
@@ -29,16 +29,24 @@ logger = logging.getLogger(__package__)  # "qseq.train", the logger name from be
 # --------------------------------------------------------------------------------------------------
 
 
-def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def _make_optimizer(model: nn.Module, config: TrainConfig, capturable: bool = False) -> torch.optim.Optimizer:
+    """The configured optimiser; ``capturable`` keeps its step counters on the device (CUDA graphs)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters (requires_grad=True)")
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(
-            params, lr=config.lr, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False
+            params,
+            lr=config.lr,
+            alpha=0.99,
+            eps=1e-8,
+            weight_decay=0,
+            momentum=0,
+            centered=False,
+            capturable=capturable,
         )
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr)
+        return torch.optim.Adam(params, lr=config.lr, capturable=capturable)
     return torch.optim.SGD(params, lr=config.lr)
 
 
@@ -48,28 +56,17 @@ def _epoch_order(n: int, shuffle: bool, generator: torch.Generator) -> torch.Ten
 
 
 def _train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    batch_size: int,
-    order: torch.Tensor,
+    model: nn.Module, step: StepRunner, X: torch.Tensor, y: torch.Tensor, batch_size: int, order: torch.Tensor
 ) -> float:
-    """One pass over the windows in ``order``; returns the training loss averaged over windows."""
+    """One pass over the windows in ``order``; returns the training loss averaged over windows.
+    The sum stays on the device (float64) until the end: one host synchronisation per epoch."""
     model.train()
     order = order.to(X.device)
-    total = 0.0
+    total = torch.zeros((), dtype=torch.float64, device=X.device)
     for start in range(0, X.shape[0], batch_size):
         idx = order[start : start + batch_size]
-        xb, yb = X[idx], y[idx]
-        optimizer.zero_grad(set_to_none=True)
-        pred = model(xb)
-        _check_output(pred, yb.shape)
-        loss = F.mse_loss(pred, yb)
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach()) * len(idx)
-    return total / X.shape[0]
+        total += step(X[idx], y[idx]).double() * len(idx)
+    return float(total) / X.shape[0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -86,6 +83,17 @@ def _resolve_config(config: TrainConfig | None, overrides: dict[str, Any]) -> Tr
         known = ", ".join(f.name for f in dataclasses.fields(TrainConfig))
         raise TypeError(f"unknown TrainConfig field(s) {sorted(unknown)}; known: {known}")
     return dataclasses.replace(config, **overrides) if overrides else config
+
+
+def _resolve_graphs(cfg: TrainConfig, model: nn.Module, device: torch.device) -> bool:
+    """Whether training steps are captured as CUDA graphs (``TrainConfig.cuda_graphs``)."""
+    possible = graphs_apply(model, device)
+    if cfg.cuda_graphs and not possible:
+        raise ValueError(
+            "TrainConfig.cuda_graphs=True needs a CUDA device and circuits on the torch engine "
+            f"(device {device}); use cuda_graphs=None to capture only where it applies"
+        )
+    return possible if cfg.cuda_graphs is None else cfg.cuda_graphs
 
 
 def _resolve_monitor(monitor: str, has_val: bool) -> str:
@@ -155,7 +163,8 @@ def fit(
     checkpoint = None if run is None else _open_run_dir(run, resume)  # refuses before touching the model
 
     model.to(device=device, dtype=dtype)
-    optimizer = _make_optimizer(model, cfg)
+    graphs = _resolve_graphs(cfg, model, device)
+    optimizer = _make_optimizer(model, cfg, capturable=graphs)
     monitor = _resolve_monitor(cfg.monitor, val_xy is not None)
     shuffle_gen = torch.Generator().manual_seed(cfg.seed)
     signature = _data_signature(train_xy, val_xy)
@@ -169,7 +178,8 @@ def fit(
     if run is not None:
         _write_json(run / CONFIG_FILE, cfg.to_dict())
 
-    _train_loop(model, optimizer, train_xy, val_xy, cfg, monitor, state, shuffle_gen, run, signature)
+    step = StepRunner(model, optimizer, graphs)
+    _train_loop(model, optimizer, step, train_xy, val_xy, cfg, monitor, state, shuffle_gen, run, signature)
 
     if cfg.restore_best and state.best_weights is not None:
         model.load_state_dict(state.best_weights)
@@ -193,6 +203,7 @@ def fit(
 def _train_loop(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
+    step: StepRunner,
     train: tuple[torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor] | None,
     cfg: TrainConfig,
@@ -214,7 +225,7 @@ def _train_loop(
                 break
             epoch_start = time.perf_counter()
             order = _epoch_order(X.shape[0], cfg.shuffle, shuffle_gen)
-            train_loss = _train_epoch(model, optimizer, X, y, cfg.batch_size, order)
+            train_loss = _train_epoch(model, step, X, y, cfg.batch_size, order)
             row = {
                 "epoch": epoch,
                 "train_loss": train_loss,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from .program import Dense, Local, Permute, Program, Stage
+from .shapes import broadcast_shapes
 
 __all__ = ["Tables", "make_tables", "evolve", "expectations", "REAL_DTYPE"]
 
@@ -98,7 +99,7 @@ def _source(groups: dict, names: tuple[str, ...]) -> torch.Tensor | None:
     if len(names) == 1:
         return groups[names[0]]
     parts = [groups[n] for n in names]
-    lead = torch.broadcast_shapes(*(p.shape[:-1] for p in parts))
+    lead = broadcast_shapes(*(p.shape[:-1] for p in parts))
     return torch.cat([p.expand(*lead, p.shape[-1]) for p in parts], dim=-1)
 
 
@@ -168,7 +169,7 @@ def _prepare(stage: Local, mats: _Matrices, tables: Tables, n_qubits: int) -> to
     if len(columns) == 1:
         states = columns[0]
     else:
-        lead = torch.broadcast_shapes(*(c.shape[:-2] for c in columns))
+        lead = broadcast_shapes(*(c.shape[:-2] for c in columns))
         states = torch.cat([c.expand(*lead, *c.shape[-2:]) for c in columns], dim=-2)
     psi = states[..., 0, :]
     for k in range(1, n_qubits):
@@ -263,7 +264,7 @@ def _apply_unitary_rows(psi: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     are moved into the matmul's row dimension, so the product is one (batched) GEMM.
     """
     d = psi.shape[-1]
-    lead = torch.broadcast_shapes(psi.shape[:-1], rows.shape[:-2])
+    lead = broadcast_shapes(psi.shape[:-1], rows.shape[:-2])
     r = len(lead)
     lead_u = (1,) * (r - (rows.ndim - 2)) + tuple(rows.shape[:-2])
     shared = [i for i in range(r) if lead_u[i] == 1 and lead[i] > 1]
@@ -292,7 +293,7 @@ def _forget(store: dict, key):
 def _lead(groups: dict, names: tuple[str, ...]) -> torch.Size:
     if len(names) == 1:
         return groups[names[0]].shape[:-1]
-    return torch.broadcast_shapes(*(groups[n].shape[:-1] for n in names)) if names else torch.Size()
+    return broadcast_shapes(*(groups[n].shape[:-1] for n in names)) if names else torch.Size()
 
 
 def _runs(stages, leads, n_state: int):
@@ -351,7 +352,7 @@ def evolve(
         psi = initial
         if program.prep is not None:
             stages = (program.prep,) + stages
-    n_state = math.prod(torch.broadcast_shapes(batch_shape, psi.shape[:-1]))
+    n_state = math.prod(broadcast_shapes(batch_shape, psi.shape[:-1]))
     leads = [_lead(groups, s.groups) for s in stages]
     for shared, run in _runs(stages, leads, n_state):
         names = tuple(dict.fromkeys(g for i in run for g in stages[i].groups))
@@ -373,7 +374,7 @@ def evolve(
         else:
             for i in run:
                 psi = _apply(stages[i], tables, psi, mats, groups, n)
-    return psi.expand(*torch.broadcast_shapes(batch_shape, psi.shape[:-1]), dim)
+    return psi.expand(*broadcast_shapes(batch_shape, psi.shape[:-1]), dim)
 
 
 def expectations(tables: Tables, psi: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,128 @@
+"""The paper-QLSTM training step and cell-step latency, on the CPU and on CUDA (eager and CUDA graph).
+
+Measures, for the paper QLSTM (1 input, hidden 3, 4 qubits, 2 VQC layers, readout VQC + linear
+head; float32 / complex64), windows of 8 steps and an Adam step:
+
+* the training step (forward, MSE loss, backward, optimiser step) in ms: on the CPU at batch 32 and
+  256; on CUDA eagerly and as one CUDA graph (:class:`qseq.train.graphs.GraphedStep`) at batch 32,
+  1,024 and 16,384, with the graph's warm-up and capture time;
+* one ``QLSTMCell(4, 8, n_qubits=8)`` step without gradients at batch 1, 8 and 32, in ms.
+
+Run::
+
+    OMP_NUM_THREADS=1 python benchmarks/train_step.py [--device cpu|cuda] [--out benchmarks/RESULTS.md]
+
+The table is printed and written between ``<!-- train-step-DEVICE:start -->`` and ``...:end -->``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from qseq.models import QLSTMCell, build_model
+from qseq.train.graphs import GraphedStep, _step
+
+
+def per_call_ms(fn, device: torch.device, min_seconds: float = 1.0) -> float:
+    """Median milliseconds of ``fn()`` over repeats of at least ``min_seconds`` in all, after warm-up."""
+    for _ in range(3):
+        fn()
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    samples, start = [], time.perf_counter()
+    while time.perf_counter() - start < min_seconds or len(samples) < 5:
+        t = time.perf_counter()
+        fn()
+        sync()
+        samples.append((time.perf_counter() - t) * 1e3)
+    return sorted(samples)[len(samples) // 2]
+
+
+def training_step(batch: int, device: torch.device, graph: bool) -> tuple[float, float | None]:
+    """``(ms per step, seconds to warm up and capture the graph or None)``."""
+    torch.manual_seed(0)
+    model = build_model("qlstm").to(device)
+    x = torch.randn(batch, 8, 1, device=device)
+    y = torch.randn(batch, 1, device=device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01, capturable=graph)
+    if not graph:
+
+        def eager():
+            optimizer.zero_grad(set_to_none=True)
+            _step(model, optimizer, x, y)
+
+        return per_call_ms(eager, device), None
+    start = time.perf_counter()
+    step = GraphedStep(model, optimizer, x, y)
+    torch.cuda.synchronize()
+    capture = time.perf_counter() - start
+    return per_call_ms(lambda: step(x, y), device), capture
+
+
+def cell_step(batch: int, device: torch.device) -> float:
+    cell = QLSTMCell(4, 8, n_qubits=8).to(device)
+    x = torch.randn(batch, 4, device=device)
+    state = (torch.zeros(batch, 8, device=device), torch.zeros(batch, 8, device=device))
+    with torch.no_grad():
+        return per_call_ms(lambda: cell(x, state), device)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--batches", type=int, nargs="+", default=None)
+    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    batches = args.batches or ([32, 1024, 16384] if cuda else [32, 256])
+    machine = torch.cuda.get_device_name(device) if cuda else f"CPU, {os.cpu_count()} cores"
+    threads = f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    lines = [
+        f"<!-- train-step-{device.type}:start -->",
+        f"### Paper-QLSTM training step on {device.type.upper()} (`benchmarks/train_step.py`)",
+        "",
+        f"{datetime.date.today()}, {machine}, torch {torch.__version__}, {threads}. Batch of windows of 8 steps, "
+        "float32, Adam; ms per step (median).",
+        "",
+    ]
+    if cuda:
+        lines += [
+            "| batch | eager ms | CUDA graph ms | speed-up | graph warm-up + capture s |",
+            "|--:|--:|--:|--:|--:|",
+        ]
+    else:
+        lines += ["| batch | eager ms |", "|--:|--:|"]
+    for batch in batches:
+        eager, _ = training_step(batch, device, graph=False)
+        if cuda:
+            graphed, capture = training_step(batch, device, graph=True)
+            lines.append(f"| {batch:,} | {eager:.2f} | {graphed:.2f} | {eager / graphed:.1f}x | {capture:.1f} |")
+        else:
+            lines.append(f"| {batch:,} | {eager:.2f} |")
+        print(lines[-1], flush=True)
+    lines += ["", "`QLSTMCell(4, 8, n_qubits=8)`, one step without gradients:", "", "| batch | ms |", "|--:|--:|"]
+    for batch in (1, 8, 32):
+        lines.append(f"| {batch} | {cell_step(batch, device):.3f} |")
+        print(lines[-1], flush=True)
+    lines.append(f"<!-- train-step-{device.type}:end -->")
+    section = "\n".join(lines)
+    start, end = f"<!-- train-step-{device.type}:start -->", f"<!-- train-step-{device.type}:end -->"
+    text = args.out.read_text() if args.out.exists() else ""
+    if start in text:
+        head, rest = text.split(start, 1)
+        text = head + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    args.out.write_text(text)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
