@@ -50,6 +50,7 @@ class _VQCBank(Initialisable, nn.Module):
         super().__init__()
         self.circuit = chen_vqc(n_qubits, n_layers)
         self.weight = nn.Parameter(torch.empty(k, n_layers, n_qubits, 3, dtype=dtype))
+        self._bound: tuple | None = None  # (key, BoundCircuit) of the last bind without gradients
 
     def reset_parameters(self, init: Init = "paper", generator: torch.Generator | None = None) -> None:
         init_vqc_weights(self.weight, init, generator)
@@ -59,9 +60,23 @@ class _VQCBank(Initialisable, nn.Module):
         return f"{k} × chen_vqc(n_qubits={n_qubits}, n_layers={n_layers})"
 
     def bind(self, backend: Backend) -> BoundCircuit:
-        """The bank bound to its current weights: ``bound(inputs=(..., 2n)) -> (k, ..., n)``."""
-        k = self.weight.shape[0]
-        return backend.bind(self.circuit, weights=self.weight.reshape(k, 1, -1))
+        """The bank bound to its current weights: ``bound(inputs=(..., 2n)) -> (k, ..., n)``.
+
+        Without gradients to record (inference, acting in an RL environment, a frozen reservoir) the
+        binding — and what the backend derived from the weights, such as the torch engine's fused
+        unitary — is reused across calls until the weights change (in place, by moving, or by a new
+        backend), so a model run step by step pays for it once, not at every step.
+        """
+        w = self.weight
+        if torch.is_grad_enabled() and w.requires_grad:  # autograd needs a fresh graph every forward
+            return backend.bind(self.circuit, weights=w.reshape(w.shape[0], 1, -1))
+        key = (id(backend), id(w), w.data_ptr(), w._version, w.dtype, w.device)
+        if self._bound is None or self._bound[0] != key:
+            self._bound = (key, backend.bind(self.circuit, weights=w.detach().reshape(w.shape[0], 1, -1)))
+        return self._bound[1]
+
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "_bound": None}  # a cache: never saved or copied
 
 
 class _QuantumCell(QuantumModel, Initialisable, nn.Module):

@@ -454,3 +454,25 @@ def test_cuda_matches_cpu():
         on_cpu = get("torch:cuda").expval(circuit, groups)
         assert on_cpu.device.type == "cpu"
         torch.testing.assert_close(on_cpu, cpu, atol=tol, rtol=0)
+
+
+def test_bound_circuits_keep_their_gate_blocks_and_give_the_same_values():
+    from qseq.backends.engine import simulate
+
+    circuit = chen_vqc(8, 2)  # 8 qubits at batch 2: applied stage by stage, not fused
+    w = torch.randn(3, 1, circuit.group_sizes["weights"], dtype=torch.float64)
+    x = torch.randn(2, 16, dtype=torch.float64)
+    backend = TorchBackend()
+    bound = backend.bind(circuit, weights=w)
+    built = []
+    per_wire = simulate._Matrices.per_wire
+    simulate._Matrices.per_wire = lambda self, *a: built.append(1) or per_wire(self, *a)
+    try:
+        first = bound(inputs=x)
+        after_first = len(built)
+        second = bound(inputs=x + 0.5)
+        assert after_first == 2 and len(built) == 2  # the two weight layers' blocks came from the cache
+    finally:
+        simulate._Matrices.per_wire = per_wire
+    torch.testing.assert_close(first, backend.expval(circuit, {"inputs": x, "weights": w}), rtol=0, atol=1e-12)
+    torch.testing.assert_close(second, backend.expval(circuit, {"inputs": x + 0.5, "weights": w}), rtol=0, atol=1e-12)

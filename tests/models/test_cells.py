@@ -762,3 +762,30 @@ def test_backend_get_passthrough():
     backend = get("torch")
     assert get(backend) is backend
     assert QLSTM(1, 3, backend=backend).backend is backend
+
+
+# -- binding reused across calls without gradients --------------------------------------------------
+def test_cells_reuse_their_binding_without_gradients_and_rebind_when_weights_change(monkeypatch):
+    from qseq.backends.torch_engine import TorchBackend
+
+    binds = []
+    bind = TorchBackend.bind
+    monkeypatch.setattr(TorchBackend, "bind", lambda self, *a, **k: binds.append(1) or bind(self, *a, **k))
+    torch.manual_seed(0)
+    cell = QLSTMCell(2, 3, n_qubits=5, dtype=torch.float64)
+    x = torch.randn(4, 2, dtype=torch.float64)
+    with torch.no_grad():
+        first = cell(x)
+        assert len(binds) == 2  # two banks
+        assert torch.equal(cell(x)[0], first[0]) and len(binds) == 2  # reused, same values
+        cell.vqc["gates"].weight.add_(0.1)  # an in-place update (an optimiser step) invalidates it
+        changed = cell(x)
+        assert len(binds) == 3
+    fresh = QLSTMCell(2, 3, n_qubits=5, dtype=torch.float64)
+    fresh.load_state_dict(cell.state_dict())
+    with torch.no_grad():
+        _assert_close(changed[0], fresh(x)[0])
+    # with gradients every call binds afresh, and the weights get their gradient
+    out = cell(x)[0].sum() + cell(x)[0].sum()
+    out.backward()
+    assert len(binds) == 3 + 2 + 4 and cell.vqc["gates"].weight.grad.abs().sum() > 0  # + fresh's two banks

@@ -200,22 +200,33 @@ def _apply_block(psi: torch.Tensor, m: torch.Tensor, first: int, k: int, n_qubit
     return out.reshape(*out.shape[:-2], 2**n_qubits)
 
 
-def _apply_local(stage: Local, tables: Tables, psi, per_wire: list, n_qubits: int) -> torch.Tensor:
-    """Apply a layer of single-qubit gates (``per_wire``: a matrix or ``None`` per wire).
+def _apply_local(
+    stage: Local, tables: Tables, psi, mats: _Matrices, lead: torch.Size, n_qubits: int, fused: bool, store
+) -> torch.Tensor:
+    """Apply a layer of single-qubit gates whose angles have leading shape ``lead``.
 
     The matrices are combined into one ``2^k × 2^k`` Kronecker block per group of adjacent wires
     (identity where a wire has no gate), so the state is touched once per block; blocks are larger
-    when the matrices are shared by many states (built once, not per sample).
+    when the matrices are shared by many states (built once, not per sample). ``store`` (a bound
+    circuit's cache, for a stage that reads only bound groups) keeps the blocks for later calls.
     """
-    n_matrices = max(math.prod(m.shape[:-2]) for m in per_wire if m is not None)
-    shared = n_matrices * SHARED_REUSE <= math.prod(psi.shape[:-1])
-    eye = torch.eye(2, dtype=tables.cdtype, device=tables.device)
-    for first, k in stage.blocks if shared else stage.sample_blocks:
-        block = None
-        for w in range(first, first + k):
-            m = eye if per_wire[w] is None else per_wire[w]
-            block = m if block is None else _kron(block, m)
-        assert block is not None  # every block spans at least one wire
+    shared = math.prod(lead) * SHARED_REUSE <= math.prod(psi.shape[:-1])
+    key = ("blocks", id(stage), shared, fused, tables.cdtype, tables.device, torch.is_grad_enabled())
+    blocks = None if store is None else store.get(key)
+    if blocks is None:
+        per_wire = mats.per_wire(stage, fused)
+        eye = torch.eye(2, dtype=tables.cdtype, device=tables.device)
+        blocks = []
+        for first, k in stage.blocks if shared else stage.sample_blocks:
+            block = None
+            for w in range(first, first + k):
+                m = eye if per_wire[w] is None else per_wire[w]
+                block = m if block is None else _kron(block, m)
+            assert block is not None  # every block spans at least one wire
+            blocks.append((first, k, block))
+        if store is not None and not any(b.requires_grad for _, _, b in blocks):  # a graph lives one pass
+            store[key] = blocks
+    for first, k, block in blocks:
         psi = _apply_block(psi, block, first, k, n_qubits)
     return psi
 
@@ -234,14 +245,17 @@ def _apply_dense(stage: Dense, tables: Tables, psi, src, n_qubits: int) -> torch
     return x.reshape(*out_lead, 2**n_qubits)
 
 
-def _apply(stage: Stage, tables: Tables, psi, mats: _Matrices, groups: dict, n_qubits: int, fused: bool = False):
-    """Apply one stage; ``fused`` marks ``psi`` as the identity's rows (one extra leading dim)."""
+def _apply(
+    stage: Stage, tables: Tables, psi, mats: _Matrices, groups: dict, n_qubits: int, fused: bool = False, store=None
+):
+    """Apply one stage; ``fused`` marks ``psi`` as the identity's rows (one extra leading dim);
+    ``store``: where a stage reading only bound groups may keep what it derives from them."""
     if isinstance(stage, Permute):
         source, phase = tables.per_stage[id(stage)]
         psi = psi[..., source]  # advanced indexing: ~2x faster than index_select on CPU
         return psi if phase is None else psi * phase
     if isinstance(stage, Local):
-        return _apply_local(stage, tables, psi, mats.per_wire(stage, fused), n_qubits)
+        return _apply_local(stage, tables, psi, mats, _lead(groups, stage.groups), n_qubits, fused, store)
     src = _source(groups, stage.groups)
     if fused and src is not None:
         src = src.unsqueeze(-2)
@@ -273,12 +287,30 @@ def _apply_unitary_rows(psi: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     n_batch = math.prod(lead[i] for i in batch)
     n_shared = math.prod(lead[i] for i in shared)
     u = rows.reshape(*(lead_u[i] for i in batch), d, d).expand(*(lead[i] for i in batch), d, d)
-    y = torch.matmul(x.reshape(n_batch, n_shared, d), u.reshape(n_batch, d, d))
+    y = _complex_matmul(x.reshape(n_batch, n_shared, d), u.reshape(n_batch, d, d))
     y = y.reshape(*(lead[i] for i in batch), *(lead[i] for i in shared), d)
     inverse = [0] * r
     for pos, i in enumerate(batch + shared):
         inverse[i] = pos
     return y.permute(*inverse, r)
+
+
+def _complex_matmul(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """``x @ u`` for complex ``x`` ``(b, m, d)`` and ``u`` ``(b, d, d)``.
+
+    On CUDA the product runs as a real GEMM on interleaved (re, im) pairs, ``(b, m, 2d) @ (b, 2d, 2d)``
+    with ``u``'s 2×2 real blocks ``[[Re u, Im u], [-Im u, Re u]]``: cuBLAS picks slow kernels for complex
+    GEMMs with so small a ``d`` and a long ``m`` (measured on an H200: 280 µs for a (16384 × 16) ·
+    (16 × 16) product and its backward, against a few µs in real arithmetic).
+    """
+    if not x.is_cuda:
+        return torch.matmul(x, u)
+    d = u.shape[-1]
+    top = torch.stack((u.real, u.imag), dim=-1)  # rows j, re part of x_j: (b, j, k, [re, im] of y_k)
+    bottom = torch.stack((-u.imag, u.real), dim=-1)  # im part of x_j
+    w = torch.stack((top, bottom), dim=-3).reshape(*u.shape[:-2], 2 * d, 2 * d)
+    y = torch.view_as_real(x).reshape(*x.shape[:-1], 2 * d) @ w
+    return torch.view_as_complex(y.reshape(*y.shape[:-1], d, 2))
 
 
 def _forget(store: dict, key):
@@ -373,7 +405,7 @@ def evolve(
             psi = _apply_unitary_rows(psi, rows)
         else:
             for i in run:
-                psi = _apply(stages[i], tables, psi, mats, groups, n)
+                psi = _apply(stages[i], tables, psi, mats, groups, n, store=cache.store if cacheable else None)
     return psi.expand(*broadcast_shapes(batch_shape, psi.shape[:-1]), dim)
 
 
