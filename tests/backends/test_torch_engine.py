@@ -476,3 +476,24 @@ def test_bound_circuits_keep_their_gate_blocks_and_give_the_same_values():
         simulate._Matrices.per_wire = per_wire
     torch.testing.assert_close(first, backend.expval(circuit, {"inputs": x, "weights": w}), rtol=0, atol=1e-12)
     torch.testing.assert_close(second, backend.expval(circuit, {"inputs": x + 0.5, "weights": w}), rtol=0, atol=1e-12)
+
+
+def test_the_cuda_forms_of_complex_products_equal_matmul_with_gradients():
+    # run on the CPU here: on CUDA the engine takes these forms for speed (see simulate.py)
+    from qseq.backends.engine.simulate import _broadcast_product, _real_block_matmul, _SplitKMatmul
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(3, 96, 5, dtype=torch.complex128, generator=gen, requires_grad=True)
+    u = torch.randn(3, 5, 5, dtype=torch.complex128, generator=gen, requires_grad=True)
+    a, b = _real_block_matmul(x, u), x @ u
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    ga, gb = (torch.autograd.grad((y.abs() ** 2).sum(), (x, u)) for y in (a, b))
+    for p, q in zip(ga, gb, strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-11)
+    xr = torch.randn(2, 100, 4, dtype=torch.float64, generator=gen, requires_grad=True)  # 100: uneven chunks
+    w = torch.randn(2, 4, 6, dtype=torch.float64, generator=gen, requires_grad=True)
+    assert torch.autograd.gradcheck(_SplitKMatmul.apply, (xr, w))
+    m = torch.randn(7, 4, 2, 2, dtype=torch.complex128, generator=gen)
+    n = torch.randn(2, 2, dtype=torch.complex128, generator=gen)
+    torch.testing.assert_close(_broadcast_product(m, n), m @ n)
+    torch.testing.assert_close(_broadcast_product(n, m), n @ m)
