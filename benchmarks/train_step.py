@@ -6,7 +6,9 @@ head; float32 / complex64), windows of 8 steps and an Adam step:
 * the training step (forward, MSE loss, backward, optimiser step) in ms: on the CPU at batch 32 and
   256; on CUDA eagerly and as one CUDA graph (:class:`qseq.train.graphs.GraphedStep`) at batch 32,
   1,024 and 16,384, with the graph's warm-up and capture time;
-* one ``QLSTMCell(4, 8, n_qubits=8)`` step without gradients at batch 1, 8 and 32, in ms.
+* one ``QLSTMCell(4, 8, n_qubits=8)`` step without gradients at batch 1, 8 and 32, in ms;
+* on the CPU, the batch-32 step with all cores' intra-op threads and with one (qseq's thread policy,
+  :mod:`qseq._threads`), alone and beside one busy process.
 
 Run::
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -73,6 +76,41 @@ def cell_step(batch: int, device: torch.device) -> float:
         return per_call_ms(lambda: cell(x, state), device)
 
 
+def _busy() -> None:
+    while True:
+        pass
+
+
+def contention_rows() -> list[str]:
+    """Batch-32 CPU step with ``os.cpu_count()`` threads and with 1, alone and beside a busy process."""
+    cores, before = os.cpu_count() or 1, torch.get_num_threads()
+    rows = []
+    for label in ("alone", "one busy process beside"):
+        busy = multiprocessing.Process(target=_busy, daemon=True) if label != "alone" else None
+        if busy is not None:
+            busy.start()
+        try:
+            cells = []
+            for count in (cores, 1):
+                torch.set_num_threads(count)
+                cells.append(training_step(32, torch.device("cpu"), graph=False)[0])
+        finally:
+            torch.set_num_threads(before)
+            if busy is not None:
+                busy.terminate()
+        rows.append(f"| {label} | {cells[0]:.1f} | {cells[1]:.1f} | {cells[0] / cells[1]:.1f}x |")
+        print(rows[-1], flush=True)
+    return [
+        "",
+        f"Thread policy: the batch-32 step with {cores} intra-op threads (torch's default here) and with 1 "
+        "(what `fit`, `evaluate`, `predict` and reservoir features use unless the user chose):",
+        "",
+        f"| machine | {cores} threads ms | 1 thread ms | ratio |",
+        "|---|--:|--:|--:|",
+        *rows,
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -107,6 +145,8 @@ def main() -> None:
         else:
             lines.append(f"| {batch:,} | {eager:.2f} |")
         print(lines[-1], flush=True)
+    if not cuda:
+        lines += contention_rows()
     lines += ["", "`QLSTMCell(4, 8, n_qubits=8)`, one step without gradients:", "", "| batch | ms |", "|--:|--:|"]
     for batch in (1, 8, 32):
         lines.append(f"| {batch} | {cell_step(batch, device):.3f} |")

@@ -30,6 +30,7 @@ from torch import nn
 
 from ._checks import check_targets, check_windows
 from ._io import atomic_write
+from ._threads import small_work_threads
 from .backends import Backend
 from .models import QuantumModel, freeze_reservoir
 from .models.init import Init, init_linear
@@ -40,6 +41,7 @@ DEFAULT_ALPHAS = tuple(10.0**k for k in range(-10, 3))
 
 
 # -- features --------------------------------------------------------------------------------------
+@small_work_threads()
 def reservoir_features(reservoir: nn.Module, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Run ``reservoir`` over windows ``X`` ``(N, L, F)`` without gradients, in chunks of
     ``batch_size``, and return its last-step output ``(N, D)``.

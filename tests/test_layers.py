@@ -16,6 +16,7 @@ LAYERS = {
     "qseq._checks": 0,
     "qseq._optional": 0,
     "qseq._io": 0,
+    "qseq._threads": 0,
     "qseq.circuits": 1,
     "qseq.data": 1,
     "qseq.envs": 1,

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._threads import small_work_threads
 from .config import ArrayLike
 
 __all__ = ["predict", "evaluate"]
@@ -156,6 +157,7 @@ def _mse(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
     return float(F.mse_loss(pred, y))
 
 
+@small_work_threads()
 def predict(model: nn.Module, X: ArrayLike, batch_size: int = 256) -> np.ndarray:
     """Predictions of ``model`` for windows ``X``, in eval mode without autograd, in batches.
 
@@ -180,6 +182,7 @@ def predict(model: nn.Module, X: ArrayLike, batch_size: int = 256) -> np.ndarray
     return pred.detach().cpu().numpy()
 
 
+@small_work_threads()
 def evaluate(model: nn.Module, X: ArrayLike, y: ArrayLike, batch_size: int = 256) -> dict[str, float]:
     """Error metrics of ``model`` on ``(X, y)``, computed in float64 over every element of ``y``.
 

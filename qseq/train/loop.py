@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .._threads import small_work_threads
 from .checkpoint import _open_run_dir, _restore, _save_best, _save_checkpoint, _write_json, _write_metrics
 from .config import _DTYPES, _MONITORS, CONFIG_FILE, ArrayLike, PathLike, TrainConfig, TrainResult, _State
 from .evaluation import _as_xy, _check_same_features, _data_signature, _mse, evaluate
@@ -118,6 +119,7 @@ def _final_metrics(model: nn.Module, train: tuple, val: tuple | None) -> dict[st
     return metrics
 
 
+@small_work_threads()
 def fit(
     model: nn.Module,
     train: tuple[ArrayLike, ArrayLike],
