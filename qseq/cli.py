@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileExistsError, ImportError, RuntimeError, ConnectionError) as err:
+    except (ValueError, FileExistsError, ImportError, RuntimeError, ConnectionError, MemoryError) as err:
         print(f"qseq: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -9,6 +9,8 @@ compilation and why.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..circuits import Circuit
@@ -46,6 +48,50 @@ def _device(device) -> torch.device | None:
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(f"CUDA device {dev.index} requested, only {torch.cuda.device_count()} present")
     return dev
+
+
+#: State-sized tensors alive at once in a forward pass without gradients (state, its next version,
+#: the probabilities); with gradients autograd also keeps one per stage.
+WORKING_STATES = 3
+#: Below this many bytes of states no memory check is made (it would cost more than it saves).
+CHECKED_BYTES = 2**30
+
+
+def _free_bytes(device: torch.device) -> int | None:
+    """Memory a new allocation can use on ``device``: free device memory plus what torch's caching
+    allocator holds unused (CUDA), ``MemAvailable`` (Linux CPU), or ``None`` where unknown."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _check_memory(program, params: Params, device: torch.device, cdtype: torch.dtype) -> None:
+    """Refuse, before allocating, a call whose states cannot fit: a clear error instead of an
+    allocator failure after minutes of work."""
+    states = math.prod(params.batch_shape) * program.dim * torch.empty((), dtype=cdtype).element_size()
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in params.groups.values())
+    need = states * (WORKING_STATES + (len(program.stages) + 1 if grad else 0))
+    if need < CHECKED_BYTES or (device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
+        return
+    free = _free_bytes(device)
+    if free is not None and need > free:
+        gib = 2**30
+        fixes = ["a smaller batch"]
+        fixes += ["complex64 (float32 angles)"] if cdtype == torch.complex128 else []
+        fixes += ["no gradients"] if grad else []
+        raise MemoryError(
+            f"{program.n_qubits} qubits x {math.prod(params.batch_shape)} circuits need about {need / gib:.1f} GiB "
+            f"of state memory on {device}{' with gradients' if grad else ''}, but {free / gib:.1f} GiB is free: "
+            f"try {' or '.join(fixes)}"
+        )
 
 
 class TorchBackend(Backend):
@@ -114,6 +160,7 @@ class TorchBackend(Backend):
         """``(tables, final state)``: one compiled-program lookup per call."""
         _, program, tables_by_key = self._entry(circuit)
         key = (self.device or params.device, self._cdtype(params))
+        _check_memory(program, params, *key)
         if key not in tables_by_key:
             tables_by_key[key] = make_tables(program, *key)
         tables = tables_by_key[key]

@@ -497,3 +497,17 @@ def test_the_cuda_forms_of_complex_products_equal_matmul_with_gradients():
     n = torch.randn(2, 2, dtype=torch.complex128, generator=gen)
     torch.testing.assert_close(_broadcast_product(m, n), m @ n)
     torch.testing.assert_close(_broadcast_product(n, m), n @ m)
+
+
+def test_a_call_whose_states_cannot_fit_is_refused_before_allocating(monkeypatch):
+    from qseq.backends import torch_engine
+
+    monkeypatch.setattr(torch_engine, "_free_bytes", lambda device: 2**30)  # 1 GiB free
+    circuit = chen_vqc(20, 1)  # 16 MiB a complex128 state
+    x = torch.zeros(64, circuit.n_params, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(MemoryError, match=r"20 qubits x 64 circuits need about .* GiB .* with gradients, but 1.0 GiB"):
+        get("torch").expval(circuit, x)
+    with pytest.raises(MemoryError, match="complex64"):
+        get("torch").expval(circuit, x.detach())
+    small = chen_vqc(4, 1)
+    get("torch").expval(small, torch.zeros(64, small.n_params))  # far below the checked size: no check
