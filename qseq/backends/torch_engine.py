@@ -154,10 +154,11 @@ class TorchBackend(Backend):
 
     # -- Backend -------------------------------------------------------------------------------
     def _expval(self, circuit: Circuit, params: Params, cache: BindCache | None) -> torch.Tensor:
-        return expectations(*self._evolve(circuit, params, None, cache))
+        tables, psi, program = self._evolve(circuit, params, None, cache)
+        return expectations(tables, psi, program)
 
     def _evolve(self, circuit, params: Params, initial, cache) -> tuple:
-        """``(tables, final state)``: one compiled-program lookup per call."""
+        """``(tables, final state, program)``: one compiled-program lookup per call."""
         _, program, tables_by_key = self._entry(circuit)
         key = (self.device or params.device, self._cdtype(params))
         _check_memory(program, params, *key)
@@ -165,7 +166,7 @@ class TorchBackend(Backend):
             tables_by_key[key] = make_tables(program, *key)
         tables = tables_by_key[key]
         groups = {n: t.to(device=key[0], dtype=REAL_DTYPE[key[1]]) for n, t in params.groups.items()}
-        return tables, evolve(program, tables, groups, params.batch_shape, initial, self.fuse, cache)
+        return tables, evolve(program, tables, groups, params.batch_shape, initial, self.fuse, cache), program
 
     def _entry(self, circuit: Circuit) -> tuple:
         entry = self._compiled.get(id(circuit))

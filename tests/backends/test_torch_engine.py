@@ -511,3 +511,53 @@ def test_a_call_whose_states_cannot_fit_is_refused_before_allocating(monkeypatch
         get("torch").expval(circuit, x.detach())
     small = chen_vqc(4, 1)
     get("torch").expval(small, torch.zeros(64, small.n_params))  # far below the checked size: no check
+
+
+# -- registers above TABLE_QUBITS: no 2^n table in the compiled program, observables read on the wires --
+@pytest.fixture
+def no_tables(monkeypatch):
+    """Compile as above TABLE_QUBITS whatever the size, so the large-register path runs on small circuits."""
+    from qseq.backends.engine import program
+
+    monkeypatch.setattr(program, "TABLE_QUBITS", 1)
+
+
+@pytest.mark.parametrize("observables", ["default", "mixed"])
+@pytest.mark.parametrize("name", ["chen_4_2", "fwp_6_2_3_in2", "angleY_strong_4_2", "all_gates"])
+def test_the_wire_level_path_matches_qiskit_with_gradients(no_tables, name, observables):
+    circuit = _circuit(name, observables)
+    groups = random_params(circuit, BATCH, seed=zlib.crc32(f"wires/{name}/{observables}".encode()))
+    backend = get("torch")
+    program = backend._entry(circuit)[1]
+    assert program.readout is None  # read on the wires
+    out = backend.expval(circuit, groups)
+    np.testing.assert_allclose(_np(out), qiskit_expval(circuit, flat_params(circuit, groups)), atol=1e-10, rtol=0)
+    # gradients against central finite differences of the wire-level values
+    flat = flat_params(circuit, groups)[:2].clone().requires_grad_()
+    grad = torch.autograd.grad(backend.expval(circuit, flat).sum(), flat)[0]
+    eps = 1e-6
+    for k in range(0, circuit.n_params, max(1, circuit.n_params // 5)):
+        step = torch.zeros_like(flat)
+        step[:, k] = eps
+        fd = (backend.expval(circuit, flat + step).sum(-1) - backend.expval(circuit, flat - step).sum(-1)) / (2 * eps)
+        torch.testing.assert_close(grad[:, k], fd.detach(), atol=1e-7, rtol=0)
+
+
+def test_compiling_a_large_register_builds_no_table_of_2_to_the_n():
+    from qseq.backends.engine import compile_circuit
+
+    n = 22
+    program = compile_circuit(chen_vqc(n, 2).measure(mixed_observables(n)))
+    assert program.readout is None
+
+    def sizes(value):
+        if isinstance(value, np.ndarray):
+            yield value.size
+        elif isinstance(value, (tuple, list)):
+            for v in value:
+                yield from sizes(v)
+        elif hasattr(value, "__dataclass_fields__"):
+            for field in value.__dataclass_fields__:
+                yield from sizes(getattr(value, field))
+
+    assert max(sizes(program)) < 2**10

@@ -27,7 +27,17 @@ import numpy as np
 
 from ...circuits import Circuit, GateSpec, Pauli, gate
 
-__all__ = ["WireGroup", "MatrixBatch", "Local", "Permute", "Dense", "Readout", "Program", "compile_circuit"]
+__all__ = [
+    "WireGroup",
+    "MatrixBatch",
+    "Local",
+    "Permute",
+    "Dense",
+    "Readout",
+    "Program",
+    "TABLE_QUBITS",
+    "compile_circuit",
+]
 
 
 @dataclass(frozen=True)
@@ -87,10 +97,11 @@ class Local(Stage):
 
 @dataclass(frozen=True)
 class Permute(Stage):
-    """``ψ'[i] = phase[i] · ψ[source[i]]`` (``phase`` is ``None`` when all ones)."""
+    """A run of constant phased-permutation gates, ``gates`` = ``((wires, sigma, g), ...)`` with
+    ``M|j⟩ = g[j] |sigma[j]⟩`` on ``wires``: compiled as wires only; the simulator composes the run
+    into one gather ``ψ'[i] = phase[i] · ψ[source[i]]`` on the device, once per device."""
 
-    source: np.ndarray
-    phase: np.ndarray | None
+    gates: tuple[tuple[tuple[int, ...], np.ndarray, np.ndarray], ...]
 
     cost = 1
 
@@ -123,6 +134,12 @@ class Readout:
     order: np.ndarray
 
 
+#: Largest register for which the compiler builds readout tables of ``2^n`` entries (and the simulator
+#: a basis-order table for the preparation). Above it the observables are read on the wire axes, so
+#: compilation costs the same at 20 or 30 qubits.
+TABLE_QUBITS = 16
+
+
 @dataclass(frozen=True)
 class Program:
     """A compiled circuit. ``prep`` is the product-state preparation (``None``: start in |0…0⟩)."""
@@ -130,8 +147,9 @@ class Program:
     n_qubits: int
     prep: Local | None
     stages: tuple[Stage, ...]
-    readout: Readout
+    readout: Readout | None  # None above TABLE_QUBITS: the observables are read on the wires
     matrix_batches: tuple[MatrixBatch, ...]
+    observables: tuple[Pauli, ...] = ()
 
     @property
     def dim(self) -> int:
@@ -165,12 +183,6 @@ def _bits(n_qubits: int, wires: tuple[int, ...]) -> np.ndarray:
     return (index >> shifts) & 1
 
 
-def _local_index(n_qubits: int, wires: tuple[int, ...]) -> np.ndarray:
-    bits = _bits(n_qubits, wires)
-    weights = 2 ** np.arange(len(wires) - 1, -1, -1)
-    return bits @ weights
-
-
 def _as_phased_permutation(matrix: np.ndarray):
     """``(sigma, g)`` with ``M|j⟩ = g[j] |sigma[j]⟩``, or ``None`` if ``M`` is not of that form."""
     nonzero = np.abs(matrix) > 1e-12
@@ -194,7 +206,7 @@ class _Builder:
         self.order = [g.name for g in circuit.param_groups]
         self.stages: list[Stage] = []
         self.pending: dict[int, list] = {}  # wire -> [(spec, params)] single-qubit gates not yet staged
-        self.perm: tuple[np.ndarray, np.ndarray] | None = None
+        self.perm: list[tuple[tuple[int, ...], np.ndarray, np.ndarray]] = []  # pending permutation gates
         self.touched = False  # has any multi-qubit gate been applied yet?
         self.prep: Local | None = None
 
@@ -229,31 +241,12 @@ class _Builder:
         self.touched = True
 
     def _add_permutation(self, wires, sigma, g) -> None:
-        d = 2**self.n
-        local = _local_index(self.n, wires)
-        inverse = np.argsort(sigma)
-        j = inverse[local]  # the local basis state that lands on each i
-        source = np.arange(d, dtype=np.int64)
-        shifts = np.array([self.n - 1 - w for w in wires], dtype=np.int64)
-        for k, s in enumerate(shifts):
-            bit = (j >> (len(wires) - 1 - k)) & 1
-            source = (source & ~(1 << s)) | (bit << s)
-        phase = g[j]
-        if self.perm is None:
-            self.perm = (source, phase.astype(np.complex128))
-        else:
-            prev_source, prev_phase = self.perm
-            self.perm = (prev_source[source], phase * prev_phase[source])
+        self.perm.append((tuple(wires), sigma, g))
 
     def _flush_perm(self) -> None:
-        if self.perm is None:
-            return
-        source, phase = self.perm
-        self.perm = None
-        trivial = np.allclose(phase, 1)
-        if trivial and (source == np.arange(source.size)).all():
-            return
-        self.stages.append(Permute((), source, None if trivial else phase))
+        if self.perm:
+            self.stages.append(Permute((), tuple(self.perm)))
+            self.perm = []
 
     def _flush_local(self) -> None:
         if not self.pending:
@@ -310,8 +303,9 @@ class _Builder:
             self.n,
             relink(self.prep) if self.prep else None,
             tuple(relink(s) for s in self.stages),
-            _readout(self.n, self.circuit.observables),
+            _readout(self.n, self.circuit.observables) if self.n <= TABLE_QUBITS else None,
             tuple(matrix_batches),
+            self.circuit.observables,
         )
 
 

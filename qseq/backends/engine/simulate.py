@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 
 from .program import Dense, Local, Permute, Program, Stage
@@ -38,9 +40,10 @@ class Tables:
     cdtype: torch.dtype
     per_stage: dict  # id(stage) -> stage-specific tensors
     per_batch: list  # per MatrixBatch: its gate steps (see _steps)
-    readout: tuple
+    readout: tuple | None  # None above TABLE_QUBITS: the observables are read on the wires
     zero: torch.Tensor  # |0⟩ = (1, 0)
     prep_order: torch.Tensor | None  # basis permutation from stacking order to wire order (see _prepare)
+    prep_axes: tuple[int, ...] | None = None  # the same as an axis permutation, above TABLE_QUBITS
 
 
 def _steps(batch, device, cdtype) -> list:
@@ -59,28 +62,58 @@ def _steps(batch, device, cdtype) -> list:
 
 
 def make_tables(program: Program, device: torch.device, cdtype: torch.dtype) -> Tables:
-    per_stage: dict[int, tuple[torch.Tensor, torch.Tensor | None] | torch.Tensor] = {}
+    per_stage: dict[int, Any] = {}  # id(stage) -> a Permute's (source, phase), a Dense's angle indices
     for stage in program.stages:
         if isinstance(stage, Permute):
-            phase = None if stage.phase is None else torch.as_tensor(stage.phase, device=device).to(cdtype)
-            per_stage[id(stage)] = (torch.as_tensor(stage.source, device=device), phase)
+            per_stage[id(stage)] = _compose_permutation(program.n_qubits, stage.gates, device, cdtype)
         elif isinstance(stage, Dense):
             per_stage[id(stage)] = torch.as_tensor(stage.angles, device=device)
     real = REAL_DTYPE[cdtype]
     r = program.readout
-    readout = (
-        None if r.diagonal is None else torch.as_tensor(r.diagonal, device=device).to(real),
-        tuple((torch.as_tensor(s, device=device), torch.as_tensor(t, device=device).to(cdtype)) for s, t in r.flips),
-        None if (r.order == range(len(r.order))).all() else torch.as_tensor(r.order, device=device),
-    )
+    readout = None
+    if r is not None:
+        readout = (
+            None if r.diagonal is None else torch.as_tensor(r.diagonal, device=device).to(real),
+            tuple(
+                (torch.as_tensor(s, device=device), torch.as_tensor(t, device=device).to(cdtype)) for s, t in r.flips
+            ),
+            None if (r.order == range(len(r.order))).all() else torch.as_tensor(r.order, device=device),
+        )
     zero = torch.tensor([1, 0], dtype=cdtype, device=device)
     per_batch = [_steps(b, device, cdtype) for b in program.matrix_batches]
-    return Tables(device, cdtype, per_stage, per_batch, readout, zero, _prep_order(program, device))
+    axes = _prep_axes(program)
+    # without readout tables (above TABLE_QUBITS) no other 2^n table either: the axes are permuted
+    order = None if axes is None or program.readout is None else _basis_order(program.n_qubits, axes, device)
+    return Tables(device, cdtype, per_stage, per_batch, readout, zero, order, axes if order is None else None)
 
 
-def _prep_order(program: Program, device) -> torch.Tensor | None:
-    """``order[i]``: the basis index, in the preparation's stacking order (wire groups in order,
-    then wires left in |0⟩), of basis state ``i`` in wire order; ``None`` when the orders agree."""
+def _compose_permutation(n: int, gates, device, cdtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One gather for a run of phased-permutation gates: ``(source, phase)`` with
+    ``ψ'[i] = phase[i] · ψ[source[i]]`` (``phase`` ``None`` when every gate's phases are 1), built with
+    bit operations on the device: a few passes over ``2^n`` indices per gate, once per device."""
+    index = torch.arange(2**n, device=device)
+    source, phase = index, None
+    for wires, sigma, g in gates:
+        k = len(wires)
+        local = sum(
+            (((index >> (n - 1 - w)) & 1) << (k - 1 - pos) for pos, w in enumerate(wires)), torch.zeros_like(index)
+        )
+        j = torch.as_tensor(np.argsort(sigma), device=device)[local]  # the local state that lands on each i
+        gate_source = index
+        for pos, w in enumerate(wires):
+            gate_source = (gate_source & ~(1 << (n - 1 - w))) | (((j >> (k - 1 - pos)) & 1) << (n - 1 - w))
+        source = source[gate_source]
+        if phase is not None:
+            phase = phase[gate_source]
+        if not np.allclose(g, 1):
+            gate_phase = torch.as_tensor(g, device=device).to(cdtype)[j]
+            phase = gate_phase if phase is None else gate_phase * phase
+    return source, phase
+
+
+def _prep_axes(program: Program) -> tuple[int, ...] | None:
+    """For each wire, its axis in the preparation's stacking order (wire groups in order, then wires
+    left in |0⟩); ``None`` when the orders agree."""
     if program.prep is None:
         return None
     n = program.n_qubits
@@ -89,8 +122,15 @@ def _prep_order(program: Program, device) -> torch.Tensor | None:
     if stacking == list(range(n)):
         return None
     row = {w: r for r, w in enumerate(stacking)}
-    basis = torch.arange(program.dim)
-    return sum((((basis >> (n - 1 - w)) & 1) << (n - 1 - row[w]) for w in range(n)), torch.zeros_like(basis)).to(device)
+    return tuple(row[w] for w in range(n))
+
+
+def _basis_order(n: int, axes: tuple[int, ...], device) -> torch.Tensor:
+    """``order[i]``: the basis index, in stacking order, of basis state ``i`` in wire order."""
+    basis = torch.arange(2**n)
+    return sum((((basis >> (n - 1 - w)) & 1) << (n - 1 - axes[w]) for w in range(n)), torch.zeros_like(basis)).to(
+        device
+    )
 
 
 # -- angles ------------------------------------------------------------------------------------
@@ -187,7 +227,13 @@ def _prepare(stage: Local, mats: _Matrices, tables: Tables, n_qubits: int) -> to
     psi = states[..., 0, :]
     for k in range(1, n_qubits):
         psi = (psi[..., :, None] * states[..., k, None, :]).flatten(-2)
-    return psi if tables.prep_order is None else psi[..., tables.prep_order]
+    if tables.prep_order is not None:
+        return psi[..., tables.prep_order]
+    if tables.prep_axes is not None:  # no 2^n table above TABLE_QUBITS: permute the wire axes
+        lead = psi.shape[:-1]
+        x = psi.reshape(*lead, *([2] * n_qubits)).permute(*range(len(lead)), *(len(lead) + a for a in tables.prep_axes))
+        return x.reshape(*lead, 2**n_qubits)
+    return psi
 
 
 def _apply_block(psi: torch.Tensor, m: torch.Tensor, first: int, k: int, n_qubits: int) -> torch.Tensor:
@@ -449,8 +495,12 @@ def evolve(
     return psi.expand(*broadcast_shapes(batch_shape, psi.shape[:-1]), dim)
 
 
-def expectations(tables: Tables, psi: torch.Tensor) -> torch.Tensor:
-    """Expectation values of the program's observables: ``(*lead, n_obs)`` real."""
+def expectations(tables: Tables, psi: torch.Tensor, program: Program | None = None) -> torch.Tensor:
+    """Expectation values of the program's observables: ``(*lead, n_obs)`` real. Above
+    :data:`TABLE_QUBITS` (no readout tables) the ``program``'s Pauli words are read on the wires."""
+    if tables.readout is None:
+        assert program is not None  # the caller passes the program when it has no readout tables
+        return _words_on_wires(psi, program)
     diagonal, flips, order = tables.readout
     pieces = []
     if diagonal is not None:
@@ -459,3 +509,41 @@ def expectations(tables: Tables, psi: torch.Tensor) -> torch.Tensor:
         pieces.append(((psi.conj() * psi[..., source]) @ table).real)
     out = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
     return out if order is None else out.index_select(-1, order)
+
+
+_Y_PHASE = (-1j, 1j)  # Y|1⟩ = -i|0⟩, Y|0⟩ = i|1⟩: after the flip, new[0] = -i·old[1], new[1] = i·old[0]
+
+
+def _words_on_wires(psi: torch.Tensor, program: Program) -> torch.Tensor:
+    """Each Pauli word's ⟨P⟩ with no ``2^n`` table: Z-only words reduce the probabilities over the
+    other wires; words with X/Y apply P on the wire axes (flips and per-axis phases) and take
+    ``Re ⟨ψ|Pψ⟩``."""
+    n, lead = program.n_qubits, psi.shape[:-1]
+    r = len(lead)
+    x = psi.reshape(*lead, *([2] * n))
+    probs = None
+    values = []
+    for word in program.observables:
+        wires = [w for w, _ in word.terms]
+        if word.is_diagonal:
+            if probs is None:
+                probs = (x * x.conj()).real
+            others = [r + w for w in range(n) if w not in wires]
+            marginal = probs.sum(dim=others) if others else probs  # (*lead, 2, ..., 2) over `wires` in order
+            sign = torch.ones((), dtype=probs.dtype, device=probs.device)
+            for _ in wires:
+                sign = sign.unsqueeze(-1) * torch.tensor([1.0, -1.0], dtype=probs.dtype, device=probs.device)
+            values.append((marginal * sign).sum(dim=list(range(r, r + len(wires)))) if wires else marginal)
+            continue
+        y = x
+        for w, p in word.terms:
+            axis = r + w
+            if p in "XY":
+                y = y.flip(axis)
+            if p in "YZ":
+                shape = [1] * (r + n)
+                shape[axis] = 2
+                factor = _Y_PHASE if p == "Y" else (1, -1)
+                y = y * torch.tensor(factor, dtype=psi.dtype, device=psi.device).reshape(shape)
+        values.append((x.conj() * y).real.sum(dim=list(range(r, r + n))))
+    return torch.stack([v.expand(lead) for v in values], dim=-1)
