@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import time
 from pathlib import Path
 
 import torch
@@ -62,11 +63,30 @@ def measure(n: int, batch: int) -> dict[str, float]:
     }
 
 
+def large_register(n: int) -> dict[str, float]:
+    """``chen_vqc(n, 2)`` at batch 1: the first call (compilation and device tables included), a
+    forward call, and the memory floor — one read+write pass of a complex64 state (a copy)."""
+    circuit = chen_vqc(n, 2)
+    backend = get("torch:cuda", check_finite=False)
+    x = torch.rand(1, circuit.n_params, device="cuda") * 6.28
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    backend.expval(circuit, x)
+    torch.cuda.synchronize()
+    first = time.perf_counter() - start
+    forward = time_cuda(lambda: backend.expval(circuit, x))
+    state = torch.empty(2**n, dtype=torch.complex64, device="cuda")
+    target = torch.empty_like(state)
+    floor = time_cuda(lambda: target.copy_(state))
+    return {"first call s": first, "forward ms": forward, "floor ms": floor, "passes": forward / floor}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--qubits", type=int, nargs="+", default=[4, 8, 12, 16, 20])
     ap.add_argument("--batches", type=int, nargs="+", default=[256, 4096])
     ap.add_argument("--max-state-gib", type=float, default=8.0)
+    ap.add_argument("--large", type=int, nargs="*", default=[20, 22, 24, 26, 28], help="qubits of the batch-1 runs")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     args = ap.parse_args()
     if not torch.cuda.is_available():
@@ -94,6 +114,25 @@ def main() -> None:
     for batch, n, r in rows:
         cells = [f"{r[c]:.1e}" if c.startswith("max abs diff") else f"{r[c]:,.0f}" for c in cols]
         lines.append(f"| {batch} | {n} | " + " | ".join(cells) + " |")
+    large = []
+    for n in args.large:
+        r = large_register(n)
+        large.append((n, r))
+        print(n, {k: f"{v:.3g}" for k, v in r.items()}, flush=True)
+    if large:
+        lines += [
+            "",
+            "Large registers, `chen_vqc(n, 2)` at batch 1, complex64: the first call (compilation and device tables "
+            "included), one forward call, and the memory floor (one read+write pass of the state); `passes` = "
+            "forward ÷ floor.",
+            "",
+            "| n | first call s | forward ms | floor ms | passes |",
+            "|--:|--:|--:|--:|--:|",
+            *(
+                f"| {n} | {r['first call s']:.2f} | {r['forward ms']:.3f} | {r['floor ms']:.4f} | {r['passes']:.0f} |"
+                for n, r in large
+            ),
+        ]
     lines.append("<!-- engine-gpu:end -->")
     section = "\n".join(lines)
     text = args.out.read_text() if args.out.exists() else ""

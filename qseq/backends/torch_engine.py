@@ -16,6 +16,7 @@ import torch
 from ..circuits import Circuit
 from .base import Backend, BindCache, Params, ParamsLike
 from .engine import compile_circuit, evolve, expectations, make_tables
+from .engine.program import Permute
 from .engine.simulate import REAL_DTYPE
 
 __all__ = ["TorchBackend"]
@@ -73,12 +74,14 @@ def _free_bytes(device: torch.device) -> int | None:
     return None
 
 
-def _check_memory(program, params: Params, device: torch.device, cdtype: torch.dtype) -> None:
-    """Refuse, before allocating, a call whose states cannot fit: a clear error instead of an
-    allocator failure after minutes of work."""
+def _check_memory(program, params: Params, device: torch.device, cdtype: torch.dtype, tables_built: bool) -> None:
+    """Refuse, before allocating, a call whose states (and, at the first call on a device, the
+    permutation tables: one int64 index of ``2^n`` entries per run of CNOT-like gates) cannot fit: a
+    clear error instead of an allocator failure after minutes of work."""
     states = math.prod(params.batch_shape) * program.dim * torch.empty((), dtype=cdtype).element_size()
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in params.groups.values())
-    need = states * (WORKING_STATES + (len(program.stages) + 1 if grad else 0))
+    tables = 0 if tables_built else program.dim * 8 * sum(isinstance(s, Permute) for s in program.stages)
+    need = states * (WORKING_STATES + (len(program.stages) + 1 if grad else 0)) + tables
     if need < CHECKED_BYTES or (device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
         return
     free = _free_bytes(device)
@@ -117,7 +120,7 @@ class TorchBackend(Backend):
         >>> be.expval(c, {"inputs": x_angles, "weights": w.reshape(4, 1, -1)})   # (4, B, 4)
     """
 
-    max_qubits = 26  # a 26-qubit complex64 state is 512 MiB per sample
+    max_qubits = 30  # a 30-qubit complex64 state is 8 GiB; what fits is checked per call (_check_memory)
     _transient = ("_compiled",)
 
     def __init__(self, device=None, dtype=None, fuse: bool | None = None, check_finite: bool = True):
@@ -161,7 +164,7 @@ class TorchBackend(Backend):
         """``(tables, final state, program)``: one compiled-program lookup per call."""
         _, program, tables_by_key = self._entry(circuit)
         key = (self.device or params.device, self._cdtype(params))
-        _check_memory(program, params, *key)
+        _check_memory(program, params, *key, tables_built=key in tables_by_key)
         if key not in tables_by_key:
             tables_by_key[key] = make_tables(program, *key)
         tables = tables_by_key[key]
