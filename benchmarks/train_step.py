@@ -12,9 +12,10 @@ head; float32 / complex64), windows of 8 steps and an Adam step:
 
 Run::
 
-    OMP_NUM_THREADS=1 python benchmarks/train_step.py [--device cpu|cuda] [--out benchmarks/RESULTS.md]
+    OMP_NUM_THREADS=1 python benchmarks/train_step.py [--device cpu|cuda]
 
-The table is printed and written between ``<!-- train-step-DEVICE:start -->`` and ``...:end -->``.
+The table is printed and written to ``benchmarks/RESULTS.md`` between ``<!-- train-step-DEVICE:start -->`` and
+``...:end -->``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ import datetime
 import multiprocessing
 import os
 import time
-from pathlib import Path
 
 import torch
+from paper_qlstm import write_section  # same folder
 
 from qseq.models import QLSTMCell, build_model
 from qseq.train.graphs import GraphedStep, _step
@@ -115,7 +116,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--batches", type=int, nargs="+", default=None)
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     args = ap.parse_args()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
@@ -123,7 +123,6 @@ def main() -> None:
     machine = torch.cuda.get_device_name(device) if cuda else f"CPU, {os.cpu_count()} cores"
     threads = f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
     lines = [
-        f"<!-- train-step-{device.type}:start -->",
         f"### Paper-QLSTM training step on {device.type.upper()} (`benchmarks/train_step.py`)",
         "",
         f"{datetime.date.today()}, {machine}, torch {torch.__version__}, {threads}. Batch of windows of 8 steps, "
@@ -151,17 +150,8 @@ def main() -> None:
     for batch in (1, 8, 32):
         lines.append(f"| {batch} | {cell_step(batch, device):.3f} |")
         print(lines[-1], flush=True)
-    lines.append(f"<!-- train-step-{device.type}:end -->")
-    section = "\n".join(lines)
-    start, end = f"<!-- train-step-{device.type}:start -->", f"<!-- train-step-{device.type}:end -->"
-    text = args.out.read_text() if args.out.exists() else ""
-    if start in text:
-        head, rest = text.split(start, 1)
-        text = head + section + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    args.out.write_text(text)
-    print(section)
+    write_section(f"train-step-{device.type}", "\n".join(lines))
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

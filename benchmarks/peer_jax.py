@@ -1,0 +1,150 @@
+"""The peer to beat, measured in the same run: the paper-QLSTM training step in PennyLane with the JAX
+interface and the whole step (8 time steps, loss, gradient, Adam) under ``jax.jit``, against qseq's
+eager step (and, on CUDA, its CUDA-graph step).
+
+The PennyLane cell is the model of ``qseq.models.build_model("qlstm")``: the same circuits
+(``qseq.circuits.chen_vqc(4, 2)`` exported with ``to_pennylane``, ``default.qubit``, parameter
+broadcasting), VQC1–4 on ``[x_t, h_{t-1}]`` as one broadcast call, VQC5 (``h``) and VQC6 (the output)
+on ``o ⊙ tanh c`` as a second, and ``Linear(4 → 1)`` on the last step; float32; Adam (lr 0.01, written
+out in JAX) — the fastest form we know for PennyLane, two QNode calls per time step as in qseq.
+The time of the first (compiling) call is reported apart from the steady step.
+
+Run (needs ``pip install 'qseq[bench]'``: ``jax[cpu]`` beside PennyLane)::
+
+    OMP_NUM_THREADS=1 python benchmarks/peer_jax.py [--device cpu|cuda] [--batches 32 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import time
+
+import torch
+from paper_qlstm import write_section  # same folder
+from train_step import per_call_ms, training_step
+
+from qseq.circuits import chen_vqc, to_pennylane
+
+SEQ_LEN, N_QUBITS, HIDDEN = 8, 4, 3
+
+
+def pennylane_jax_step(batch: int):
+    """``(jitted step, its arguments)`` of the PennyLane + JAX paper-QLSTM training step."""
+    import jax
+    import jax.numpy as jnp
+    import pennylane as qml
+
+    if not hasattr(jax.core, "is_concrete"):  # removed in JAX 0.11, still called by PennyLane 0.45
+        jax.core.is_concrete = lambda x: not isinstance(x, jax.core.Tracer)
+    circuit = chen_vqc(N_QUBITS, 2)
+    qnode = qml.QNode(to_pennylane(circuit), qml.device("default.qubit", wires=N_QUBITS), interface="jax")
+
+    def vqcs(weights, v):  # K circuits sharing the input, one broadcast call: (K, 24), (B, 4) -> (K, B, 4)
+        k, b = weights.shape[0], v.shape[0]
+        angles = jnp.concatenate([jnp.arctan(v), jnp.arctan(v * v)], axis=-1)
+        params = jnp.concatenate(
+            [jnp.broadcast_to(angles, (k, b, angles.shape[-1])), jnp.broadcast_to(weights[:, None], (k, b, 24))], -1
+        )
+        return jnp.stack(qnode(params.reshape(k * b, -1)), axis=-1).reshape(k, b, N_QUBITS)
+
+    def loss(params, x, y):
+        h = jnp.zeros((x.shape[0], HIDDEN), x.dtype)
+        c = jnp.zeros((x.shape[0], N_QUBITS), x.dtype)
+        out = None
+        for t in range(SEQ_LEN):
+            v = jnp.concatenate([x[:, t], h], axis=-1)
+            f, i, g, o = vqcs(params["gates"], v)
+            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+            u = jax.nn.sigmoid(o) * jnp.tanh(c)
+            hidden, out = vqcs(params["hidden_readout"], u)  # VQC5 and VQC6 share their input
+            h = hidden[:, :HIDDEN]
+        pred = out @ params["head_w"] + params["head_b"]
+        return jnp.mean((pred - y) ** 2)
+
+    def adam(params, grads, state, lr=0.01, b1=0.9, b2=0.999, eps=1e-8):
+        step, m, v = state
+        step = step + 1
+        m = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, m, grads)
+        v = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, v, grads)
+        params = jax.tree_util.tree_map(
+            lambda p, m, v: p - lr * (m / (1 - b1**step)) / (jnp.sqrt(v / (1 - b2**step)) + eps), params, m, v
+        )
+        return params, (step, m, v)
+
+    @jax.jit
+    def step(params, state, x, y):
+        value, grads = jax.value_and_grad(loss)(params, x, y)
+        params, state = adam(params, grads, state)
+        return params, state, value
+
+    key = jax.random.PRNGKey(0)
+    keys = jax.random.split(key, 5)
+    params = {
+        "gates": 0.01 * jax.random.normal(keys[0], (4, circuit.group_sizes["weights"]), jnp.float32),
+        "hidden_readout": 0.01 * jax.random.normal(keys[1], (2, circuit.group_sizes["weights"]), jnp.float32),
+        "head_w": jax.random.uniform(keys[2], (N_QUBITS, 1), jnp.float32, -0.5, 0.5),
+        "head_b": jnp.zeros((1,), jnp.float32),
+    }
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    state = (jnp.zeros((), jnp.float32), zeros, zeros)
+    x = jax.random.normal(keys[4], (batch, SEQ_LEN, 1), jnp.float32)
+    y = jnp.zeros((batch, 1), jnp.float32)
+    return step, (params, state, x, y)
+
+
+def peer_ms(batch: int) -> tuple[float, float]:
+    """``(seconds of the first, compiling call, ms per steady step)`` of the PennyLane + JAX step."""
+    step, (params, state, x, y) = pennylane_jax_step(batch)
+    start = time.perf_counter()
+    params, state, value = step(params, state, x, y)
+    value.block_until_ready()
+    compile_s = time.perf_counter() - start
+    holder = {"p": params, "s": state}
+
+    def one():
+        holder["p"], holder["s"], v = step(holder["p"], holder["s"], x, y)
+        v.block_until_ready()
+
+    return compile_s, per_call_ms(one, torch.device("cpu"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu", help="where qseq runs; JAX uses its default backend")
+    ap.add_argument("--batches", type=int, nargs="+", default=[32, 256])
+    args = ap.parse_args()
+    import jax
+    import pennylane
+
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    name = torch.cuda.get_device_name(device) if cuda else f"CPU, {os.cpu_count()} cores"
+    threads = f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    lines = [
+        f"### Paper-QLSTM step: qseq vs PennyLane + JAX jit on {device.type.upper()} (`benchmarks/peer_jax.py`)",
+        "",
+        f"{datetime.date.today()}, {name}, torch {torch.__version__}, JAX {jax.__version__} ({jax.default_backend()}), "
+        f"PennyLane {pennylane.__version__}, {threads}. Windows of 8 steps, float32, Adam; ms per step (median), "
+        "all in one run.",
+        "",
+        "| batch | PennyLane + JAX jit ms | its first call s | qseq eager ms | qseq CUDA graph ms | qseq vs peer |",
+        "|--:|--:|--:|--:|--:|--:|",
+    ]
+    for batch in args.batches:
+        compile_s, peer = peer_ms(batch)  # the peer first: its compile must not share the machine with qseq
+        eager = training_step(batch, device, graph=False)[0]
+        graphed = training_step(batch, device, graph=True)[0] if cuda else None
+        best = graphed if graphed is not None else eager
+        lines.append(
+            f"| {batch:,} | {peer:.2f} | {compile_s:.1f} | {eager:.2f} | "
+            f"{'-' if graphed is None else f'{graphed:.2f}'} | {peer / best:.2f}x |"
+        )
+        print(lines[-1], flush=True)
+    write_section(f"peer-jax-{device.type}", "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
