@@ -17,13 +17,11 @@ Run (needs ``pip install 'qseq[bench]'``: ``jax[cpu]`` beside PennyLane)::
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 import time
 
 import torch
 from paper_qlstm import write_section  # same folder
-from train_step import per_call_ms, training_step
+from train_step import per_call_ms, setting, training_step
 
 from qseq.circuits import chen_vqc, to_pennylane
 
@@ -120,14 +118,11 @@ def main() -> None:
 
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    name = torch.cuda.get_device_name(device) if cuda else f"CPU, {os.cpu_count()} cores"
-    threads = f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
     lines = [
         f"### Paper-QLSTM step: qseq vs PennyLane + JAX jit on {device.type.upper()} (`benchmarks/peer_jax.py`)",
         "",
-        f"{datetime.date.today()}, {name}, torch {torch.__version__}, JAX {jax.__version__} ({jax.default_backend()}), "
-        f"PennyLane {pennylane.__version__}, {threads}. Windows of 8 steps, float32, Adam; ms per step (median), "
-        "all in one run.",
+        f"{setting(device)}, JAX {jax.__version__} ({jax.default_backend()}), PennyLane {pennylane.__version__}. "
+        "Windows of 8 steps, float32, Adam; ms per step (median), all in one run.",
         "",
         "| batch | PennyLane + JAX jit ms | its first call s | qseq eager ms | qseq CUDA graph ms | qseq vs peer |",
         "|--:|--:|--:|--:|--:|--:|",

@@ -112,6 +112,13 @@ def contention_rows() -> list[str]:
     ]
 
 
+def setting(device: torch.device) -> str:
+    """Date, machine, torch version and thread settings of a run on ``device``."""
+    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {os.cpu_count()} cores"
+    threads = f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    return f"{datetime.date.today()}, {machine}, torch {torch.__version__}, {threads}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -120,13 +127,10 @@ def main() -> None:
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     batches = args.batches or ([32, 1024, 16384] if cuda else [32, 256])
-    machine = torch.cuda.get_device_name(device) if cuda else f"CPU, {os.cpu_count()} cores"
-    threads = f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
     lines = [
         f"### Paper-QLSTM training step on {device.type.upper()} (`benchmarks/train_step.py`)",
         "",
-        f"{datetime.date.today()}, {machine}, torch {torch.__version__}, {threads}. Batch of windows of 8 steps, "
-        "float32, Adam; ms per step (median).",
+        f"{setting(device)}. Batch of windows of 8 steps, float32, Adam; ms per step (median).",
         "",
     ]
     if cuda:

@@ -113,8 +113,9 @@ class GraphedStep:
 
 class StepRunner:
     """Runs training steps, through a :class:`GraphedStep` where one is captured (``graphs=True``:
-    for the first full batch shape, at its first batch) and eagerly otherwise. A capture that fails
-    is reported once and training goes on eagerly.
+    for the shape of the first batch — a full one unless the data are fewer windows than a batch)
+    and eagerly for batches of another shape. A capture that fails is reported once and training
+    goes on eagerly.
 
     Call: ``loss = runner(x, y)``, the batch's mean loss as a detached device tensor.
     """
