@@ -511,39 +511,49 @@ def expectations(tables: Tables, psi: torch.Tensor, program: Program | None = No
     return out if order is None else out.index_select(-1, order)
 
 
-_Y_PHASE = (-1j, 1j)  # Y|1⟩ = -i|0⟩, Y|0⟩ = i|1⟩: after the flip, new[0] = -i·old[1], new[1] = i·old[0]
-
-
 def _words_on_wires(psi: torch.Tensor, program: Program) -> torch.Tensor:
     """Each Pauli word's ⟨P⟩ with no ``2^n`` table: Z-only words reduce the probabilities over the
-    other wires; words with X/Y apply P on the wire axes (flips and per-axis phases) and take
-    ``Re ⟨ψ|Pψ⟩``."""
+    other wires (all single-wire ⟨Z_w⟩ together, in about two passes); words with X/Y apply P on the
+    wire axes (flips and per-axis signs and phases) and take ``Re ⟨ψ|Pψ⟩``."""
     n, lead = program.n_qubits, psi.shape[:-1]
     r = len(lead)
     x = psi.reshape(*lead, *([2] * n))
-    probs = None
+    probs = (x * x.conj()).real
+    single_z = None
     values = []
     for word in program.observables:
         wires = [w for w, _ in word.terms]
-        if word.is_diagonal:
-            if probs is None:
-                probs = (x * x.conj()).real
+        if word.is_diagonal and len(wires) == 1:
+            if single_z is None:
+                single_z = _single_wire_z(probs, r, n)
+            values.append(single_z[wires[0]])
+        elif word.is_diagonal:
             others = [r + w for w in range(n) if w not in wires]
-            marginal = probs.sum(dim=others) if others else probs  # (*lead, 2, ..., 2) over `wires` in order
-            sign = torch.ones((), dtype=probs.dtype, device=probs.device)
-            for _ in wires:
-                sign = sign.unsqueeze(-1) * torch.tensor([1.0, -1.0], dtype=probs.dtype, device=probs.device)
-            values.append((marginal * sign).sum(dim=list(range(r, r + len(wires)))) if wires else marginal)
-            continue
-        y = x
-        for w, p in word.terms:
-            axis = r + w
-            if p in "XY":
-                y = y.flip(axis)
-            if p in "YZ":
-                shape = [1] * (r + n)
-                shape[axis] = 2
-                factor = _Y_PHASE if p == "Y" else (1, -1)
-                y = y * torch.tensor(factor, dtype=psi.dtype, device=psi.device).reshape(shape)
-        values.append((x.conj() * y).real.sum(dim=list(range(r, r + n))))
+            marginal = probs.sum(dim=others) if others else probs  # (*lead, 2, ..., 2) over `wires`
+            for _ in wires:  # ⟨Z...Z⟩: the parity-signed sum, one wire at a time
+                marginal = marginal.select(r, 0) - marginal.select(r, 1)
+            values.append(marginal)
+        else:
+            y = x
+            for w, p in word.terms:
+                axis = r + w
+                if p in "XY":
+                    y = y.flip(axis)
+                if p == "Y":  # after the flip: new[0] = -i·old[1], new[1] = i·old[0]
+                    y = torch.stack((-1j * y.select(axis, 0), 1j * y.select(axis, 1)), dim=axis)
+                elif p == "Z":
+                    y = torch.stack((y.select(axis, 0), -y.select(axis, 1)), dim=axis)
+            values.append((x.conj() * y).real.sum(dim=list(range(r, r + n))))
     return torch.stack([v.expand(lead) for v in values], dim=-1)
+
+
+def _single_wire_z(probs: torch.Tensor, r: int, n: int) -> list[torch.Tensor]:
+    """``⟨Z_w⟩`` for every wire from probabilities ``(*lead, 2, ..., 2)``: the last wire's marginal,
+    then the probabilities summed over it (half the size), and so on — about two passes in all."""
+    out: list[torch.Tensor] = [probs] * n
+    p = probs
+    for w in reversed(range(n)):
+        marginal = p.sum(dim=list(range(r, r + w))) if w else p  # (*lead, 2): wire w alone
+        out[w] = marginal[..., 0] - marginal[..., 1]
+        p = p.sum(dim=-1)
+    return out
