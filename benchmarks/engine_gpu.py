@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from paper_qlstm import write_section  # same folder
 
 from qseq.backends import get
 from qseq.circuits import chen_vqc
@@ -102,7 +103,6 @@ def main() -> None:
             print(batch, n, {k: f"{v:.3g}" for k, v in r.items()}, flush=True)
     cols = list(rows[0][2])
     lines = [
-        "<!-- engine-gpu:start -->",
         "## Torch engine on CUDA (`benchmarks/engine_gpu.py`)",
         "",
         f"{datetime.date.today()}, {torch.cuda.get_device_name()}, torch {torch.__version__}, "
@@ -133,16 +133,8 @@ def main() -> None:
                 for n, r in large
             ),
         ]
-    lines.append("<!-- engine-gpu:end -->")
-    section = "\n".join(lines)
-    text = args.out.read_text() if args.out.exists() else ""
-    if "<!-- engine-gpu:start -->" in text:
-        head, rest = text.split("<!-- engine-gpu:start -->", 1)
-        text = head + section + rest.split("<!-- engine-gpu:end -->", 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    args.out.write_text(text)
-    print(section)
+    write_section("engine-gpu", "\n".join(lines), args.out)
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

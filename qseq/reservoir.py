@@ -32,7 +32,7 @@ from ._checks import check_targets, check_windows
 from ._io import atomic_write
 from ._threads import small_work_threads
 from .backends import Backend
-from .models import QuantumModel, freeze_reservoir
+from .models import QuantumModel, backends_of, freeze_reservoir
 from .models.init import Init, init_linear
 
 __all__ = ["ReservoirRegressor", "ridge_fit", "reservoir_features"]
@@ -81,7 +81,7 @@ def _fingerprint(reservoir: nn.Module, X: np.ndarray) -> str:
     """Hash of the reservoir (type, weights, backend) and the data: the feature-cache key."""
     h = hashlib.sha256()
     h.update(type(reservoir).__qualname__.encode())
-    for backend in _backends(reservoir):  # name and every public option (shots, noise, device, dtype, ...)
+    for backend in backends_of(reservoir):  # name and every public option (shots, noise, device, dtype, ...)
         h.update(repr(sorted((k, repr(v)) for k, v in vars(backend).items() if not k.startswith("_"))).encode())
     for name, tensor in sorted(reservoir.state_dict().items()):
         h.update(name.encode())
@@ -89,10 +89,6 @@ def _fingerprint(reservoir: nn.Module, X: np.ndarray) -> str:
     h.update(str((X.shape, X.dtype)).encode())
     h.update(np.ascontiguousarray(X).tobytes())
     return h.hexdigest()[:32]
-
-
-def _backends(reservoir) -> tuple[Backend, ...]:
-    return reservoir.backends() if isinstance(reservoir, QuantumModel) else ()
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
@@ -272,7 +268,7 @@ class ReservoirRegressor(QuantumModel):
 
     def backends(self) -> tuple[Backend, ...]:
         """The backends of the reservoir's circuits (empty for a classical reservoir)."""
-        return _backends(self.reservoir)
+        return backends_of(self.reservoir)
 
     def to_backend(self, spec) -> ReservoirRegressor:
         """Run the reservoir's circuits on another backend (readout unchanged); returns ``self``.

@@ -13,7 +13,7 @@ from .cells import QGRU, QLSTM, QRNN, QGRUCell, QLSTMCell, QRNNCell, angle_encod
 from .classical import ESN, ClassicalReservoir
 from .fwp import QFWP, FWPState
 from .init import INITS, freeze_random, init_linear, init_vqc_weights
-from .protocol import QuantumModel, freeze_reservoir, runs_circuits
+from .protocol import QuantumModel, backends_of, freeze_reservoir, runs_circuits
 from .registry import MODELS, LastStep, SequenceRegressor, build_model, count_parameters
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "init_linear",
     "init_vqc_weights",
     "QuantumModel",
+    "backends_of",
     "runs_circuits",
     "freeze_reservoir",
     "SequenceRegressor",

@@ -13,7 +13,7 @@ from typing import TypeVar
 from ..backends import Backend
 from .init import Init, freeze_random
 
-__all__ = ["QuantumModel", "runs_circuits", "freeze_reservoir"]
+__all__ = ["QuantumModel", "backends_of", "runs_circuits", "freeze_reservoir"]
 
 Self = TypeVar("Self", bound="QuantumModel")
 
@@ -41,9 +41,15 @@ class QuantumModel(abc.ABC):
         ``init``) and freeze it; only the readout keeps training. Returns ``self``."""
 
 
+def backends_of(model) -> tuple[Backend, ...]:
+    """The backends of ``model``'s circuits: ``model.backends()`` for a :class:`QuantumModel`, none
+    for any other module (a torch RNN, a classical reservoir)."""
+    return model.backends() if isinstance(model, QuantumModel) else ()
+
+
 def runs_circuits(model) -> bool:
     """Whether ``model`` evaluates circuits: a :class:`QuantumModel` with at least one backend."""
-    return isinstance(model, QuantumModel) and bool(model.backends())
+    return bool(backends_of(model))
 
 
 def freeze_reservoir(model, init: Init = "paper", seed: int = 0):

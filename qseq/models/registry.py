@@ -15,7 +15,7 @@ from ..backends import Backend
 from .cells import QGRU, QLSTM, QRNN
 from .fwp import QFWP
 from .init import Init
-from .protocol import QuantumModel, freeze_reservoir
+from .protocol import QuantumModel, backends_of, freeze_reservoir
 
 __all__ = ["SequenceRegressor", "LastStep", "build_model", "MODELS", "count_parameters"]
 
@@ -27,7 +27,7 @@ class _RecurrentWrapper(QuantumModel, nn.Module):
     rnn: nn.Module
 
     def backends(self) -> tuple[Backend, ...]:
-        return self.rnn.backends() if isinstance(self.rnn, QuantumModel) else ()
+        return backends_of(self.rnn)
 
     def to_backend(self, spec: str | Backend):
         """Move the circuits to another backend (quantum layers only); returns ``self``."""

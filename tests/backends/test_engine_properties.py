@@ -7,14 +7,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import qiskit_expval, qiskit_state
 
 from qseq.backends import get
 from qseq.circuits import GATES, Circuit, Operation, ParamGroup
-
-try:
-    from .reference import qiskit_expval, qiskit_state
-except ImportError:  # tests/ is not a package: pytest put this directory on sys.path
-    from reference import qiskit_expval, qiskit_state
 
 torch_engine = pytest.importorskip("qseq.backends.torch_engine")
 TorchBackend = torch_engine.TorchBackend

@@ -9,6 +9,17 @@ import zlib
 import numpy as np
 import pytest
 import torch
+from reference import (
+    all_gates_circuit,
+    flat_params,
+    lightning_expval,
+    mixed_observables,
+    pennylane_expval,
+    pennylane_qnode,
+    qiskit_expval,
+    qiskit_state,
+    random_params,
+)
 
 from qseq.backends import get
 from qseq.circuits import (
@@ -21,31 +32,6 @@ from qseq.circuits import (
     fwp_vqc,
     strongly_entangling,
 )
-
-try:
-    from .reference import (
-        all_gates_circuit,
-        flat_params,
-        lightning_expval,
-        mixed_observables,
-        pennylane_expval,
-        pennylane_qnode,
-        qiskit_expval,
-        qiskit_state,
-        random_params,
-    )
-except ImportError:  # tests/ is not a package: pytest put this directory on sys.path
-    from reference import (
-        all_gates_circuit,
-        flat_params,
-        lightning_expval,
-        mixed_observables,
-        pennylane_expval,
-        pennylane_qnode,
-        qiskit_expval,
-        qiskit_state,
-        random_params,
-    )
 
 torch_engine = pytest.importorskip("qseq.backends.torch_engine")
 TorchBackend = torch_engine.TorchBackend
