@@ -66,7 +66,9 @@ def measure(n: int, batch: int) -> dict[str, float]:
 
 def large_register(n: int) -> dict[str, float]:
     """``chen_vqc(n, 2)`` at batch 1: the first call (compilation and device tables included), a
-    forward call, and the memory floor — one read+write pass of a complex64 state (a copy)."""
+    forward call, forward plus gradient by autograd and by the adjoint method (time, and the peak
+    memory above the tables in states), and the memory floor — one read+write pass of a complex64
+    state (a copy)."""
     circuit = chen_vqc(n, 2)
     backend = get("torch:cuda", check_finite=False)
     x = torch.rand(1, circuit.n_params, device="cuda") * 6.28
@@ -75,11 +77,23 @@ def large_register(n: int) -> dict[str, float]:
     backend.expval(circuit, x)
     torch.cuda.synchronize()
     first = time.perf_counter() - start
-    forward = time_cuda(lambda: backend.expval(circuit, x))
+    out = {"first call s": first, "forward ms": time_cuda(lambda: backend.expval(circuit, x))}
+    x_grad = x.clone().requires_grad_()
+    state_bytes = 2**n * 8
+    for diff in ("backprop", "adjoint"):
+        backend.diff = diff
+        step = lambda: backend.expval(circuit, x_grad).sum().backward()  # noqa: E731
+        step()
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        out[f"{diff} grad ms"] = time_cuda(step)
+        out[f"{diff} peak states"] = (torch.cuda.max_memory_allocated() - base) / state_bytes
     state = torch.empty(2**n, dtype=torch.complex64, device="cuda")
     target = torch.empty_like(state)
-    floor = time_cuda(lambda: target.copy_(state))
-    return {"first call s": first, "forward ms": forward, "floor ms": floor, "passes": forward / floor}
+    out["floor ms"] = time_cuda(lambda: target.copy_(state))
+    out["passes"] = out["forward ms"] / out["floor ms"]
+    return out
 
 
 def main() -> None:
@@ -123,13 +137,18 @@ def main() -> None:
         lines += [
             "",
             "Large registers, `chen_vqc(n, 2)` at batch 1, complex64: the first call (compilation and device tables "
-            "included), one forward call, and the memory floor (one read+write pass of the state); `passes` = "
-            "forward ÷ floor.",
+            "included), one forward call, forward plus gradient of all parameters by autograd (`backprop`) and by the "
+            "adjoint method (`diff='adjoint'`), each with its peak memory above what was allocated before (the "
+            "device tables), in states; the memory floor (one read+write pass of the state); `passes` = forward ÷ "
+            "floor.",
             "",
-            "| n | first call s | forward ms | floor ms | passes |",
-            "|--:|--:|--:|--:|--:|",
+            "| n | first call s | forward ms | backprop grad ms | its peak, states | adjoint grad ms | "
+            "its peak, states | floor ms | passes |",
+            "|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
             *(
-                f"| {n} | {r['first call s']:.2f} | {r['forward ms']:.3f} | {r['floor ms']:.4f} | {r['passes']:.0f} |"
+                f"| {n} | {r['first call s']:.2f} | {r['forward ms']:.3f} | {r['backprop grad ms']:.2f} | "
+                f"{r['backprop peak states']:.1f} | {r['adjoint grad ms']:.2f} | {r['adjoint peak states']:.1f} | "
+                f"{r['floor ms']:.4f} | {r['passes']:.0f} |"
                 for n, r in large
             ),
         ]

@@ -9,13 +9,15 @@ compilation and why.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 
 from ..circuits import Circuit
 from .base import Backend, BindCache, Params, ParamsLike
-from .engine import compile_circuit, evolve, expectations, make_tables
+from .engine import compile_circuit, evolve, expectations, expval_adjoint, make_tables
+from .engine.adjoint import ADJOINT_STATES
 from .engine.program import Permute
 from .engine.simulate import REAL_DTYPE
 
@@ -74,14 +76,35 @@ def _free_bytes(device: torch.device) -> int | None:
     return None
 
 
-def _check_memory(program, params: Params, device: torch.device, cdtype: torch.dtype, tables_built: bool) -> None:
+def _needs_grad(params: Params, initial: torch.Tensor | None = None) -> bool:
+    tensors = [*params.groups.values(), *([] if initial is None else [initial])]
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def _choose_diff(program, params: Params, device: torch.device, cdtype: torch.dtype, diff: str | None, grad: bool):
+    """``"backprop"`` or ``"adjoint"`` for this call (``None`` without gradients). ``diff=None`` takes
+    autograd unless its saved states would not fit in free memory and the adjoint method's would."""
+    if not grad:
+        return None
+    if diff is not None:
+        return diff
+    states = math.prod(params.batch_shape) * program.dim * torch.empty((), dtype=cdtype).element_size()
+    backprop = states * (WORKING_STATES + len(program.stages) + 1)
+    if backprop < CHECKED_BYTES or (device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
+        return "backprop"
+    free = _free_bytes(device)
+    return "adjoint" if free is not None and backprop > free else "backprop"
+
+
+def _check_memory(program, params: Params, device, cdtype, tables_built: bool, diff: str | None) -> None:
     """Refuse, before allocating, a call whose states (and, at the first call on a device, the
     permutation tables: one int64 index of ``2^n`` entries per run of CNOT-like gates) cannot fit: a
-    clear error instead of an allocator failure after minutes of work."""
+    clear error instead of an allocator failure after minutes of work. ``diff``: how this call is
+    differentiated (``None``: no gradients)."""
     states = math.prod(params.batch_shape) * program.dim * torch.empty((), dtype=cdtype).element_size()
-    grad = torch.is_grad_enabled() and any(t.requires_grad for t in params.groups.values())
+    held = {None: WORKING_STATES, "adjoint": ADJOINT_STATES, "backprop": WORKING_STATES + len(program.stages) + 1}
     tables = 0 if tables_built else program.dim * 8 * sum(isinstance(s, Permute) for s in program.stages)
-    need = states * (WORKING_STATES + (len(program.stages) + 1 if grad else 0)) + tables
+    need = states * held[diff] + tables
     if need < CHECKED_BYTES or (device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
         return
     free = _free_bytes(device)
@@ -89,11 +112,12 @@ def _check_memory(program, params: Params, device: torch.device, cdtype: torch.d
         gib = 2**30
         fixes = ["a smaller batch"]
         fixes += ["complex64 (float32 angles)"] if cdtype == torch.complex128 else []
-        fixes += ["no gradients"] if grad else []
+        fixes += ["diff='adjoint' (a constant number of stored states)"] if diff == "backprop" else []
+        fixes += ["no gradients"] if diff else []
         raise MemoryError(
             f"{program.n_qubits} qubits x {math.prod(params.batch_shape)} circuits need about {need / gib:.1f} GiB "
-            f"of state memory on {device}{' with gradients' if grad else ''}, but {free / gib:.1f} GiB is free: "
-            f"try {' or '.join(fixes)}"
+            f"of state memory on {device}{f' with {diff} gradients' if diff else ''}, but {free / gib:.1f} GiB is "
+            f"free: try {' or '.join(fixes)}"
         )
 
 
@@ -109,6 +133,12 @@ class TorchBackend(Backend):
         fuse: fuse runs of gates whose parameters are shared by the batch into one ``2^n × 2^n``
             unitary: ``None`` decides with a cost model, ``True``/``False`` force it. Results do not
             depend on it.
+        diff: how gradients of expectation values are computed when any angle requires one:
+            ``"backprop"`` (autograd through every stage: keeps one state per stage), ``"adjoint"``
+            (the adjoint method: one forward and one backward sweep, about four states whatever the
+            depth; for large registers), or ``None``: autograd unless its states would not fit in
+            free memory. Values and gradients do not depend on it. :meth:`state` and
+            :meth:`unitary` are always differentiated by autograd.
         check_finite: reject NaN/inf angles on the CPU (one scan per call; turn off in hot loops
             whose inputs are known finite). CUDA angles are never scanned per call: the answer
             would stall the host; NaN angles give NaN values there.
@@ -123,12 +153,17 @@ class TorchBackend(Backend):
     max_qubits = 30  # a 30-qubit complex64 state is 8 GiB; what fits is checked per call (_check_memory)
     _transient = ("_compiled",)
 
-    def __init__(self, device=None, dtype=None, fuse: bool | None = None, check_finite: bool = True):
+    def __init__(
+        self, device=None, dtype=None, fuse: bool | None = None, check_finite: bool = True, diff: str | None = None
+    ):
         self.device = _device(device)
         self.dtype = _complex_dtype(dtype)
         if fuse not in (None, True, False):
             raise ValueError(f"fuse must be None, True or False, got {fuse!r}")
         self.fuse = fuse
+        if diff not in (None, "backprop", "adjoint"):
+            raise ValueError(f"diff must be None, 'backprop' or 'adjoint', got {diff!r}")
+        self.diff = diff
         self.check_finite = check_finite
         self.name = "torch" if self.device is None else f"torch:{self.device}"
         # Compiled programs and device tables, keyed by id(circuit) with the circuit kept alive beside
@@ -143,7 +178,7 @@ class TorchBackend(Backend):
     def state(self, circuit: Circuit, params: ParamsLike) -> torch.Tensor:
         """The final state vector ``(..., 2**n)`` (complex; wire 0 = most significant bit)."""
         p = self._check(circuit, params)
-        return self._evolve(circuit, p, None, None)[1].to(p.device)
+        return self._evolve(circuit, p, None).to(p.device)
 
     def unitary(self, circuit: Circuit, params: ParamsLike) -> torch.Tensor:
         """The circuit's unitary ``(..., 2**n, 2**n)`` (column ``j`` is the image of ``|j⟩``)."""
@@ -152,24 +187,36 @@ class TorchBackend(Backend):
         eye = torch.eye(dim, dtype=self._cdtype(p), device=self.device or p.device)
         groups = {n: t.unsqueeze(-2) for n, t in p.groups.items()}  # rows of the identity are a batch
         shifted = Params(groups, torch.Size((*p.batch_shape, 1)), p.dtype, p.device)
-        rows = self._evolve(circuit, shifted, eye, None)[1]
+        rows = self._evolve(circuit, shifted, eye)
         return rows.mT.to(p.device)
 
     # -- Backend -------------------------------------------------------------------------------
     def _expval(self, circuit: Circuit, params: Params, cache: BindCache | None) -> torch.Tensor:
-        tables, psi, program = self._evolve(circuit, params, None, cache)
+        program, tables, groups, diff = self._setup(circuit, params, None, adjoint=True)
+        if diff == "adjoint":
+            read = functools.partial(expectations, tables, program=program)
+            return expval_adjoint(program, tables, groups, params.batch_shape, read)
+        psi = evolve(program, tables, groups, params.batch_shape, None, self.fuse, cache)
         return expectations(tables, psi, program)
 
-    def _evolve(self, circuit, params: Params, initial, cache) -> tuple:
-        """``(tables, final state, program)``: one compiled-program lookup per call."""
+    def _evolve(self, circuit, params: Params, initial) -> torch.Tensor:
+        """The final state (from ``initial``, else from the preparation), differentiated by autograd."""
+        program, tables, groups, _ = self._setup(circuit, params, initial, adjoint=False)
+        return evolve(program, tables, groups, params.batch_shape, initial, self.fuse)
+
+    def _setup(self, circuit, params: Params, initial, adjoint: bool) -> tuple:
+        """``(program, tables, angle groups on the device, diff)`` for one call, after the memory
+        check; ``diff`` is how this call is differentiated (``None``: no gradient; ``"adjoint"`` only
+        where ``adjoint`` allows it: expectation values, not states)."""
         _, program, tables_by_key = self._entry(circuit)
         key = (self.device or params.device, self._cdtype(params))
-        _check_memory(program, params, *key, tables_built=key in tables_by_key)
+        grad = _needs_grad(params, initial)
+        diff = _choose_diff(program, params, *key, self.diff if adjoint else "backprop", grad)
+        _check_memory(program, params, *key, tables_built=key in tables_by_key, diff=diff)
         if key not in tables_by_key:
             tables_by_key[key] = make_tables(program, *key)
-        tables = tables_by_key[key]
         groups = {n: t.to(device=key[0], dtype=REAL_DTYPE[key[1]]) for n, t in params.groups.items()}
-        return tables, evolve(program, tables, groups, params.batch_shape, initial, self.fuse, cache), program
+        return program, tables_by_key[key], groups, diff
 
     def _entry(self, circuit: Circuit) -> tuple:
         entry = self._compiled.get(id(circuit))

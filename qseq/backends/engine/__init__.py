@@ -1,8 +1,10 @@
 """The functional core of the torch state-vector engine: :mod:`.program` compiles a circuit into
-batched stages once; :mod:`.simulate` runs them. :class:`qseq.backends.torch_engine.TorchBackend`
+batched stages once; :mod:`.simulate` runs them; :mod:`.adjoint` differentiates expectation values
+by the adjoint method. :class:`qseq.backends.torch_engine.TorchBackend`
 is the thin backend class over it."""
 
+from .adjoint import expval_adjoint
 from .program import Program, compile_circuit
 from .simulate import Tables, evolve, expectations, make_tables
 
-__all__ = ["Program", "compile_circuit", "Tables", "make_tables", "evolve", "expectations"]
+__all__ = ["Program", "compile_circuit", "Tables", "make_tables", "evolve", "expval_adjoint", "expectations"]

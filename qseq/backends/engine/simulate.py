@@ -236,7 +236,7 @@ def _prepare(stage: Local, mats: _Matrices, tables: Tables, n_qubits: int) -> to
     return psi
 
 
-def _apply_block(psi: torch.Tensor, m: torch.Tensor, first: int, k: int, n_qubits: int) -> torch.Tensor:
+def apply_block(psi: torch.Tensor, m: torch.Tensor, first: int, k: int, n_qubits: int) -> torch.Tensor:
     """Apply a ``(2^k × 2^k)`` matrix ``(*lead_m, K, K)`` to wires ``first..first+k-1`` of ``psi``.
 
     The state is viewed as ``(*lead, before, K, after)``; the product is arranged so that the
@@ -253,9 +253,9 @@ def _apply_block(psi: torch.Tensor, m: torch.Tensor, first: int, k: int, n_qubit
         return out.reshape(*out.shape[:-3], 2**n_qubits)
     else:  # bring the block's axis to the front: one wide product per sample
         x = psi.reshape(*lead, before, size, after).movedim(-2, -3).reshape(*lead, size, before * after)
-        out = m @ x
-        out = out.reshape(*out.shape[:-2], size, before, after).movedim(-3, -2)
-        return out.reshape(*out.shape[:-3], 2**n_qubits)
+        x = m @ x  # (the reassignments free each copy as soon as the next exists: large registers)
+        x = x.reshape(*x.shape[:-2], size, before, after).movedim(-3, -2)
+        return x.reshape(*x.shape[:-3], 2**n_qubits)
     return out.reshape(*out.shape[:-2], 2**n_qubits)
 
 
@@ -273,34 +273,45 @@ def _apply_local(
     key = ("blocks", id(stage), shared, fused, tables.cdtype, tables.device, torch.is_grad_enabled())
     blocks = None if store is None else store.get(key)
     if blocks is None:
-        per_wire = mats.per_wire(stage, fused)
-        eye = torch.eye(2, dtype=tables.cdtype, device=tables.device)
-        blocks = []
-        for first, k in stage.blocks if shared else stage.sample_blocks:
-            block = None
-            for w in range(first, first + k):
-                m = eye if per_wire[w] is None else per_wire[w]
-                block = m if block is None else _kron(block, m)
-            assert block is not None  # every block spans at least one wire
-            blocks.append((first, k, block))
+        blocks = local_blocks(stage, tables, mats, shared, fused)
         if store is not None and not any(b.requires_grad for _, _, b in blocks):  # a graph lives one pass
             store[key] = blocks
     for first, k, block in blocks:
-        psi = _apply_block(psi, block, first, k, n_qubits)
+        psi = apply_block(psi, block, first, k, n_qubits)
     return psi
 
 
-def _apply_dense(stage: Dense, tables: Tables, psi, src, n_qubits: int) -> torch.Tensor:
-    """Apply a (possibly batched) ``(2^k × 2^k)`` gate matrix to arbitrary wires."""
+def local_blocks(stage: Local, tables: Tables, mats: _Matrices, shared: bool, fused: bool = False) -> list:
+    """``[(first wire, k, block (*lead, 2^k, 2^k))]``: a Local stage's gates as Kronecker blocks of
+    adjacent wires (``shared``: the larger blocks used when the matrices serve many states)."""
+    per_wire = mats.per_wire(stage, fused)
+    eye = torch.eye(2, dtype=tables.cdtype, device=tables.device)
+    blocks = []
+    for first, k in stage.blocks if shared else stage.sample_blocks:
+        block = None
+        for w in range(first, first + k):
+            m = eye if per_wire[w] is None else per_wire[w]
+            block = m if block is None else _kron(block, m)
+        assert block is not None  # every block spans at least one wire
+        blocks.append((first, k, block))
+    return blocks
+
+
+def dense_matrix(stage: Dense, tables: Tables, src) -> torch.Tensor:
+    """A Dense stage's gate matrix ``(*lead, 2^k, 2^k)`` for the stage's source vector ``src``."""
     index = tables.per_stage[id(stage)]
-    angles = psi.real.new_zeros(0) if src is None else src[..., index]
-    m = stage.spec.matrix(angles, tables.cdtype)  # (*lead_m, 2^k, 2^k)
-    k = len(stage.wires)
+    angles = torch.zeros(0, device=tables.device, dtype=REAL_DTYPE[tables.cdtype]) if src is None else src[..., index]
+    return stage.spec.matrix(angles, tables.cdtype)
+
+
+def apply_on_wires(psi: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n_qubits: int) -> torch.Tensor:
+    """Apply a (possibly batched) ``(2^k × 2^k)`` matrix ``(*lead_m, 2^k, 2^k)`` to arbitrary ``wires``."""
+    k = len(wires)
     lead = psi.shape[:-1]
-    x = psi.reshape(*lead, *([2] * n_qubits)).movedim([len(lead) + w for w in stage.wires], list(range(-k, 0)))
+    x = psi.reshape(*lead, *([2] * n_qubits)).movedim([len(lead) + w for w in wires], list(range(-k, 0)))
     x = x.reshape(*lead, 2 ** (n_qubits - k), 2**k) @ m.mT  # (*lead_out, rest, 2^k)
     out_lead = x.shape[:-2]
-    x = x.reshape(*out_lead, *([2] * n_qubits)).movedim(list(range(-k, 0)), [len(out_lead) + w for w in stage.wires])
+    x = x.reshape(*out_lead, *([2] * n_qubits)).movedim(list(range(-k, 0)), [len(out_lead) + w for w in wires])
     return x.reshape(*out_lead, 2**n_qubits)
 
 
@@ -319,7 +330,7 @@ def _apply(
     if fused and src is not None:
         src = src.unsqueeze(-2)
     assert isinstance(stage, Dense)  # the only other kind of stage
-    return _apply_dense(stage, tables, psi, src, n_qubits)
+    return apply_on_wires(psi, dense_matrix(stage, tables, src), stage.wires, n_qubits)
 
 
 # -- fusion ------------------------------------------------------------------------------------
