@@ -17,6 +17,8 @@ LAYERS = {
     "qseq._optional": 0,
     "qseq._io": 0,
     "qseq._threads": 0,
+    "qseq._rng": 0,
+    "qseq._plotting": 0,
     "qseq.circuits": 1,
     "qseq.data": 1,
     "qseq.envs": 1,

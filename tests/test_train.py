@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch import nn
 
+import qseq._plotting as plotting
 import qseq.train.loop as train_loop
-import qseq.train.plots as train_plots
 from qseq.train import (
     METRIC_COLUMNS,
     TrainConfig,
@@ -331,7 +331,7 @@ def test_plots_skipped_when_disabled(data, tmp_path):
 def test_plots_skipped_with_one_warning_without_matplotlib(data, tmp_path, monkeypatch):
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)  # makes `import` raise ImportError
-    monkeypatch.setattr(train_plots, "_warned_no_matplotlib", False)
+    monkeypatch.setattr(plotting, "_warned_no_matplotlib", False)
     with pytest.warns(RuntimeWarning, match="matplotlib is not installed") as record:
         fit(make_model(), *data, run_dir=tmp_path / "a", epochs=1, progress=False, plot=True)
         fit(make_model(), *data, run_dir=tmp_path / "b", epochs=1, progress=False, plot=True)

@@ -20,12 +20,12 @@ Checkpoints hold only tensors, dicts, lists, numbers and strings and load with
 ``torch.load(path, weights_only=True)``.
 """
 
+from .._rng import seed_everything
 from .checkpoint import load_checkpoint, load_model_weights
 from .config import METRIC_COLUMNS, TrainConfig, TrainResult
 from .evaluation import evaluate, predict
 from .loop import fit
 from .plots import plot_loss, plot_prediction
-from .rng import seed_everything
 
 __all__ = [
     "TrainConfig",

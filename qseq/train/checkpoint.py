@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .._io import atomic_write
+from .._rng import rng_state, set_rng_state
 from .config import (
     _RESUME_FREE_FIELDS,
     BEST_FILE,
@@ -26,7 +27,6 @@ from .config import (
     _State,
 )
 from .evaluation import _model_dtype_device
-from .rng import _rng_state, _set_rng_state
 
 __all__ = ["load_checkpoint", "load_model_weights"]
 
@@ -102,7 +102,7 @@ def _save_checkpoint(
         "wall_time": state.wall_time,
         "config": config.to_dict(),
         "data": data_signature,
-        "rng": _rng_state(shuffle_gen),
+        "rng": rng_state({"shuffle": shuffle_gen}),
     }
     _save_torch(run_dir / CHECKPOINT_FILE, checkpoint)
 
@@ -211,7 +211,7 @@ def _restore(
     optimizer.load_state_dict(checkpoint["optimizer_state"])
     best = checkpoint["best"]
     best_weights = None if best["model_state"] is None else {k: v.to(device) for k, v in best["model_state"].items()}
-    _set_rng_state(checkpoint["rng"], shuffle_gen)
+    set_rng_state(checkpoint["rng"], {"shuffle": shuffle_gen})
     return _State(
         epoch=checkpoint["epoch"],
         history=list(checkpoint["history"]),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from .._io import atomic_write
+from .._plotting import matplotlib_figure, save_figure
 from .config import LOSS_PLOT, PREDICTION_PLOT, ArrayLike, PathLike
 from .evaluation import _as_tensor, predict
 
@@ -21,31 +20,6 @@ __all__ = ["plot_loss", "plot_prediction"]
 # --------------------------------------------------------------------------------------------------
 # Plots (matplotlib is optional and imported lazily)
 # --------------------------------------------------------------------------------------------------
-
-_warned_no_matplotlib = False
-
-
-def _matplotlib() -> tuple[Any, Any] | None:
-    """``(Figure, FigureCanvasAgg)``, or ``None`` (warning once per process) without matplotlib.
-
-    Figures are drawn on an explicit Agg canvas, so the user's pyplot backend is never touched.
-    """
-    global _warned_no_matplotlib
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        if not _warned_no_matplotlib:
-            _warned_no_matplotlib = True
-            warnings.warn(
-                "matplotlib is not installed: skipping plots (pip install 'qseq[plot]')", RuntimeWarning, stacklevel=3
-            )
-        return None
-    return Figure, FigureCanvasAgg
-
-
-def _save_figure(fig: Any, path: Path) -> None:
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
 
 
 def plot_loss(history: Sequence[dict[str, Any]], path: PathLike) -> Path | None:
@@ -58,7 +32,7 @@ def plot_loss(history: Sequence[dict[str, Any]], path: PathLike) -> Path | None:
     Returns:
         ``path``, or ``None`` when matplotlib is missing or the history is empty.
     """
-    mpl = _matplotlib()
+    mpl = matplotlib_figure()
     if mpl is None or not history:
         return None
     Figure, Canvas = mpl
@@ -76,7 +50,7 @@ def plot_loss(history: Sequence[dict[str, Any]], path: PathLike) -> Path | None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    _save_figure(fig, Path(path))
+    save_figure(fig, Path(path))
     return Path(path)
 
 
@@ -102,7 +76,7 @@ def plot_prediction(
     Returns:
         ``path``, or ``None`` when matplotlib is missing.
     """
-    mpl = _matplotlib()
+    mpl = matplotlib_figure()
     if mpl is None:
         return None
     parts = [train] + ([val] if val is not None else [])
@@ -125,7 +99,7 @@ def plot_prediction(
         ax.legend(fontsize="small")
     ax.set_xlabel("window (time index)")
     fig.tight_layout()
-    _save_figure(fig, Path(path))
+    save_figure(fig, Path(path))
     return Path(path)
 
 

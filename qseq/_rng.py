@@ -1,4 +1,5 @@
-"""Seeds and RNG state: :func:`seed_everything`, and saving / restoring every RNG for an exact resume."""
+"""Seeds and RNG state: :func:`seed_everything`, and saving / restoring every RNG for an exact resume
+(training and reinforcement-learning checkpoints)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["seed_everything"]
+__all__ = ["seed_everything", "rng_state", "set_rng_state"]
 
 
 def seed_everything(seed: int) -> None:
@@ -22,13 +23,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _rng_state(shuffle_gen: torch.Generator) -> dict[str, Any]:
-    """All RNG states as tensors and basic types (loadable with ``weights_only=True``)."""
+def rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
+    """Every global RNG's state and that of the named ``generators`` (under their names), as tensors
+    and basic types (loadable with ``weights_only=True``)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     version, internal, gauss_next = random.getstate()
     state = {
         "torch": torch.get_rng_state(),
-        "shuffle": shuffle_gen.get_state(),
+        **{name: g.get_state() for name, g in generators.items()},
         "numpy": {
             "kind": str(kind),
             "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
@@ -47,10 +49,11 @@ def _rng_state(shuffle_gen: torch.Generator) -> dict[str, Any]:
     return state
 
 
-def _set_rng_state(state: dict[str, Any], shuffle_gen: torch.Generator) -> None:
-    """Inverse of :func:`_rng_state`."""
+def set_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
+    """Inverse of :func:`rng_state`."""
     torch.set_rng_state(state["torch"])
-    shuffle_gen.set_state(state["shuffle"])
+    for name, g in generators.items():
+        g.set_state(state[name])
     npst = state["numpy"]
     np.random.set_state(
         (npst["kind"], npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"], npst["cached_gaussian"])
