@@ -24,6 +24,7 @@ from torch import nn
 from .._checks import all_finite, check_input_dtype
 from ..backends import Backend, BoundCircuit, get
 from ..circuits import chen_vqc
+from .episodes import check_episode_starts, zero_where
 from .init import Init, Initialisable, freeze_random, init_linear, init_vqc_weights
 from .protocol import QuantumModel, unique_backends
 
@@ -398,7 +399,7 @@ class _QuantumRNN(QuantumModel, Initialisable, nn.Module):
         return torch.stack(states, 0)
 
     # -- forward -----------------------------------------------------------------------------------
-    def forward(self, input: torch.Tensor, hx=None):
+    def forward(self, input: torch.Tensor, hx=None, episode_starts: torch.Tensor | None = None):
         """Run the sequence.
 
         Args:
@@ -407,6 +408,9 @@ class _QuantumRNN(QuantumModel, Initialisable, nn.Module):
             hx: initial state, ``(num_layers, N, hidden_size)`` (``(num_layers, hidden_size)``
                 unbatched); zeros if ``None``. For :class:`QLSTM` a pair ``(h_0, c_0)`` with ``c_0``
                 of ``n_qubits`` features.
+            episode_starts: optional bools ``(L, N)`` (``(N, L)`` batch-first, ``(L,)`` unbatched):
+                where true, that sequence's state is set to zero before the step (a new episode
+                starts; reinforcement learning). Beyond ``torch.nn.RNN``'s signature.
 
         Returns:
             ``(output, h_n)`` — ``output`` ``(L, N, output_size)`` (batch-first / unbatched like the
@@ -414,12 +418,17 @@ class _QuantumRNN(QuantumModel, Initialisable, nn.Module):
             in the layout of ``hx``.
         """
         x, unbatched = self._check_input(input)
+        starts = check_episode_starts(
+            type(self).__name__, episode_starts, x.shape[0], x.shape[1], self.batch_first, unbatched
+        )
         if unbatched:
             hx = _map_state(hx, lambda t: t.unsqueeze(1))
         states = self._layer_states(hx, x.shape[1], x)
         for k, cell in enumerate(self.cells):
             bound, outputs, state = cell._bind(), [], states[k]
-            for x_t in x.unbind(0):
+            for t, x_t in enumerate(x.unbind(0)):
+                if starts is not None:
+                    state = zero_where(state, starts[t])
                 _, state, y = cell.step(bound, x_t, state)
                 outputs.append(y)
             states[k] = state

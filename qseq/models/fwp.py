@@ -31,6 +31,7 @@ from torch import nn
 from .._checks import all_finite, check_input_dtype
 from ..backends import Backend, get
 from ..circuits import fwp_vqc
+from .episodes import check_episode_starts, zero_where
 from .init import Init, freeze_random
 from .protocol import QuantumModel
 
@@ -184,8 +185,12 @@ class QFWP(QuantumModel, nn.Module):
         z = self.backend.expval(self.circuit, {"inputs": x, "weights": fast.reshape(len(x), -1)})
         return self.head(z), FWPState(fast, slow_state)
 
-    def forward(self, x: torch.Tensor, state: FWPState | None = None) -> tuple[torch.Tensor, FWPState]:
-        """Run a sequence; see the class docstring for shapes."""
+    def forward(
+        self, x: torch.Tensor, state: FWPState | None = None, episode_starts: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, FWPState]:
+        """Run a sequence; see the class docstring for shapes. ``episode_starts`` (bools ``(L, N)``,
+        ``(N, L)`` batch-first, ``(L,)`` unbatched) resets a sequence's fast weights (and slow state)
+        to zero before the steps where it is true: a new episode starts."""
         if not isinstance(x, torch.Tensor) or x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
             raise ValueError(
                 f"QFWP: input must be (L, N, {self.input_size}), batch-first, or unbatched "
@@ -197,9 +202,12 @@ class QFWP(QuantumModel, nn.Module):
         unbatched = x.ndim == 2
         x = x.unsqueeze(1) if unbatched else (x.transpose(0, 1) if self.batch_first else x)
         batch = x.shape[1]
+        starts = check_episode_starts("QFWP", episode_starts, x.shape[0], batch, self.batch_first, unbatched)
         state = self.initial_state(batch, x) if state is None else self._check_state(state, batch, unbatched)
         outputs = []
-        for x_t in x.unbind(0):
+        for t, x_t in enumerate(x.unbind(0)):
+            if starts is not None:
+                state = zero_where(state, starts[t])
             y, state = self.step(x_t, state)
             outputs.append(y)
         out = torch.stack(outputs, 0)

@@ -1,0 +1,149 @@
+"""Run directories of reinforcement-learning runs: ``config.json``, ``metrics.csv`` / ``metrics.json``,
+``checkpoint.pt`` (everything a resume needs), ``learning_curve.png``; and loading a saved agent.
+
+A checkpoint holds the agent, the optimiser, every RNG, the step counters, the episode statistics,
+the collector's next observation / episode-start flags / recurrent state, and the environments
+themselves (cloudpickled, as gymnasium itself ships them to worker processes). A resumed run then
+continues exactly where the checkpoint was taken: same actions, same episodes, same weights as a
+run that never stopped. Environments that cannot be pickled (e.g. with a live render window) are
+restarted instead, at an episode boundary, with a warning.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._io import atomic_write
+from .._plotting import matplotlib_figure, save_figure
+from .config import RLConfig, config_from_dict
+
+__all__ = ["CHECKPOINT_FILE", "load_checkpoint", "RunFiles"]
+
+CHECKPOINT_FILE = "checkpoint.pt"
+CONFIG_FILE = "config.json"
+METRICS_CSV = "metrics.csv"
+METRICS_JSON = "metrics.json"
+CURVE_FILE = "learning_curve.png"
+_FORMAT = 1
+
+
+def _plain(state):
+    """A recurrent state as plain nested tuples (loadable with ``weights_only=True``)."""
+    if state is None or isinstance(state, torch.Tensor):
+        return state
+    return tuple(_plain(s) for s in state)
+
+
+def pickle_envs(envs) -> torch.Tensor | None:
+    """The sub-environments and episode counters of a vector env as bytes in a uint8 tensor, or
+    ``None`` (with a warning) when they cannot be pickled."""
+    import cloudpickle
+
+    stats = {k: getattr(envs, k) for k in ("episode_returns", "episode_lengths", "episode_count", "prev_dones")}
+    try:
+        blob = cloudpickle.dumps({"envs": envs.unwrapped.envs, "stats": stats})
+    except Exception as err:  # any object inside an env may refuse pickling
+        warnings.warn(
+            f"the environments cannot be saved ({type(err).__name__}: {err}); a resume will restart them at an "
+            "episode boundary",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    return torch.frombuffer(bytearray(blob), dtype=torch.uint8)
+
+
+def unpickle_envs(envs, blob: torch.Tensor) -> None:
+    """Put pickled sub-environments and counters (:func:`pickle_envs`) into the vector env ``envs``."""
+    import cloudpickle
+
+    saved = cloudpickle.loads(blob.numpy().tobytes())
+    if len(saved["envs"]) != envs.num_envs:
+        raise ValueError(f"the checkpoint holds {len(saved['envs'])} environments, the run has {envs.num_envs}")
+    envs.unwrapped.envs = saved["envs"]
+    for key, value in saved["stats"].items():
+        setattr(envs, key, value)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A run's checkpoint (``path`` is the run directory or the file), checked: a clear error for a
+    missing, damaged or foreign file."""
+    path = Path(path)
+    file = path / CHECKPOINT_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"no RL checkpoint at {file} (train one with `qseq rl ... --out DIR`)")
+    try:
+        ckpt = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(
+            f"{file} is not a readable qseq RL checkpoint ({type(err).__name__}); it may be damaged"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("kind") != "qseq-rl" or ckpt.get("format") != _FORMAT:
+        raise ValueError(f"{file} is not a qseq RL checkpoint (format {_FORMAT})")
+    ckpt["config"] = config_from_dict(ckpt["config"])
+    return ckpt
+
+
+class RunFiles:
+    """The files of one run directory (created if missing)."""
+
+    def __init__(self, run_dir: str | Path):
+        self.dir = Path(run_dir)
+        if self.dir.exists() and not self.dir.is_dir():
+            raise NotADirectoryError(f"run directory {self.dir} is a file; pass a directory to --out / run_dir")
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.dir / CHECKPOINT_FILE
+
+    def write_config(self, config: RLConfig) -> None:
+        text = json.dumps(config.to_dict(), indent=2) + "\n"
+        atomic_write(self.dir / CONFIG_FILE, lambda f: f.write(text.encode()))
+
+    def write_metrics(self, history: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+        if not history:
+            return
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(history[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(history)
+        atomic_write(self.dir / METRICS_CSV, lambda f: f.write(buffer.getvalue().encode()))
+        text = json.dumps({**summary, "history": history}, indent=2) + "\n"
+        atomic_write(self.dir / METRICS_JSON, lambda f: f.write(text.encode()))
+
+    def save_checkpoint(self, payload: dict[str, Any]) -> None:
+        payload = {"kind": "qseq-rl", "format": _FORMAT, **payload}
+        payload["collector"] = {**payload["collector"], "state": _plain(payload["collector"]["state"])}
+        atomic_write(self.checkpoint, lambda f: torch.save(payload, f))
+
+    def plot(self, episode_steps: list[int], episode_returns: list[float], title: str) -> Path | None:
+        """Episode returns against environment steps, with a 100-episode running mean."""
+        mpl = matplotlib_figure()
+        if mpl is None or not episode_returns:
+            return None
+        figure_cls, canvas_cls = mpl
+        fig = figure_cls(figsize=(6, 3.5))
+        canvas_cls(fig)
+        ax = fig.add_subplot()
+        ax.plot(episode_steps, episode_returns, ".", ms=2, alpha=0.3, label="episode return")
+        window = [
+            sum(episode_returns[max(0, i - 99) : i + 1]) / len(episode_returns[max(0, i - 99) : i + 1])
+            for i in range(len(episode_returns))
+        ]
+        ax.plot(episode_steps, window, label="mean of last 100")
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("return")
+        ax.set_title(title)
+        ax.legend(loc="best")
+        fig.tight_layout()
+        path = self.dir / CURVE_FILE
+        save_figure(fig, path)
+        return path
