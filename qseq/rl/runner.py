@@ -92,7 +92,9 @@ def _check_resume(saved: RLConfig, config: RLConfig) -> None:
 
 
 @small_work_threads()
-def train(config: RLConfig, run_dir: str | Path | None = None, resume: bool = False) -> RLResult:
+def train(
+    config: RLConfig, run_dir: str | Path | None = None, resume: bool = False, stop_at_step: int | None = None
+) -> RLResult:
     """Train a recurrent agent with A2C or recurrent PPO, as ``config``'s class says.
 
     Args:
@@ -100,6 +102,9 @@ def train(config: RLConfig, run_dir: str | Path | None = None, resume: bool = Fa
         run_dir: where to write the run's files (``None``: nothing is written).
         resume: continue the run in ``run_dir`` from its checkpoint (``config`` must match the
             saved one apart from ``total_steps``, ``checkpoint_every``, ``progress``, ``plot``).
+        stop_at_step: stop once this many environment steps are done (a checkpoint is written there),
+            to continue later with ``resume=True`` — for time-limited jobs; the learning-rate schedule
+            still runs over ``total_steps``.
 
     Returns:
         :class:`RLResult` with the trained agent.
@@ -150,7 +155,7 @@ def train(config: RLConfig, run_dir: str | Path | None = None, resume: bool = Fa
     bar = tqdm(total=n_updates * config.steps_per_update, initial=step, unit="step", disable=not config.progress)
     started, steps_at_start = time.perf_counter(), step
     try:
-        while update < n_updates:
+        while update < n_updates and (stop_at_step is None or step < stop_at_step):
             if config.anneal_lr:
                 optimizer.param_groups[0]["lr"] = config.lr * (1.0 - update / n_updates)
             before = len(collector.episode_returns)
@@ -179,7 +184,8 @@ def train(config: RLConfig, run_dir: str | Path | None = None, resume: bool = Fa
             bar.update(config.steps_per_update)
             mean = "-" if row["mean_return_100"] is None else f"{row['mean_return_100']:.1f}"
             bar.set_postfix(episodes=row["episodes"], mean_return=mean, refresh=False)
-            if files is not None and (update % config.checkpoint_every == 0 or update == n_updates):
+            stopping = update == n_updates or (stop_at_step is not None and step >= stop_at_step)
+            if files is not None and (update % config.checkpoint_every == 0 or stopping):
                 _save(
                     files,
                     config,
@@ -196,7 +202,7 @@ def train(config: RLConfig, run_dir: str | Path | None = None, resume: bool = Fa
     finally:
         bar.close()
         envs.close()
-    if files is not None and config.plot:
+    if files is not None and config.plot and update == n_updates:
         files.plot(episode_steps, collector.episode_returns, f"{config.algo.upper()} {config.model} on {config.env_id}")
     return RLResult(agent, config, history, collector.episode_returns, episode_steps, files.dir if files else None)
 
