@@ -8,6 +8,8 @@
     qseq compare --task damped_shm [--seeds 5]   # reservoir vs fully trained vs classical, one table + figure
     qseq predict --checkpoint runs/shm --backend ibm:fake_manila   # a trained model on another backend
     qseq estimate --model qlstm --task damped_shm --backend ibm:ibm_fez [--reservoir]   # jobs, shots, QPU time
+    qseq rl --env qseq/CartPoleNoVel-v1 --model qlstm --algo ppo --steps 100000 --envs 8 --out runs/cp [--resume]
+    qseq rl-eval --checkpoint runs/cp [--backend aer] [--episodes 10] [--record cp.gif]   # play a saved policy
     qseq tasks                    # the built-in time-series tasks
     qseq backends                 # which backends are installed and usable, GPUs found
 """
@@ -15,6 +17,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -142,6 +147,224 @@ def cmd_backends(_args) -> None:
     print(table([(s.spec, "yes" if s.usable else "no", s.details) for s in survey()], ("backend", "usable", "details")))
 
 
+def cmd_rl(args) -> None:
+    from .workflows import duration
+    from .workflows.rl import FLAGS, rl_run
+
+    fields = {
+        "env_id": args.env,
+        "env_kwargs": args.env_kwargs,
+        "model": args.model,
+        "total_steps": args.steps,
+        "n_envs": args.envs,
+        "hidden_size": args.hidden,
+        "n_qubits": args.qubits,
+        "n_layers": args.layers,
+        "backend": args.backend,
+        "reservoir": args.reservoir,
+        "seed": args.seed,
+        "lr": args.lr,
+        "n_steps": args.n_steps,
+        "progress": args.progress,
+    }
+    assert set(fields) == set(FLAGS)
+    run = rl_run(Path(args.out), {k: v for k, v in fields.items() if v is not None}, algo=args.algo, resume=args.resume)
+    c = run.config
+    print(f"\n{c.algo.upper()} {c.model}{'-RC' if c.reservoir else ''} ({c.backend}) on {c.env_id}")
+    if run.new_steps <= 0:
+        print(f"nothing to train: the run has {run.step:,} steps already (raise --steps to continue it)")
+    else:
+        rate = f", {run.steps_per_s:,.0f} steps/s" if run.steps_per_s else ""
+        done = f"{run.step:,} steps" + (f" ({run.new_steps:,} new)" if run.new_steps != run.step else "")
+        print(f"{done}, wall time {duration(run.seconds)}{rate}")
+    mean = "- (no episode has ended)" if math.isnan(run.mean_return_100) else f"{run.mean_return_100:.2f}"
+    print(f"episodes: {run.episodes:,}, mean return of the last 100: {mean}")
+    print(f"run directory: {run.run_dir} ({', '.join(run.files)})")
+    print(f"play it: qseq rl-eval --checkpoint {run.run_dir}")
+
+
+def cmd_rl_eval(args) -> None:
+    from .workflows import duration
+    from .workflows.rl import rl_eval
+
+    if args.record is not None:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders frames off screen, without a display
+    ev = rl_eval(
+        Path(args.checkpoint),
+        args.backend,
+        episodes=args.episodes,
+        seed=args.seed,
+        record=args.record,
+        sample=args.sample,
+        shots=args.shots,
+        price_on=args.price_on,
+    )
+    c, r = ev.config, ev.returns
+    policy = "sampled actions" if args.sample else "greedy actions"
+    print(
+        f"\n{args.checkpoint}: {c.algo.upper()} {c.model} on {c.env_id}, {len(r)} episodes on {ev.backend} ({policy})"
+    )
+    print(
+        f"mean return {r.mean():.3f} ± {r.std():.3f} (min {r.min():.3g}, max {r.max():.3g}) in {duration(ev.seconds)}"
+    )
+    u = ev.usage
+    if u is not None:
+        jobs = f", {u.jobs:,} jobs ({u.reused:,} from the journal)" if u.jobs or u.reused else ""
+        print(f"backend {ev.backend}: {u.calls:,} calls, {u.circuits:,} circuits{jobs}")
+    if ev.journal is not None:
+        print(f"job journal: {ev.journal}")
+    if ev.cost is not None:
+        step, total = ev.cost.per_step, ev.cost.total
+        print(
+            f"on {ev.cost.device} at {ev.cost.shots} shots: one environment step of one environment is "
+            f"{_plural(step.jobs, 'job')}, {_plural(step.circuits, 'circuit')}, {duration(step.qpu_seconds)} of QPU "
+            "time;\n"
+            f"these episodes: {total.jobs:,} jobs, {total.circuits:,} circuits, {total.shots:,} shots, "
+            f"about {duration(total.qpu_seconds)} of QPU time\n"
+            "(execution only: queueing, a few seconds of overhead per job and error mitigation come on top; "
+            "see docs/hardware.md)"
+        )
+    if ev.cost_note:
+        print(ev.cost_note)
+    if ev.gif is not None:
+        print(f"recording: {ev.gif} ({ev.frames} frames of the first episode)")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err.msg}): {text!r}; e.g. '{{\"delay\": 1}}'") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, e.g. '{{\"delay\": 1}}', got {text!r}")
+    return value
+
+
+def _rl_parsers(sub) -> None:
+    from .workflows.rl import EVAL_SEED, PRICE_DEVICE, RL_ALGORITHMS, RL_MODELS, rl_defaults
+
+    rl = sub.add_parser(
+        "rl",
+        help="train a recurrent agent (A2C, recurrent PPO, DRQN) in a gymnasium environment",
+        description="Train a recurrent agent into a run directory (config.json, metrics.csv/json, checkpoint.pt, "
+        "learning_curve.png). Options left out keep the algorithm's defaults (shown); with --resume they keep "
+        "the run's saved values, and only --steps and --no-progress may change.",
+    )
+    rl.add_argument("--env", help="gymnasium id, e.g. qseq/CartPoleNoVel-v1, qseq/CueRecall-v0, CartPole-v1")
+    rl.add_argument(
+        "--env-kwargs", type=_json_object, metavar="JSON", help="keywords of the environment, e.g. '{\"delay\": 1}'"
+    )
+    rl.add_argument("--model", choices=RL_MODELS, help="the recurrent core")
+    rl.add_argument("--algo", choices=RL_ALGORITHMS, help="the algorithm")
+    rl.add_argument(
+        "--steps",
+        type=_positive_int,
+        metavar="N",
+        help=f"environment steps, all environments together (default: {rl_defaults('total_steps')})",
+    )
+    rl.add_argument(
+        "--envs",
+        type=_positive_int,
+        metavar="K",
+        help=f"environments stepped together (default: {rl_defaults('n_envs')})",
+    )
+    rl.add_argument("--out", required=True, help="run directory, e.g. runs/cartpole")
+    rl.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    rl.add_argument(
+        "--seed", type=_seed, help=f"seed of weights, environments and training (default: {rl_defaults('seed')})"
+    )
+    rl.add_argument(
+        "--reservoir",
+        action="store_true",
+        default=None,
+        help="freeze the recurrent core at seeded random weights; only the heads train",
+    )
+    rl.add_argument(
+        "--hidden", type=_positive_int, help=f"hidden features of the core (default: {rl_defaults('hidden_size')})"
+    )
+    rl.add_argument("--qubits", type=_positive_int, help="wires per VQC (default: 4 for qlstm/qgru/qrnn, 8 for qfwp)")
+    rl.add_argument(
+        "--layers",
+        type=_positive_int,
+        help=f"variational layers per VQC, or the QFWP's depth (default: {rl_defaults('n_layers')})",
+    )
+    rl.add_argument("--backend", help=f"where the circuits run while training (default: {rl_defaults('backend')})")
+    rl.add_argument("--lr", type=_positive_float, help=f"learning rate (default: {rl_defaults('lr')})")
+    rl.add_argument(
+        "--n-steps", type=_positive_int, help=f"steps per environment per update (default: {rl_defaults('n_steps')})"
+    )
+    rl.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
+    rl.set_defaults(func=cmd_rl)
+
+    ev = sub.add_parser(
+        "rl-eval",
+        help="play a trained agent's policy, optionally on another backend, and record it",
+        description="Play whole episodes with the policy of a `qseq rl` run and print the mean return. On a backend "
+        "other than the torch engine it also prints what the circuits would cost on an IBM device.",
+    )
+    ev.add_argument("--checkpoint", required=True, help="the run directory of `qseq rl` (or its checkpoint.pt)")
+    ev.add_argument(
+        "--backend",
+        default=None,
+        help="run the circuits here, e.g. aer, aer:noise=fake_manila, ibm:fake_manila, ibm:ibm_fez "
+        "(default: the training backend); Aer and IBM keep their job journal in the run directory",
+    )
+    ev.add_argument(
+        "--episodes",
+        type=_positive_int,
+        default=None,
+        help="episodes to play (default: 100 on the torch engine, 10 on any other backend, where every circuit "
+        "is simulated or run)",
+    )
+    ev.add_argument(
+        "--seed", type=_seed, default=EVAL_SEED, help=f"environment i starts with seed + i (default: {EVAL_SEED})"
+    )
+    ev.add_argument("--record", default=None, metavar="OUT.gif", help="save the first episode as an animated GIF")
+    ev.add_argument("--sample", action="store_true", help="sample actions from the policy (default: most probable)")
+    ev.add_argument("--shots", type=_positive_int, default=None, help="shots per circuit (default: the backend's)")
+    ev.add_argument(
+        "--price-on",
+        default=None,
+        metavar="ibm:DEVICE",
+        help=f"the IBM device that prices the circuits (default: the backend if it is one, else {PRICE_DEVICE})",
+    )
+    ev.set_defaults(func=cmd_rl_eval)
+
+
 def _parser() -> argparse.ArgumentParser:
     from .models import MODELS
 
@@ -193,18 +416,25 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--epochs", type=int, default=100)
     est.add_argument("--batch-size", type=int, default=4)
     est.set_defaults(func=cmd_estimate)
+    _rl_parsers(sub)
     sub.add_parser("tasks", help="list the built-in tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("backends", help="list backends and whether they are usable").set_defaults(func=cmd_backends)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as stop:  # argparse's usage errors (exit code 2) and --help (0), returned to the caller
+        return stop.code if isinstance(stop.code, int) else 2
     try:
         args.func(args)
-    except (ValueError, FileExistsError, ImportError, RuntimeError, ConnectionError, MemoryError) as err:
+    except (ValueError, OSError, ImportError, RuntimeError, MemoryError) as err:  # OSError: files, connections
         print(f"qseq: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("qseq: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 
