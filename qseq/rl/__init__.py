@@ -2,6 +2,8 @@
 
 * :func:`train` — A2C (:class:`A2CConfig`) or recurrent PPO (:class:`PPOConfig`) on any discrete-action
   environment with a flat observation (``qseq/...`` ids from :mod:`qseq.envs`, or any gymnasium id);
+* :func:`train_drqn` — deep recurrent Q-learning (:class:`DRQNConfig`: episode replay, ε-greedy, target
+  network), the QLSTM-DRQN paper's algorithm;
 * agents: :class:`RecurrentActorCritic`, :class:`RecurrentQNetwork` on a :class:`RecurrentCore` built by
   :func:`build_core` from QLSTM, QGRU, QRNN, QFWP or a torch LSTM/GRU (``reservoir=True``: only the
   heads train);
@@ -14,10 +16,12 @@ from .agents import RecurrentActorCritic, RecurrentQNetwork
 from .checkpoint import load_checkpoint
 from .config import ALGORITHMS, A2CConfig, PPOConfig, RLConfig
 from .core import CORES, RecurrentCore, build_core
+from .drqn import DRQNConfig, build_q_network, train_drqn
 from .runner import RLResult, build_agent, train
 
 __all__ = [
     "A2CConfig",
+    "DRQNConfig",
     "PPOConfig",
     "RLConfig",
     "ALGORITHMS",
@@ -28,6 +32,8 @@ __all__ = [
     "RLResult",
     "build_agent",
     "build_core",
+    "build_q_network",
     "load_checkpoint",
     "train",
+    "train_drqn",
 ]

@@ -121,6 +121,16 @@ class RecurrentActorCritic(_RecurrentAgent):
             action = dist.probs.argmax(-1) if deterministic else dist.sample()
         return action, dist.log_prob(action), dist.entropy(), self.critic(hidden).squeeze(-1), state
 
+    def act(
+        self, obs: torch.Tensor, state: State, starts: torch.Tensor, deterministic: bool = True
+    ) -> tuple[torch.Tensor, State]:
+        """Actions ``(T, N)`` (the most probable, or sampled with ``deterministic=False``) and the state
+        after the last step."""
+        hidden, state = self.core(self._normalized(obs), state, starts)
+        logits = self.actor(hidden)
+        action = logits.argmax(-1) if deterministic else Categorical(logits=logits).sample()
+        return action, state
+
 
 class RecurrentQNetwork(_RecurrentAgent):
     """``Q(h_t, ·) = head(h_t)`` (``Linear(H → n_actions)``) on a recurrent core (QLSTM-DRQN)."""
@@ -136,6 +146,17 @@ class RecurrentQNetwork(_RecurrentAgent):
         """``Q`` ``(T, N, n_actions)`` and the state after the last step."""
         hidden, state = self.core(self._normalized(obs), state, starts)
         return self.head(hidden), state
+
+    def act(
+        self, obs: torch.Tensor, state: State, starts: torch.Tensor, deterministic: bool = True
+    ) -> tuple[torch.Tensor, State]:
+        """Greedy actions ``argmax_a Q`` ``(T, N)`` and the state after the last step. A Q-network has
+        no stochastic policy of its own: ``deterministic=False`` is refused (ε-greedy exploration
+        belongs to training, :mod:`qseq.rl.drqn`)."""
+        if not deterministic:
+            raise ValueError("a Q-network acts greedily: deterministic=False has no policy to sample from")
+        q, state = self(obs, state, starts)
+        return q.argmax(-1), state
 
 
 def _norm(obs_dim: int | None, normalize_obs: bool, core: RecurrentCore) -> RunningNorm | None:

@@ -21,6 +21,8 @@ class RLConfig:
     """What every algorithm shares: the environment, the agent, the budget and the run's files."""
 
     algo: ClassVar[str] = ""
+    #: Int fields that may be 0 (the others must be >= 1; ``seed`` always may).
+    _zero_ok: ClassVar[frozenset[str]] = frozenset()
 
     env_id: str = "qseq/CartPoleNoVel-v1"
     """A gymnasium id (``qseq/...`` ids are registered by :mod:`qseq.envs`)."""
@@ -103,7 +105,7 @@ class RLConfig:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.type in ("int", "int | None") and value is not None:
-                _check_int(name, f.name, value, minimum=0 if f.name == "seed" else 1)
+                _check_int(name, f.name, value, minimum=0 if f.name == "seed" or f.name in self._zero_ok else 1)
                 setattr(self, f.name, int(value))
             elif f.type == "float":
                 _check_real(name, f.name, value)
@@ -210,7 +212,9 @@ class PPOConfig(RLConfig):
             _check_real("PPOConfig", "target_kl", self.target_kl)
 
 
-#: Algorithm name -> its configuration class.
+#: Algorithm name -> its configuration class. ``"drqn"`` (:class:`~qseq.rl.drqn.DRQNConfig`) is added
+#: by :mod:`qseq.rl.drqn`, which the package ``qseq.rl`` imports, so it is there whenever any ``qseq.rl``
+#: module is (this module cannot import it: drqn builds on it).
 ALGORITHMS: dict[str, type[RLConfig]] = {"a2c": A2CConfig, "ppo": PPOConfig}
 
 

@@ -11,20 +11,25 @@ import torch
 
 from .._threads import small_work_threads
 from ..backends import Backend
-from .agents import RecurrentActorCritic
+from .agents import RecurrentActorCritic, RecurrentQNetwork
 from .checkpoint import load_checkpoint
 from .config import RLConfig
+from .drqn import build_q_network
 from .runner import build_agent
 from .vector import make_vector_env, space_sizes
 
 __all__ = ["load_agent", "evaluate"]
 
 
-def load_agent(run_dir: str | Path, backend: str | Backend | None = None) -> tuple[RecurrentActorCritic, RLConfig]:
-    """The trained agent of a run directory (or checkpoint file) and its configuration.
+def load_agent(
+    run_dir: str | Path, backend: str | Backend | None = None
+) -> tuple[RecurrentActorCritic | RecurrentQNetwork, RLConfig]:
+    """The trained agent of a run directory (or checkpoint file) and its configuration: a
+    :class:`RecurrentQNetwork` for a DRQN run, else a :class:`RecurrentActorCritic`.
 
     Args:
-        run_dir: a directory written by :func:`~qseq.rl.train` (``qseq rl --out``) or its ``checkpoint.pt``.
+        run_dir: a directory written by :func:`~qseq.rl.train` (``qseq rl --out``) or
+            :func:`~qseq.rl.drqn.train_drqn`, or its ``checkpoint.pt``.
         backend: run the agent's circuits on this backend instead of the training one (e.g. ``"aer"``,
             ``"ibm:fake_manila"``); classical agents refuse a backend.
     """
@@ -35,7 +40,8 @@ def load_agent(run_dir: str | Path, backend: str | Backend | None = None) -> tup
         obs_dim, n_actions = space_sizes(envs, config.env_id)
     finally:
         envs.close()
-    agent = build_agent(config, obs_dim, n_actions)
+    build = build_q_network if config.algo == "drqn" else build_agent
+    agent = build(config, obs_dim, n_actions)
     try:
         agent.load_state_dict(ckpt["agent"])
     except RuntimeError as err:
@@ -48,7 +54,7 @@ def load_agent(run_dir: str | Path, backend: str | Backend | None = None) -> tup
 @small_work_threads()
 @torch.no_grad()
 def evaluate(
-    agent: RecurrentActorCritic,
+    agent: RecurrentActorCritic | RecurrentQNetwork,
     env_id: str,
     episodes: int = 100,
     *,
@@ -64,7 +70,8 @@ def evaluate(
     over-counted), env ``i`` seeded with ``seed + i``; the default seed lies apart from training's.
 
     Args:
-        deterministic: take the most probable action (``False``: sample, as in training).
+        deterministic: take the most probable action (``False``: sample, as in training; a Q-network
+            is always greedy and refuses ``False``).
         frames: if a list, the first episode's ``rgb_array`` frames are appended to it (the
             environment is then made with ``render_mode="rgb_array"``).
     """
@@ -86,7 +93,7 @@ def evaluate(
         while (done < quota).any():
             if frames is not None and done[0] == 0:
                 frames.append(envs.unwrapped.envs[0].render())
-            action, _, _, _, state = agent.get_action_and_value(
+            action, state = agent.act(
                 torch.as_tensor(obs, dtype=dtype)[None], state, starts[None], deterministic=deterministic
             )
             obs, _, terminated, truncated, info = envs.step(action[0].numpy())
