@@ -189,9 +189,9 @@ def report(args) -> None:
             f"### {name}: {experiment['algo'].upper()} on `{experiment['env_id']}` "
             f"{experiment['config'] or ''} (threshold {experiment['threshold']}, budget {experiment['steps']:,} steps)",
             "",
-            "| model | trainable params | n solved | solved at (median) | eval return, median seed | wall s "
-            "| env steps/s |",
-            "|---|--:|--:|--:|--:|--:|--:|",
+            "| model | trainable params | steps run | n solved | solved at (median) | eval return, median seed "
+            "| wall s | env steps/s |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|",
         ]
         for model in experiment["models"]:
             mine = [r for r in rows if r["model"] == model]
@@ -204,7 +204,8 @@ def report(args) -> None:
             at = f"{int(np.median(solved)):,}" if solved else "—"
             wall, rate = np.median([r["wall_s"] for r in mine]), np.median([r["steps_per_s"] for r in mine])
             lines.append(
-                f"| {model} | {mine[0]['parameters']} | {len(solved)}/{len(mine)} | {at} | "
+                f"| {model} | {mine[0]['parameters']} | {int(np.median([r['steps'] for r in mine])):,} | "
+                f"{len(solved)}/{len(mine)} | {at} | "
                 f"{mid['eval_mean']:.2f} ± {mid['eval_std']:.2f} | {wall:.0f}{capped} | {rate:,.0f} |"
             )
         figure = _figure(name, experiment, rows)
