@@ -68,6 +68,8 @@ def evaluate(
 
     Every environment of the vector env plays its share of the episodes (so short episodes are not
     over-counted), env ``i`` seeded with ``seed + i``; the default seed lies apart from training's.
+    Environments that have played their share idle without calling the agent, so on a paid backend
+    no circuit runs for them.
 
     Args:
         deterministic: take the most probable action (``False``: sample, as in training; a Q-network
@@ -89,14 +91,23 @@ def evaluate(
         obs, _ = envs.reset(seed=seed)
         dtype = next(agent.parameters()).dtype
         starts = torch.ones(n_envs, dtype=torch.bool)
-        state = None
+        state, playing = None, np.arange(n_envs)  # the state's rows belong to the envs still playing
         while (done < quota).any():
             if frames is not None and done[0] == 0:
                 frames.append(envs.unwrapped.envs[0].render())
-            action, state = agent.act(
-                torch.as_tensor(obs, dtype=dtype)[None], state, starts[None], deterministic=deterministic
+            owing = np.flatnonzero(done < quota)
+            if len(owing) < len(playing):  # envs that played their share run no more circuits
+                state = agent.core.select(state, torch.as_tensor(np.searchsorted(playing, owing)))
+                playing = owing
+            chosen, state = agent.act(
+                torch.as_tensor(obs[playing], dtype=dtype)[None],
+                state,
+                starts[playing][None],
+                deterministic=deterministic,
             )
-            obs, _, terminated, truncated, info = envs.step(action[0].numpy())
+            action = np.zeros(n_envs, dtype=np.int64)  # finished envs idle on action 0 (not recorded)
+            action[playing] = chosen[0].numpy()
+            obs, _, terminated, truncated, info = envs.step(action)
             ended = np.asarray(terminated) | np.asarray(truncated)
             for i in np.flatnonzero(ended):
                 if done[i] < quota[i]:

@@ -250,3 +250,15 @@ def test_bad_environments_and_run_directories_are_refused(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable qseq RL checkpoint"):
         load_agent(tmp_path)
+
+
+def test_evaluation_equals_each_environment_played_alone_and_stops_running_finished_ones():
+    cfg = A2CConfig(env_id="qseq/CartPoleNoVel-v1", model="qrnn", n_envs=2, total_steps=40, **FAST)
+    agent = train(cfg).agent.eval()
+    rows = []
+    forward = agent.core.forward
+    agent.core.forward = lambda x, state, starts: rows.append(x.shape[1]) or forward(x, state, starts)
+    together = evaluate(agent, cfg.env_id, episodes=5, n_envs=3, seed=7)
+    assert rows[0] == 3 and rows[-1] < 3  # the env with the smaller share stopped calling the agent
+    alone = [evaluate(agent, cfg.env_id, episodes=q, n_envs=1, seed=7 + i) for i, q in enumerate((2, 2, 1))]
+    np.testing.assert_array_equal(np.sort(together), np.sort(np.concatenate(alone)))
