@@ -45,7 +45,7 @@ class Cost:
     qpu_seconds: float
 
 
-class _Recorder(ParameterShiftBackend):
+class CircuitRecorder(ParameterShiftBackend):
     """Exact values from the torch engine; records ``(circuit, rows)`` of every call."""
 
     name = "recorder"
@@ -73,7 +73,7 @@ def device_for_estimate(spec: str, shots: int) -> IBMBackend:
     return IBMBackend(name, shots=shots, journal=False)
 
 
-class _Pricer:
+class Pricer:
     """Turns recorded calls into a :class:`Cost` on one device."""
 
     def __init__(self, device: IBMBackend):
@@ -116,7 +116,7 @@ def estimate(
         the pricing device and ``{"inference": Cost, "reservoir fit": Cost, "training": Cost}``.
     """
     device = device_for_estimate(backend, shots)
-    pricer = _Pricer(device)
+    pricer = Pricer(device)
     X, y = get_task(task).load(seq_len=seq_len)
     X_train, y_train, X_test, y_test = chronological_split(X, y)
 
@@ -124,7 +124,7 @@ def estimate(
         model = build_model(model_name, dtype=torch.float64, reservoir=frozen, seed=seed)
         if not runs_circuits(model):
             raise ValueError(f"model {model_name!r} is classical: it runs no circuits")
-        recorder = _Recorder(device.max_qubits)
+        recorder = CircuitRecorder(device.max_qubits)
         model.to_backend(recorder)
         run(model)
         return recorder.records

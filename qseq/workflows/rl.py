@@ -31,7 +31,7 @@ from ..rl import ALGORITHMS, CORES, RecurrentQNetwork, RLConfig, build_core, tra
 from ..rl.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from ..rl.evaluate import evaluate, load_agent
 from ..rl.vector import make_vector_env, space_sizes
-from .estimate import Cost, _Pricer, _Recorder, device_for_estimate
+from .estimate import CircuitRecorder, Cost, Pricer, device_for_estimate
 from .runs import JOURNAL, backend_for_run
 
 __all__ = [
@@ -339,7 +339,7 @@ def _step_records(agent, config: RLConfig, device) -> list:
         obs_dim, _ = space_sizes(envs, config.env_id)
     finally:
         envs.close()
-    recorder = _Recorder(device.max_qubits)
+    recorder = CircuitRecorder(device.max_qubits)
     agent.to_backend(recorder)
     dtype = next(agent.parameters()).dtype
     with torch.no_grad():  # the circuits are the core's: one step of one environment, from a fresh state
@@ -350,7 +350,7 @@ def _step_records(agent, config: RLConfig, device) -> list:
     return recorder.records
 
 
-def _price(records: list, pricer: _Pricer, usage: Usage) -> tuple[Cost, Cost]:
+def _price(records: list, pricer: Pricer, usage: Usage) -> tuple[Cost, Cost]:
     """Per environment step (from ``records``) and for everything ``usage`` counts."""
     per_step = pricer.cost(records)
     seconds_per_circuit = per_step.qpu_seconds / per_step.circuits if per_step.circuits else 0.0
@@ -422,7 +422,7 @@ def rl_eval(
             except ImportError as err:  # pricing reads IBM calibrations: qiskit-ibm-runtime
                 note = f"no QPU estimate: {err}"
             else:
-                pricer = _Pricer(device)
+                pricer = Pricer(device)
                 records = _step_records(agent, config, device)  # before the episodes: a circuit too wide fails now
         agent.to_backend(target)
         target.usage.reset()
