@@ -24,7 +24,7 @@ from .._io import atomic_write
 from .._plotting import matplotlib_figure, save_figure
 from .config import RLConfig, config_from_dict
 
-__all__ = ["CHECKPOINT_FILE", "load_checkpoint", "RunFiles"]
+__all__ = ["CHECKPOINT_FILE", "load_checkpoint", "open_run", "RunFiles"]
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CONFIG_FILE = "config.json"
@@ -147,3 +147,31 @@ class RunFiles:
         path = self.dir / CURVE_FILE
         save_figure(fig, path)
         return path
+
+
+def open_run(
+    config: RLConfig, run_dir: str | Path | None, resume: bool, free: frozenset[str]
+) -> tuple[RunFiles | None, dict[str, Any] | None]:
+    """The run directory's files and, with ``resume``, its checkpoint, checked against ``config``: a
+    fresh run refuses a directory that already holds one; a resumed run needs the same algorithm and
+    configuration apart from the ``free`` fields."""
+    files = None if run_dir is None else RunFiles(run_dir)
+    if resume and files is None:
+        raise ValueError("resume=True needs the run_dir to resume from")
+    if files is None or not resume:
+        if files is not None and files.checkpoint.exists():
+            raise FileExistsError(f"{files.dir} already holds a run: pass resume=True (--resume) or another directory")
+        return files, None
+    checkpoint = load_checkpoint(files.dir)
+    saved = checkpoint["config"]
+    if type(saved) is not type(config):
+        raise ValueError(f"the run was trained with {saved.algo}, not {config.algo}: resume with the same algorithm")
+    old, new = saved.to_dict(), config.to_dict()
+    changed = [f"{k}: {old[k]!r} -> {new[k]!r}" for k in old if k not in free and old[k] != new[k]]
+    if changed:
+        raise ValueError(
+            "resume needs the run's configuration; these fields differ: "
+            + "; ".join(changed)
+            + f" (only {', '.join(sorted(free))} may change)"
+        )
+    return files, checkpoint

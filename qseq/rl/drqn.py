@@ -51,8 +51,8 @@ from tqdm.auto import tqdm
 from .._rng import rng_state, seed_everything, set_rng_state
 from .._threads import small_work_threads
 from .agents import RecurrentQNetwork
-from .checkpoint import RunFiles, load_checkpoint, pickle_envs, unpickle_envs
-from .config import ALGORITHMS, RLConfig
+from .checkpoint import open_run, pickle_envs, unpickle_envs
+from .config import ALGORITHMS, RLConfig, make_optimizer
 from .core import State, build_core, map_state
 from .runner import RLResult
 from .vector import make_vector_env, space_sizes
@@ -394,28 +394,6 @@ def update_target(target_net: torch.nn.Module, q_net: torch.nn.Module, tau: floa
 _RESUME_FREE = frozenset({"total_steps", "checkpoint_every", "progress", "plot", "log_every"})
 
 
-def _check_resume(saved: RLConfig, config: DRQNConfig) -> None:
-    if type(saved) is not type(config):
-        raise ValueError(f"the run was trained with {saved.algo}, not {config.algo}: resume with the same algorithm")
-    old, new = saved.to_dict(), config.to_dict()
-    changed = [f"{k}: {old[k]!r} -> {new[k]!r}" for k in old if k not in _RESUME_FREE and old[k] != new[k]]
-    if changed:
-        raise ValueError(
-            "resume needs the run's configuration; these fields differ: "
-            + "; ".join(changed)
-            + f" (only {', '.join(sorted(_RESUME_FREE))} may change)"
-        )
-
-
-def _optimizer(q_net: torch.nn.Module, config: DRQNConfig) -> torch.optim.Optimizer:
-    params = [p for p in q_net.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the Q-network has no trainable parameters")
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=config.lr, alpha=0.99, eps=1e-5)
-    return torch.optim.Adam(params, lr=config.lr, eps=1e-5)
-
-
 class _Actor:
     """Steps the vector env ε-greedily and keeps each environment's episode in progress."""
 
@@ -512,14 +490,7 @@ def train_drqn(
     """
     if not isinstance(config, DRQNConfig):
         raise TypeError(f"config must be a DRQNConfig, got {type(config).__name__}")
-    files = None if run_dir is None else RunFiles(run_dir)
-    if resume and files is None:
-        raise ValueError("resume=True needs the run_dir to resume from")
-    checkpoint = load_checkpoint(files.dir) if resume and files is not None else None
-    if checkpoint is not None:
-        _check_resume(checkpoint["config"], config)
-    elif files is not None and files.checkpoint.exists():
-        raise FileExistsError(f"{files.dir} already holds a run: pass resume=True (--resume) or another directory")
+    files, checkpoint = open_run(config, run_dir, resume, _RESUME_FREE)
 
     seed_everything(config.seed)
     envs = make_vector_env(config.env_id, config.n_envs, config.env_kwargs)
@@ -528,7 +499,7 @@ def train_drqn(
     target_net = build_q_network(config, obs_dim, n_actions)
     target_net.load_state_dict(q_net.state_dict())
     target_net.requires_grad_(False)
-    optimizer = _optimizer(q_net, config)
+    optimizer = make_optimizer(q_net, config)
     generators = {
         "explore": torch.Generator().manual_seed(config.seed),
         "replay": torch.Generator().manual_seed(config.seed + 1),

@@ -20,11 +20,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .._rng import rng_state, seed_everything, set_rng_state
-from .._threads import small_work_threads
 from .a2c import a2c_update
 from .agents import RecurrentActorCritic
-from .checkpoint import RunFiles, load_checkpoint, pickle_envs, unpickle_envs
-from .config import A2CConfig, PPOConfig, RLConfig
+from .checkpoint import open_run, pickle_envs, unpickle_envs
+from .config import A2CConfig, PPOConfig, RLConfig, make_optimizer
 from .core import build_core
 from .ppo import ppo_update
 from .rollout import Collector
@@ -71,27 +70,6 @@ def build_agent(config: RLConfig, obs_dim: int, n_actions: int) -> RecurrentActo
     return RecurrentActorCritic(core, n_actions, obs_dim, config.normalize_obs)
 
 
-def _optimizer(agent: torch.nn.Module, config: RLConfig) -> torch.optim.Optimizer:
-    params = [p for p in agent.parameters() if p.requires_grad]
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=config.lr, alpha=0.99, eps=1e-5)
-    return torch.optim.Adam(params, lr=config.lr, eps=1e-5)
-
-
-def _check_resume(saved: RLConfig, config: RLConfig) -> None:
-    if type(saved) is not type(config):
-        raise ValueError(f"the run was trained with {saved.algo}, not {config.algo}: resume with the same algorithm")
-    old, new = saved.to_dict(), config.to_dict()
-    changed = [f"{k}: {old[k]!r} -> {new[k]!r}" for k in old if k not in _RESUME_FREE and old[k] != new[k]]
-    if changed:
-        raise ValueError(
-            "resume needs the run's configuration; these fields differ: "
-            + "; ".join(changed)
-            + f" (only {', '.join(sorted(_RESUME_FREE))} may change)"
-        )
-
-
-@small_work_threads()
 def train(
     config: RLConfig, run_dir: str | Path | None = None, resume: bool = False, stop_at_step: int | None = None
 ) -> RLResult:
@@ -111,20 +89,13 @@ def train(
     """
     if not isinstance(config, (A2CConfig, PPOConfig)):
         raise TypeError(f"config must be an A2CConfig or PPOConfig, got {type(config).__name__}")
-    files = None if run_dir is None else RunFiles(run_dir)
-    if resume and files is None:
-        raise ValueError("resume=True needs the run_dir to resume from")
-    checkpoint = load_checkpoint(files.dir) if resume and files is not None else None
-    if checkpoint is not None:
-        _check_resume(checkpoint["config"], config)
-    elif files is not None and files.checkpoint.exists():
-        raise FileExistsError(f"{files.dir} already holds a run: pass resume=True (--resume) or another directory")
+    files, checkpoint = open_run(config, run_dir, resume, _RESUME_FREE)
 
     seed_everything(config.seed)
     envs = make_vector_env(config.env_id, config.n_envs, config.env_kwargs)
     obs_dim, n_actions = space_sizes(envs, config.env_id)
     agent = build_agent(config, obs_dim, n_actions)
-    optimizer = _optimizer(agent, config)
+    optimizer = make_optimizer(agent, config)
     minibatch_order = torch.Generator().manual_seed(config.seed)
     collector = Collector(envs, agent, config.gamma, config.normalize_reward)
     history: list[dict[str, Any]] = []
