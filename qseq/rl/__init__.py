@@ -12,12 +12,12 @@
 Needs the ``rl`` extra (``pip install 'qseq[rl]'``): gymnasium is imported when environments are made.
 """
 
-from .agents import RecurrentActorCritic, RecurrentQNetwork
+from .agents import RecurrentActorCritic, RecurrentQNetwork, build_agent
 from .checkpoint import load_checkpoint
 from .config import ALGORITHMS, A2CConfig, PPOConfig, RLConfig
 from .core import CORES, RecurrentCore, build_core
-from .drqn import DRQNConfig, build_q_network, train_drqn
-from .runner import RLResult, build_agent, train
+from .drqn import DRQNConfig, train_drqn
+from .runner import RLResult, train
 
 __all__ = [
     "A2CConfig",
@@ -32,7 +32,6 @@ __all__ = [
     "RLResult",
     "build_agent",
     "build_core",
-    "build_q_network",
     "load_checkpoint",
     "train",
     "train_drqn",

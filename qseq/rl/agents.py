@@ -13,9 +13,9 @@ from torch import nn
 from torch.distributions import Categorical
 
 from ..backends import Backend
-from .core import RecurrentCore, State
+from .core import RecurrentCore, State, build_core
 
-__all__ = ["RecurrentActorCritic", "RecurrentQNetwork", "RunningNorm"]
+__all__ = ["RecurrentActorCritic", "RecurrentQNetwork", "RunningNorm", "build_agent"]
 
 
 def _layer_init(layer: nn.Linear, std: float) -> nn.Linear:
@@ -165,3 +165,20 @@ def _norm(obs_dim: int | None, normalize_obs: bool, core: RecurrentCore) -> Runn
     if obs_dim is None:
         raise ValueError("normalize_obs=True needs obs_dim")
     return RunningNorm(obs_dim, dtype=next(core.parameters()).dtype)
+
+
+def build_agent(config, obs_dim: int, n_actions: int) -> RecurrentActorCritic | RecurrentQNetwork:
+    """The agent an :class:`~qseq.rl.config.RLConfig` describes, initialised from torch's RNG: a
+    :class:`RecurrentQNetwork` for DRQN, a :class:`RecurrentActorCritic` otherwise."""
+    core = build_core(
+        config.model,
+        obs_dim,
+        hidden_size=config.hidden_size,
+        n_qubits=config.n_qubits,
+        n_layers=config.n_layers,
+        backend=config.backend,
+        reservoir=config.reservoir,
+        seed=config.seed,
+    )
+    cls = RecurrentQNetwork if config.algo == "drqn" else RecurrentActorCritic
+    return cls(core, n_actions, obs_dim, config.normalize_obs)

@@ -50,10 +50,10 @@ from tqdm.auto import tqdm
 
 from .._rng import rng_state, seed_everything, set_rng_state
 from .._threads import small_work_threads
-from .agents import RecurrentQNetwork
+from .agents import RecurrentQNetwork, build_agent
 from .checkpoint import open_run, pickle_envs, unpickle_envs
 from .config import ALGORITHMS, RLConfig, make_optimizer
-from .core import State, build_core, map_state
+from .core import State, map_state
 from .runner import RLResult
 from .vector import make_vector_env, space_sizes
 
@@ -61,7 +61,6 @@ __all__ = [
     "DRQNConfig",
     "EpisodeReplay",
     "SequenceBatch",
-    "build_q_network",
     "drqn_loss",
     "drqn_update",
     "epsilon",
@@ -167,21 +166,6 @@ def epsilon(config: DRQNConfig, step: int) -> float:
     span = config.exploration_fraction * config.total_steps
     frac = 1.0 if span <= 0 else min(1.0, step / span)
     return config.eps_start + frac * (config.eps_end - config.eps_start)
-
-
-def build_q_network(config: RLConfig, obs_dim: int, n_actions: int) -> RecurrentQNetwork:
-    """The recurrent Q-network a configuration describes (initialised from torch's RNG)."""
-    core = build_core(
-        config.model,
-        obs_dim,
-        hidden_size=config.hidden_size,
-        n_qubits=config.n_qubits,
-        n_layers=config.n_layers,
-        backend=config.backend,
-        reservoir=config.reservoir,
-        seed=config.seed,
-    )
-    return RecurrentQNetwork(core, n_actions, obs_dim, config.normalize_obs)
 
 
 # -- replay ------------------------------------------------------------------------------------------
@@ -495,8 +479,8 @@ def train_drqn(
     seed_everything(config.seed)
     envs = make_vector_env(config.env_id, config.n_envs, config.env_kwargs)
     obs_dim, n_actions = space_sizes(envs, config.env_id)
-    q_net = build_q_network(config, obs_dim, n_actions)
-    target_net = build_q_network(config, obs_dim, n_actions)
+    q_net = build_agent(config, obs_dim, n_actions)
+    target_net = build_agent(config, obs_dim, n_actions)
     target_net.load_state_dict(q_net.state_dict())
     target_net.requires_grad_(False)
     optimizer = make_optimizer(q_net, config)

@@ -11,11 +11,9 @@ import torch
 
 from .._threads import small_work_threads
 from ..backends import Backend
-from .agents import RecurrentActorCritic, RecurrentQNetwork
+from .agents import RecurrentActorCritic, RecurrentQNetwork, build_agent
 from .checkpoint import load_checkpoint
 from .config import RLConfig
-from .drqn import build_q_network
-from .runner import build_agent
 from .vector import make_vector_env, space_sizes
 
 __all__ = ["load_agent", "evaluate"]
@@ -40,8 +38,7 @@ def load_agent(
         obs_dim, n_actions = space_sizes(envs, config.env_id)
     finally:
         envs.close()
-    build = build_q_network if config.algo == "drqn" else build_agent
-    agent = build(config, obs_dim, n_actions)
+    agent = build_agent(config, obs_dim, n_actions)
     try:
         agent.load_state_dict(ckpt["agent"])
     except RuntimeError as err:

@@ -21,15 +21,14 @@ from tqdm.auto import tqdm
 
 from .._rng import rng_state, seed_everything, set_rng_state
 from .a2c import a2c_update
-from .agents import RecurrentActorCritic
+from .agents import RecurrentActorCritic, build_agent
 from .checkpoint import open_run, pickle_envs, unpickle_envs
 from .config import A2CConfig, PPOConfig, RLConfig, make_optimizer
-from .core import build_core
 from .ppo import ppo_update
 from .rollout import Collector
 from .vector import make_vector_env, space_sizes
 
-__all__ = ["train", "RLResult", "build_agent"]
+__all__ = ["train", "RLResult"]
 
 #: Fields a resumed run may change: they do not alter the trajectory up to the checkpoint.
 _RESUME_FREE = frozenset({"total_steps", "checkpoint_every", "progress", "plot"})
@@ -53,21 +52,6 @@ class RLResult:
         """Mean return of the last 100 training episodes (NaN before the first one ends)."""
         last = self.episode_returns[-100:]
         return float(np.mean(last)) if last else math.nan
-
-
-def build_agent(config: RLConfig, obs_dim: int, n_actions: int) -> RecurrentActorCritic:
-    """The actor-critic a configuration describes (initialised from torch's RNG)."""
-    core = build_core(
-        config.model,
-        obs_dim,
-        hidden_size=config.hidden_size,
-        n_qubits=config.n_qubits,
-        n_layers=config.n_layers,
-        backend=config.backend,
-        reservoir=config.reservoir,
-        seed=config.seed,
-    )
-    return RecurrentActorCritic(core, n_actions, obs_dim, config.normalize_obs)
 
 
 def train(
