@@ -138,7 +138,7 @@ def _touch(path):
         ),
         (["rl", *CUE, "--env-kwargs", '{"dely": 1}', "--model", "lstm", "--algo", "ppo"], "unexpected keyword"),
         (["rl", *CUE, "--model", "qrnn", "--algo", "ppo", "--backend", "nope"], "unknown backend 'nope'"),
-        (["rl", *CUE, "--model", "gru", "--algo", "ppo", "--backend", "aer"], "gru is classical"),
+        (["rl", *CUE, "--model", "gru", "--algo", "ppo", "--backend", "aer"], "gru core is classical"),
         (["rl", *CARTPOLE, "--resume"], "holds no checkpoint"),
     ],
 )

@@ -131,6 +131,8 @@ def build_core(
     if kind not in CORES:
         raise ValueError(f"unknown recurrent core {kind!r}; choose one of {', '.join(CORES)}")
     encoder = None
+    if kind in ("lstm", "gru") and not (isinstance(backend, str) and backend.partition(":")[0] == "torch"):
+        raise ValueError(f"a {kind} core is classical: it runs no circuits, so it takes no backend {backend!r}")
     if kind in ("lstm", "gru"):
         cls = nn.LSTM if kind == "lstm" else nn.GRU
         model: nn.Module = cls(obs_dim, hidden_size, dtype=dtype)

@@ -27,7 +27,7 @@ import torch
 
 from ..backends import Backend, accepts
 from ..backends.base import Usage
-from ..rl import ALGORITHMS, CORES, RecurrentQNetwork, RLConfig, build_core, train
+from ..rl import ALGORITHMS, CORES, RecurrentQNetwork, RLConfig, build_agent, train
 from ..rl.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from ..rl.evaluate import evaluate, load_agent
 from ..rl.vector import make_vector_env, space_sizes
@@ -162,25 +162,13 @@ def _check_setup(config: RLConfig) -> None:
     except TypeError as err:  # gymnasium passes the kwargs to the constructor
         raise ValueError(f"--env-kwargs {config.env_kwargs} do not fit {config.env_id}: {err}") from None
     try:
-        obs_dim, _ = space_sizes(envs, config.env_id)
+        obs_dim, n_actions = space_sizes(envs, config.env_id)
     finally:
         envs.close()
     try:
-        core = build_core(
-            config.model,
-            obs_dim,
-            hidden_size=config.hidden_size,
-            n_qubits=config.n_qubits,
-            n_layers=config.n_layers,
-            backend=config.backend,
-        )
+        build_agent(config, obs_dim, n_actions)
     except TypeError as err:
         raise ValueError(str(err)) from None
-    if not core.backends() and not _is_torch(config.backend):
-        raise ValueError(
-            f"--model {config.model} is classical: it runs no circuits, so it trains on torch only "
-            f"(drop --backend {config.backend})"
-        )
 
 
 def rl_run(out: str | Path, options: dict[str, Any], *, algo: str | None = None, resume: bool = False) -> RLRun:

@@ -262,3 +262,9 @@ def test_evaluation_equals_each_environment_played_alone_and_stops_running_finis
     assert rows[0] == 3 and rows[-1] < 3  # the env with the smaller share stopped calling the agent
     alone = [evaluate(agent, cfg.env_id, episodes=q, n_envs=1, seed=7 + i) for i, q in enumerate((2, 2, 1))]
     np.testing.assert_array_equal(np.sort(together), np.sort(np.concatenate(alone)))
+
+
+def test_a_classical_core_refuses_a_circuit_backend():
+    with pytest.raises(ValueError, match="a lstm core is classical: it runs no circuits, so it takes no backend 'aer'"):
+        build_core("lstm", 3, backend="aer")
+    build_core("lstm", 3, backend="torch:cpu")  # the torch engine is where a classical core runs anyway
