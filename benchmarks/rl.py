@@ -63,6 +63,16 @@ EXPERIMENTS: dict[str, dict] = {
         steps=300_000,
         threshold=475.0,
     ),
+    "cartpole-posonly-drqn": dict(
+        algo="drqn",
+        env_id="qseq/CartPolePosOnly-v1",
+        config={},
+        models={"qlstm": {}, "lstm": {}},
+        seeds=2,
+        steps=100_000,
+        threshold=475.0,
+        chunk=10_000,  # about 150 env steps/s with the QLSTM: a time cap needs short chunks
+    ),
     "minigrid-empty5": dict(
         algo="a2c",
         env_id="qseq/MiniGrid-Empty-5x5-v0",
@@ -109,7 +119,7 @@ def run_one(job: tuple[str, str, int, str, float]) -> str:
     """Train one (experiment, model, seed) in chunks until solved-budget or the time cap; evaluate."""
     name, model, seed, out, cap_s = job
     torch.set_num_threads(1)
-    from qseq.rl import train
+    from qseq.rl import train, train_drqn
     from qseq.rl.evaluate import evaluate
 
     experiment = EXPERIMENTS[name]
@@ -117,8 +127,9 @@ def run_one(job: tuple[str, str, int, str, float]) -> str:
     started, steps, result, capped = time.perf_counter(), 0, None, False
     config = _config(experiment, model, seed, experiment["steps"])
     while steps < experiment["steps"]:
-        steps = min(steps + CHUNK_STEPS, experiment["steps"])
-        result = train(config, run_dir=run_dir, resume=run_dir.exists(), stop_at_step=steps)
+        steps = min(steps + experiment.get("chunk", CHUNK_STEPS), experiment["steps"])
+        trainer = train_drqn if experiment["algo"] == "drqn" else train
+        result = trainer(config, run_dir=run_dir, resume=run_dir.exists(), stop_at_step=steps)
         if time.perf_counter() - started > cap_s and steps < experiment["steps"]:
             capped = True
             break
@@ -175,7 +186,7 @@ def report(args) -> None:
         "## Reinforcement learning: learning (`benchmarks/rl.py learn`)",
         "",
         f"{meta.get('machine', 'machine not recorded')}; one torch thread per run. Every run trains to its step budget "
-        "(or a time cap, marked ⏱) in 50k-step chunks resumed from its checkpoint; *solved at* is the first update "
+        "(or a time cap, marked ⏱) in chunks (50k steps; DRQN 10k) resumed from its checkpoint; *solved at* is the first update "
         "whose mean training return over the last 100 episodes reached the threshold; *eval* is 100 greedy episodes "
         "of the final weights (environment seeds apart from training's). Median over seeds; `n solved` counts seeds.",
         "",
