@@ -185,10 +185,11 @@ def report(args) -> None:
     lines = [
         "## Reinforcement learning: learning (`benchmarks/rl.py learn`)",
         "",
-        f"{meta.get('machine', 'machine not recorded')}; one torch thread per run. Every run trains to its step budget "
-        "(or a time cap, marked ⏱) in chunks (50k steps; DRQN 10k) resumed from its checkpoint; *solved at* is the first update "
-        "whose mean training return over the last 100 episodes reached the threshold; *eval* is 100 greedy episodes "
-        "of the final weights (environment seeds apart from training's). Median over seeds; `n solved` counts seeds.",
+        f"{meta.get('machine', 'machine not recorded')}; one torch thread per run. Every run trains to its step "
+        "budget (or a time cap, marked ⏱) in chunks (50k steps; DRQN 10k) resumed from its checkpoint; "
+        "*solved at* is the first update whose mean training return over the last 100 episodes reached the "
+        "threshold; *eval* is 100 greedy episodes of the final weights (environment seeds apart from training's). "
+        "Median over seeds; `n solved` counts seeds.",
         "",
     ]
     FIGURES.mkdir(exist_ok=True)
