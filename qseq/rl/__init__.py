@@ -17,6 +17,7 @@ from .checkpoint import load_checkpoint
 from .config import ALGORITHMS, A2CConfig, PPOConfig, RLConfig
 from .core import CORES, RecurrentCore, build_core
 from .drqn import DRQNConfig, train_drqn
+from .evaluate import evaluate, load_agent
 from .runner import RLResult, train
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "RLResult",
     "build_agent",
     "build_core",
+    "evaluate",
+    "load_agent",
     "load_checkpoint",
     "train",
     "train_drqn",
