@@ -44,6 +44,8 @@ def _train(
 
     info = RunInfo(model, task, reservoir=reservoir, seed=seed, backend=backend)
     run = train_run(info, out, epochs=epochs, batch_size=batch_size, lr=lr, resume=resume)
+    if not run.main:
+        return
     print(f"\n{task}: {run.n_train} training / {run.n_test} test windows of length {info.seq_len}, {epochs} epochs\n")
     print(table(run.rows, ("model", "parameters", "train MSE", "test MSE", "seconds")))
     print(

@@ -18,11 +18,15 @@ Every file is written to a temporary file in the same directory, flushed, fsync'
 place with :func:`os.replace`, so a crash leaves either the old or the new version, never half a file.
 Checkpoints hold only tensors, dicts, lists, numbers and strings and load with
 ``torch.load(path, weights_only=True)``.
+
+Launched by ``torchrun`` (or with ``TrainConfig.distributed=True`` in an initialised process group),
+:func:`fit` trains data-parallel: :mod:`qseq.train.distributed`.
 """
 
 from .._rng import seed_everything
 from .checkpoint import load_checkpoint, load_model_weights
 from .config import METRIC_COLUMNS, TrainConfig, TrainResult
+from .distributed import is_main_process
 from .evaluation import evaluate, predict
 from .loop import fit
 from .plots import plot_loss, plot_prediction
@@ -34,6 +38,7 @@ __all__ = [
     "evaluate",
     "predict",
     "seed_everything",
+    "is_main_process",
     "load_checkpoint",
     "load_model_weights",
     "plot_loss",

@@ -38,7 +38,9 @@ _MONITORS = {
 }
 #: Config fields that may differ between a checkpoint and the resuming call: they do not change
 #: the training trajectory (``restore_best`` only decides which weights are handed back at the end).
-_RESUME_FREE_FIELDS = frozenset({"epochs", "progress", "plot", "checkpoint_every", "restore_best", "cuda_graphs"})
+_RESUME_FREE_FIELDS = frozenset(
+    {"epochs", "progress", "plot", "checkpoint_every", "restore_best", "cuda_graphs", "distributed"}
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -108,6 +110,12 @@ class TrainConfig:
     replay it (:mod:`qseq.train.graphs`): ``None`` wherever it applies (a CUDA device, every circuit
     on the torch engine), ``True`` to require it, ``False`` never. The trajectory is the same."""
 
+    distributed: bool | None = None
+    """Data-parallel training over a ``torch.distributed`` process group (:mod:`qseq.train.distributed`):
+    ``None`` joins when ``torchrun`` launched the process (or a group is initialised), ``True`` requires
+    it, ``False`` trains alone. The global batch is ``batch_size`` windows split over the processes, so
+    the trajectory is the one-process one up to floating-point summation order."""
+
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, minimum=1)
         _check_int("batch_size", self.batch_size, minimum=1)
@@ -129,6 +137,8 @@ class TrainConfig:
             _check_bool(name, getattr(self, name))
         if self.cuda_graphs is not None:
             _check_bool("cuda_graphs", self.cuda_graphs)
+        if self.distributed is not None:
+            _check_bool("distributed", self.distributed)
         _check_int("checkpoint_every", self.checkpoint_every, minimum=1)
         try:
             torch.device(self.device)

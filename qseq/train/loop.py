@@ -16,6 +16,7 @@ from .._rng import seed_everything
 from .._threads import small_work_threads
 from .checkpoint import _open_run_dir, _restore, _save_best, _save_checkpoint, _write_json, _write_metrics
 from .config import _DTYPES, _MONITORS, CONFIG_FILE, ArrayLike, PathLike, TrainConfig, TrainResult, _State
+from .distributed import barrier, join, sharded_step, total, wrap
 from .evaluation import _as_xy, _check_same_features, _data_signature, _mse, evaluate
 from .graphs import StepRunner, graphs_apply
 from .plots import _write_plots
@@ -57,17 +58,20 @@ def _epoch_order(n: int, shuffle: bool, generator: torch.Generator) -> torch.Ten
 
 
 def _train_epoch(
-    model: nn.Module, step: StepRunner, X: torch.Tensor, y: torch.Tensor, batch_size: int, order: torch.Tensor
+    model: nn.Module, step, X: torch.Tensor, y: torch.Tensor, batch_size: int, order: torch.Tensor, team=None
 ) -> float:
     """One pass over the windows in ``order``; returns the training loss averaged over windows.
-    The sum stays on the device (float64) until the end: one host synchronisation per epoch."""
+    The sum stays on the device (float64) until the end: one host synchronisation per epoch (and, in
+    a process group, one all-reduce of the ranks' shares)."""
     model.train()
     order = order.to(X.device)
-    total = torch.zeros((), dtype=torch.float64, device=X.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=X.device)
     for start in range(0, X.shape[0], batch_size):
         idx = order[start : start + batch_size]
-        total += step(X[idx], y[idx]).double() * len(idx)
-    return float(total) / X.shape[0]
+        loss_sum += step(X[idx], y[idx]).double() * len(idx)
+    if team is not None:
+        loss_sum = total(loss_sum)
+    return float(loss_sum) / X.shape[0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -154,7 +158,8 @@ def fit(
     """
     started = time.perf_counter()
     cfg = _resolve_config(config, overrides)
-    dtype, device = _DTYPES[cfg.dtype], torch.device(cfg.device)
+    team, device = join(cfg.distributed, torch.device(cfg.device))
+    dtype = _DTYPES[cfg.dtype]
     train_xy = _as_xy(train, "train", dtype, device)
     val_xy = None if val is None else _as_xy(val, "val", dtype, device)
     if val_xy is not None:
@@ -163,9 +168,13 @@ def fit(
         raise ValueError("resume=True needs a run_dir")
     run = None if run_dir is None else Path(run_dir)
     checkpoint = None if run is None else _open_run_dir(run, resume)  # refuses before touching the model
+    if team is not None:
+        barrier()  # every rank has checked the run directory before rank 0 writes into it
+        if not team.main:  # one writer, one progress bar
+            run, cfg = None, dataclasses.replace(cfg, progress=False, plot=False)
 
     model.to(device=device, dtype=dtype)
-    graphs = _resolve_graphs(cfg, model, device)
+    graphs = team is None and _resolve_graphs(cfg, model, device)
     optimizer = _make_optimizer(model, cfg, capturable=graphs)
     monitor = _resolve_monitor(cfg.monitor, val_xy is not None)
     shuffle_gen = torch.Generator().manual_seed(cfg.seed)
@@ -180,8 +189,12 @@ def fit(
     if run is not None:
         _write_json(run / CONFIG_FILE, cfg.to_dict())
 
-    step = StepRunner(model, optimizer, graphs)
-    _train_loop(model, optimizer, step, train_xy, val_xy, cfg, monitor, state, shuffle_gen, run, signature)
+    if team is None:
+        step = StepRunner(model, optimizer, graphs)
+    else:
+        replicated = wrap(model, device)
+        step = lambda x, y: sharded_step(replicated, optimizer, x, y, team)  # noqa: E731
+    _train_loop(model, optimizer, step, train_xy, val_xy, cfg, monitor, state, shuffle_gen, run, signature, team)
 
     if cfg.restore_best and state.best_weights is not None:
         model.load_state_dict(state.best_weights)
@@ -205,7 +218,7 @@ def fit(
 def _train_loop(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    step: StepRunner,
+    step,
     train: tuple[torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor] | None,
     cfg: TrainConfig,
@@ -214,6 +227,7 @@ def _train_loop(
     shuffle_gen: torch.Generator,
     run: Path | None,
     signature: dict[str, Any],
+    team=None,
 ) -> None:
     """Epochs ``state.epoch + 1 .. cfg.epochs``: train, measure, early-stop, write metrics and checkpoints."""
     X, y = train
@@ -227,7 +241,7 @@ def _train_loop(
                 break
             epoch_start = time.perf_counter()
             order = _epoch_order(X.shape[0], cfg.shuffle, shuffle_gen)
-            train_loss = _train_epoch(model, step, X, y, cfg.batch_size, order)
+            train_loss = _train_epoch(model, step, X, y, cfg.batch_size, order, team)
             row = {
                 "epoch": epoch,
                 "train_loss": train_loss,

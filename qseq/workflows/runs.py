@@ -25,7 +25,7 @@ from .._io import atomic_write
 from ..backends import Backend, accepts, get
 from ..data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
 from ..models import build_model, count_parameters, runs_circuits
-from ..train import TrainConfig, evaluate, fit, load_model_weights, predict
+from ..train import TrainConfig, evaluate, fit, is_main_process, load_model_weights, predict
 
 __all__ = [
     "RUN_INFO",
@@ -114,6 +114,7 @@ class TrainedRun:
     n_train: int
     n_test: int
     run_dir: Path
+    main: bool = True  # False on the other ranks of a data-parallel (torchrun) run: they write and print nothing
 
 
 def train_run(
@@ -158,8 +159,10 @@ def train_run(
             "-",
         ),
     ]
-    write_run_info(result.run_dir, info)
-    return TrainedRun(rows, len(X_train), len(X_test), result.run_dir)
+    main = is_main_process()
+    if main:
+        write_run_info(result.run_dir, info)
+    return TrainedRun(rows, len(X_train), len(X_test), result.run_dir, main)
 
 
 def backend_for_run(spec: str, run_dir: Path, shots: int | None = None) -> Backend:
