@@ -18,6 +18,7 @@ LAYERS = {
     "qseq._io": 0,
     "qseq._threads": 0,
     "qseq._rng": 0,
+    "qseq._distributed": 0,
     "qseq._plotting": 0,
     "qseq.circuits": 1,
     "qseq.data": 1,

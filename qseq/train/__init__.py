@@ -23,10 +23,10 @@ Launched by ``torchrun`` (or with ``TrainConfig.distributed=True`` in an initial
 :func:`fit` trains data-parallel: :mod:`qseq.train.distributed`.
 """
 
+from .._distributed import is_main_process
 from .._rng import seed_everything
 from .checkpoint import load_checkpoint, load_model_weights
 from .config import METRIC_COLUMNS, TrainConfig, TrainResult
-from .distributed import is_main_process
 from .evaluation import evaluate, predict
 from .loop import fit
 from .plots import plot_loss, plot_prediction

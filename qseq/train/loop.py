@@ -12,11 +12,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .._distributed import barrier, join, total
 from .._rng import seed_everything
 from .._threads import small_work_threads
 from .checkpoint import _open_run_dir, _restore, _save_best, _save_checkpoint, _write_json, _write_metrics
 from .config import _DTYPES, _MONITORS, CONFIG_FILE, ArrayLike, PathLike, TrainConfig, TrainResult, _State
-from .distributed import barrier, join, sharded_step, total, wrap
+from .distributed import sharded_step, wrap
 from .evaluation import _as_xy, _check_same_features, _data_signature, _mse, evaluate
 from .graphs import StepRunner, graphs_apply
 from .plots import _write_plots
