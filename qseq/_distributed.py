@@ -9,7 +9,17 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["Team", "join", "launched_by_torchrun", "is_main_process", "barrier", "total", "gather_objects"]
+__all__ = [
+    "Team",
+    "join",
+    "launched_by_torchrun",
+    "is_main_process",
+    "barrier",
+    "total",
+    "gather_objects",
+    "gather_tensors",
+    "average_gradients",
+]
 
 
 def launched_by_torchrun() -> bool:
@@ -83,3 +93,25 @@ def gather_objects(value) -> list:
     out: list = [None] * dist.get_world_size()
     dist.all_gather_object(out, value)
     return out
+
+
+def gather_tensors(value: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``value`` (same shape everywhere) concatenated along the first dimension, in rank order."""
+    parts = [torch.empty_like(value) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, value.contiguous())
+    return torch.cat(parts)
+
+
+def average_gradients(module: torch.nn.Module) -> None:
+    """Replace every gradient of ``module`` by its mean over the ranks (one all-reduce of all of them,
+    what ``DistributedDataParallel`` does after a backward pass)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()

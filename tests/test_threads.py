@@ -62,3 +62,20 @@ def test_qseq_num_threads_sets_qseqs_count(two_threads_by_default, monkeypatch):
     monkeypatch.setenv("QSEQ_NUM_THREADS", "many")
     with pytest.raises(ValueError, match="QSEQ_NUM_THREADS must be a positive integer"), threads.small_work_threads():
         pass
+
+
+@pytest.mark.parametrize("algo", ["a2c", "drqn"])
+def test_reinforcement_learning_runs_on_one_thread(two_threads_by_default, monkeypatch, algo):
+    pytest.importorskip("gymnasium")
+    from qseq import rl
+    from qseq.rl import core
+
+    seen: list[int] = []
+    forward = core.RecurrentCore.forward
+    monkeypatch.setattr(core.RecurrentCore, "forward", lambda *a: seen.append(torch.get_num_threads()) or forward(*a))
+    if algo == "a2c":
+        rl.train(rl.A2CConfig(model="lstm", n_envs=2, total_steps=20, progress=False, plot=False))
+    else:
+        rl.train_drqn(rl.DRQNConfig(model="lstm", n_envs=2, total_steps=20, progress=False, plot=False))
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == 2

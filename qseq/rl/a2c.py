@@ -11,6 +11,8 @@ as in A3C), gradients clipped to ``max_grad_norm``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -22,9 +24,14 @@ __all__ = ["a2c_update"]
 
 
 def a2c_update(
-    agent: RecurrentActorCritic, optimizer: torch.optim.Optimizer, rollout: Rollout, config: A2CConfig
+    agent: RecurrentActorCritic,
+    optimizer: torch.optim.Optimizer,
+    rollout: Rollout,
+    config: A2CConfig,
+    sync: Callable[[nn.Module], None] | None = None,
 ) -> dict[str, float]:
-    """One A2C step on ``rollout``; returns the losses."""
+    """One A2C step on ``rollout``; returns the losses. ``sync`` (data-parallel training) replaces the
+    gradients by their mean over the processes before clipping."""
     adv, returns = advantages(rollout, config.gamma, config.gae_lambda)
     _, logprob, entropy, value, _ = agent.get_action_and_value(
         rollout.obs, rollout.initial_state, rollout.starts, rollout.actions
@@ -35,6 +42,8 @@ def a2c_update(
     loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy_mean
     optimizer.zero_grad()
     loss.backward()
+    if sync is not None:
+        sync(agent)
     nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
     optimizer.step()
     return {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy_mean.item()}

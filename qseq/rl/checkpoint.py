@@ -34,11 +34,11 @@ CURVE_FILE = "learning_curve.png"
 _FORMAT = 1
 
 
-def _plain(state):
+def plain_state(state):
     """A recurrent state as plain nested tuples (loadable with ``weights_only=True``)."""
     if state is None or isinstance(state, torch.Tensor):
         return state
-    return tuple(_plain(s) for s in state)
+    return tuple(plain_state(s) for s in state)
 
 
 def pickle_envs(envs) -> torch.Tensor | None:
@@ -121,7 +121,6 @@ class RunFiles:
 
     def save_checkpoint(self, payload: dict[str, Any]) -> None:
         payload = {"kind": "qseq-rl", "format": _FORMAT, **payload}
-        payload["collector"] = {**payload["collector"], "state": _plain(payload["collector"]["state"])}
         atomic_write(self.checkpoint, lambda f: torch.save(payload, f))
 
     def plot(self, episode_steps: list[int], episode_returns: list[float], title: str) -> Path | None:

@@ -82,6 +82,12 @@ class RLConfig:
     max_grad_norm: float = 0.5
     """Clip the gradients' global norm to this value."""
 
+    distributed: bool | None = None
+    """Train over a ``torch.distributed`` process group (A2C and PPO): every process steps its own
+    ``n_envs`` environments (seeds offset by rank) and the learners average their gradients, one
+    all-reduce per optimiser step. ``None`` joins when ``torchrun`` launched the process, ``True``
+    requires it, ``False`` never joins. ``total_steps`` counts the steps of all processes."""
+
     checkpoint_every: int = 20
     """Write ``checkpoint.pt`` every this many updates (and at the end)."""
 
@@ -115,6 +121,8 @@ class RLConfig:
                 raise TypeError(f"{name}.{f.name} must be True or False, got {value!r}")
         if self.seed >= 2**32:
             raise ValueError(f"{name}.seed must be < 2**32, got {self.seed}")
+        if self.distributed is not None and not isinstance(self.distributed, bool):
+            raise TypeError(f"{name}.distributed must be None, True or False, got {self.distributed!r}")
         if not 0 <= self.gamma <= 1:
             raise ValueError(f"{name}.gamma must be in [0, 1], got {self.gamma}")
 

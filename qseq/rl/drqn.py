@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 from .._rng import rng_state, seed_everything, set_rng_state
 from .._threads import small_work_threads
 from .agents import RecurrentQNetwork, build_agent
-from .checkpoint import open_run, pickle_envs, unpickle_envs
+from .checkpoint import open_run, pickle_envs, plain_state, unpickle_envs
 from .config import ALGORITHMS, RLConfig, make_optimizer
 from .core import State, map_state
 from .runner import RLResult
@@ -613,7 +613,7 @@ def _save(
             "collector": {
                 "obs": actor.obs,
                 "starts": actor.starts,
-                "state": actor.state,
+                "state": plain_state(actor.state),
                 "partial": actor.partial_state(),
                 "episode_returns": actor.episode_returns,
                 "episode_lengths": actor.episode_lengths,

@@ -12,6 +12,8 @@ with ``ρ = π(a|h) / π_old(a|h)``, advantages normalised per minibatch, gradie
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -28,9 +30,11 @@ def ppo_update(
     rollout: Rollout,
     config: PPOConfig,
     generator: torch.Generator,
+    sync: Callable[[nn.Module], None] | None = None,
 ) -> dict[str, float]:
     """``update_epochs`` passes over ``rollout`` (minibatch order drawn from ``generator``); returns
-    the last minibatch's losses, the mean approximate KL and the clip fraction."""
+    the last minibatch's losses, the mean approximate KL and the clip fraction. ``sync`` (data-parallel
+    training) replaces the gradients by their mean over the processes before clipping."""
     adv_all, returns_all = advantages(rollout, config.gamma, config.gae_lambda)
     n_envs = rollout.obs.shape[1]
     per_batch = n_envs // config.n_minibatches
@@ -66,6 +70,8 @@ def ppo_update(
             loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy_mean
             optimizer.zero_grad()
             loss.backward()
+            if sync is not None:
+                sync(agent)
             nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
             optimizer.step()
             stats = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy_mean.item()}

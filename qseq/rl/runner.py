@@ -19,10 +19,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .._distributed import average_gradients, barrier, gather_objects, gather_tensors, join
 from .._rng import rng_state, seed_everything, set_rng_state
+from .._threads import small_work_threads
 from .a2c import a2c_update
 from .agents import RecurrentActorCritic, build_agent
-from .checkpoint import open_run, pickle_envs, unpickle_envs
+from .checkpoint import open_run, pickle_envs, plain_state, unpickle_envs
 from .config import A2CConfig, PPOConfig, RLConfig, make_optimizer
 from .ppo import ppo_update
 from .rollout import Collector
@@ -54,6 +56,7 @@ class RLResult:
         return float(np.mean(last)) if last else math.nan
 
 
+@small_work_threads()
 def train(
     config: RLConfig, run_dir: str | Path | None = None, resume: bool = False, stop_at_step: int | None = None
 ) -> RLResult:
@@ -74,40 +77,43 @@ def train(
     if not isinstance(config, (A2CConfig, PPOConfig)):
         raise TypeError(f"config must be an A2CConfig or PPOConfig, got {type(config).__name__}")
     files, checkpoint = open_run(config, run_dir, resume, _RESUME_FREE)
+    team, _ = join(config.distributed, torch.device("cpu"))
+    rank, world = (team.rank, team.world) if team is not None else (0, 1)
+    if team is not None:
+        barrier()  # every rank has read the run directory before rank 0 writes into it
+        if not team.main:
+            files = None
+    if checkpoint is not None and checkpoint["world"] != world:
+        raise ValueError(f"the run was trained by {checkpoint['world']} processes; resume it with as many, not {world}")
 
-    seed_everything(config.seed)
+    seed_everything(config.seed)  # the same initial weights on every rank
     envs = make_vector_env(config.env_id, config.n_envs, config.env_kwargs)
     obs_dim, n_actions = space_sizes(envs, config.env_id)
     agent = build_agent(config, obs_dim, n_actions)
     optimizer = make_optimizer(agent, config)
     minibatch_order = torch.Generator().manual_seed(config.seed)
     collector = Collector(envs, agent, config.gamma, config.normalize_reward)
+    if rank:
+        seed_everything(config.seed + rank)  # each rank samples its own actions
     history: list[dict[str, Any]] = []
+    episode_returns: list[float] = []  # of every rank, in the order the updates saw them end
     episode_steps: list[int] = []
     update, step = 0, 0
     if checkpoint is None:
-        collector.reset(config.seed)
+        collector.reset(config.seed + rank * config.n_envs)
     else:
         agent.load_state_dict(checkpoint["agent"])
         optimizer.load_state_dict(checkpoint["optimizer"])
-        set_rng_state(checkpoint["rng"], {"minibatch_order": minibatch_order})
         update, step, history = checkpoint["update"], checkpoint["step"], checkpoint["history"]
-        saved = checkpoint["collector"]
-        collector.episode_returns, collector.episode_lengths = saved["episode_returns"], saved["episode_lengths"]
-        episode_steps = saved["episode_steps"]
-        collector.return_norm.load_state_dict(saved["return_norm"])
-        collector.discounted = saved["discounted"]
-        if checkpoint["envs"] is not None:
-            envs.reset(seed=config.seed)  # builds the vector env's buffers; the saved envs replace its envs
-            unpickle_envs(envs, checkpoint["envs"])
-            collector.obs, collector.starts, collector.state = saved["obs"], saved["starts"], saved["state"]
-        else:
-            collector.reset(config.seed + 1_000_003 * update)  # an episode boundary, fresh seeds
+        episode_returns, episode_steps = checkpoint["episode_returns"], checkpoint["episode_steps"]
+        _restore_worker(checkpoint["workers"][rank], collector, envs, minibatch_order, config, rank, update)
     if files is not None:
         files.write_config(config)
 
-    n_updates = math.ceil(config.total_steps / config.steps_per_update)
-    bar = tqdm(total=n_updates * config.steps_per_update, initial=step, unit="step", disable=not config.progress)
+    per_update = config.steps_per_update * world
+    n_updates = math.ceil(config.total_steps / per_update)
+    bar = tqdm(total=n_updates * per_update, initial=step, unit="step", disable=not (config.progress and rank == 0))
+    sync = average_gradients if team is not None else None
     started, steps_at_start = time.perf_counter(), step
     try:
         while update < n_updates and (stop_at_step is None or step < stop_at_step):
@@ -116,84 +122,100 @@ def train(
             before = len(collector.episode_returns)
             rollout = collector.collect(config.n_steps)
             if isinstance(config, PPOConfig):
-                losses = ppo_update(agent, optimizer, rollout, config, minibatch_order)
+                losses = ppo_update(agent, optimizer, rollout, config, minibatch_order, sync)
             else:
-                losses = a2c_update(agent, optimizer, rollout, config)
+                losses = a2c_update(agent, optimizer, rollout, config, sync)
             if agent.obs_norm is not None:  # after the update: a rollout is replayed with its own statistics
-                agent.obs_norm.update(rollout.obs)
+                agent.obs_norm.update(rollout.obs if team is None else gather_tensors(rollout.obs))
             update += 1
-            step += config.steps_per_update
-            episode_steps += [step] * (len(collector.episode_returns) - before)
+            step += per_update
+            ended = collector.episode_returns[before:]
+            if team is not None:
+                ended = [r for part in gather_objects(ended) for r in part]
+            episode_returns += ended
+            episode_steps += [step] * len(ended)
             elapsed = time.perf_counter() - started
-            last = collector.episode_returns[-100:]
+            last = episode_returns[-100:]
             row = {
                 "update": update,
                 "step": step,
-                "episodes": len(collector.episode_returns),
+                "episodes": len(episode_returns),
                 "mean_return_100": float(np.mean(last)) if last else None,
                 "steps_per_s": (step - steps_at_start) / elapsed if elapsed > 0 else math.nan,
                 "time_s": elapsed,
                 **losses,
             }
             history.append(row)
-            bar.update(config.steps_per_update)
+            bar.update(per_update)
             mean = "-" if row["mean_return_100"] is None else f"{row['mean_return_100']:.1f}"
             bar.set_postfix(episodes=row["episodes"], mean_return=mean, refresh=False)
             stopping = update == n_updates or (stop_at_step is not None and step >= stop_at_step)
-            if files is not None and (update % config.checkpoint_every == 0 or stopping):
-                _save(
-                    files,
-                    config,
-                    agent,
-                    optimizer,
-                    minibatch_order,
-                    collector,
-                    envs,
-                    update,
-                    step,
-                    history,
-                    episode_steps,
-                )
+            if run_dir is not None and (update % config.checkpoint_every == 0 or stopping):
+                worker = _worker_state(collector, envs, minibatch_order)
+                workers = gather_objects(worker) if team is not None else [worker]
+                if files is not None:
+                    learner = {
+                        "config": config.to_dict(),
+                        "agent": agent.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "update": update,
+                        "step": step,
+                        "history": history,
+                        "episode_returns": episode_returns,
+                        "episode_steps": episode_steps,
+                        "world": world,
+                    }
+                    _save(files, config, learner, workers)
     finally:
         bar.close()
         envs.close()
     if files is not None and config.plot and update == n_updates:
-        files.plot(episode_steps, collector.episode_returns, f"{config.algo.upper()} {config.model} on {config.env_id}")
-    return RLResult(agent, config, history, collector.episode_returns, episode_steps, files.dir if files else None)
+        files.plot(episode_steps, episode_returns, f"{config.algo.upper()} {config.model} on {config.env_id}")
+    if team is not None:
+        barrier()  # rank 0's files are complete before any rank goes on (e.g. to resume from them)
+    return RLResult(agent, config, history, episode_returns, episode_steps, files.dir if files else None)
 
 
-def _save(files, config, agent, optimizer, minibatch_order, collector, envs, update, step, history, episode_steps):
-    files.save_checkpoint(
-        {
-            "config": config.to_dict(),
-            "agent": agent.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "rng": rng_state({"minibatch_order": minibatch_order}),
-            "update": update,
-            "step": step,
-            "history": history,
-            "collector": {
-                "obs": collector.obs,
-                "starts": collector.starts,
-                "state": collector.state,
-                "episode_returns": collector.episode_returns,
-                "episode_lengths": collector.episode_lengths,
-                "episode_steps": episode_steps,
-                "return_norm": collector.return_norm.state_dict(),
-                "discounted": collector.discounted,
-            },
-            "envs": pickle_envs(envs),
-        }
-    )
-    last = collector.episode_returns[-100:]
+def _worker_state(collector: Collector, envs, minibatch_order: torch.Generator) -> dict[str, Any]:
+    """What one process needs to continue exactly: its RNGs, its collector and its environments."""
+    return {
+        "rng": rng_state({"minibatch_order": minibatch_order}),
+        "obs": collector.obs,
+        "starts": collector.starts,
+        "state": plain_state(collector.state),
+        "episode_returns": collector.episode_returns,
+        "episode_lengths": collector.episode_lengths,
+        "return_norm": collector.return_norm.state_dict(),
+        "discounted": collector.discounted,
+        "envs": pickle_envs(envs),
+    }
+
+
+def _restore_worker(saved, collector: Collector, envs, minibatch_order, config: RLConfig, rank: int, update: int):
+    set_rng_state(saved["rng"], {"minibatch_order": minibatch_order})
+    collector.episode_returns, collector.episode_lengths = saved["episode_returns"], saved["episode_lengths"]
+    collector.return_norm.load_state_dict(saved["return_norm"])
+    collector.discounted = saved["discounted"]
+    if saved["envs"] is not None:
+        envs.reset(seed=config.seed)  # builds the vector env's buffers; the saved envs replace its envs
+        unpickle_envs(envs, saved["envs"])
+        collector.obs, collector.starts, collector.state = saved["obs"], saved["starts"], saved["state"]
+    else:  # an episode boundary, fresh seeds
+        collector.reset(config.seed + rank * config.n_envs + 1_000_003 * update)
+
+
+def _save(files, config: RLConfig, learner: dict[str, Any], workers: list[dict[str, Any]]) -> None:
+    files.save_checkpoint({**learner, "workers": workers})
+    last = learner["episode_returns"][-100:]
     files.write_metrics(
-        history,
+        learner["history"],
         {
             "algo": config.algo,
             "env_id": config.env_id,
             "model": config.model,
-            "step": step,
-            "episodes": len(collector.episode_returns),
+            "step": learner["step"],
+            "episodes": len(learner["episode_returns"]),
             "mean_return_100": float(np.mean(last)) if last else None,
+            "processes": learner["world"],
         },
     )

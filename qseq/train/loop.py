@@ -203,6 +203,8 @@ def fit(
         _save_best(run, state, monitor)
     if run is not None and cfg.plot:
         _write_plots(run, state.history, model, train_xy, val_xy)
+    if team is not None:
+        barrier()  # rank 0's files are complete before any rank goes on (e.g. to resume from them)
     return TrainResult(
         history=state.history,
         best_epoch=state.best_epoch,
