@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ._checks import check_targets, check_windows
+from ._distributed import gather_objects, is_main_process, join
 from ._io import atomic_write
 from ._threads import small_work_threads
 from .backends import Backend
@@ -42,17 +43,28 @@ DEFAULT_ALPHAS = tuple(10.0**k for k in range(-10, 3))
 
 # -- features --------------------------------------------------------------------------------------
 @small_work_threads()
-def reservoir_features(reservoir: nn.Module, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def reservoir_features(
+    reservoir: nn.Module, X: np.ndarray, batch_size: int = 1024, distributed: bool | None = None
+) -> np.ndarray:
     """Run ``reservoir`` over windows ``X`` ``(N, L, F)`` without gradients, in chunks of
     ``batch_size``, and return its last-step output ``(N, D)``.
 
     ``reservoir`` is a recurrent layer with the ``torch.nn.RNN`` call signature (its
     ``batch_first`` is respected; the output of ``(output, state)`` is used) or any module mapping
     ``(N, L, F)`` to ``(N, D)`` or ``(N, L, D)``.
+
+    In a ``torch.distributed`` process group (``distributed=None``: when ``torchrun`` launched the
+    process or a group is initialised; ``True`` requires one; ``False`` never) rank ``r`` of ``W``
+    runs the ``r``-th of ``W`` contiguous slices of the windows and every rank receives all ``N``
+    rows, in order: the features equal one process's.
     """
     param = next(reservoir.parameters(), None)
     dtype = param.dtype if param is not None else torch.float64
     device = param.device if param is not None else torch.device("cpu")
+    team, _ = join(distributed, device)
+    if team is not None:
+        bounds = np.linspace(0, len(X), team.world + 1).round().astype(int)
+        X = X[bounds[team.rank] : bounds[team.rank + 1]]
     batch_first = getattr(reservoir, "batch_first", True)
     chunks = []
     training = reservoir.training
@@ -61,6 +73,8 @@ def reservoir_features(reservoir: nn.Module, X: np.ndarray, batch_size: int = 10
         chunks = _run_chunks(reservoir, X, batch_size, dtype, device, batch_first)
     finally:
         reservoir.train(training)
+    if team is not None:
+        chunks = [c for part in gather_objects(chunks) for c in part]
     return np.concatenate(chunks, axis=0)
 
 
@@ -147,6 +161,9 @@ class ReservoirRegressor(QuantumModel):
             data, so a later process reuses them (hardware results are never paid for twice).
         epochs, lr, sgd_batch_size, seed: the ``"sgd"`` readout's RMSprop schedule.
         alphas, cv_folds: the ``alpha="cv"`` grid and number of folds.
+        distributed: compute features sharded over a ``torch.distributed`` process group (see
+            :func:`reservoir_features`; ``None``: when ``torchrun`` launched the process). Every rank
+            then holds all features and fits the same readout; rank 0 alone writes the disk cache.
 
     Attributes (after :meth:`fit`): ``coef_`` ``(D, G)``, ``intercept_`` ``(G,)``, ``alpha_``,
     ``history_`` (per-epoch MSEs of the ``"sgd"`` readout), ``n_circuit_evaluations_`` (circuits the
@@ -167,6 +184,7 @@ class ReservoirRegressor(QuantumModel):
         seed: int = 0,
         alphas=DEFAULT_ALPHAS,
         cv_folds: int = 5,
+        distributed: bool | None = None,
     ):
         if readout not in ("ridge", "sgd"):
             raise ValueError(f"readout must be 'ridge' or 'sgd', got {readout!r}")
@@ -191,6 +209,9 @@ class ReservoirRegressor(QuantumModel):
             seed,
         )
         self.alphas, self.cv_folds = tuple(alphas), cv_folds
+        if distributed not in (None, True, False):
+            raise ValueError(f"distributed must be None, True or False, got {distributed!r}")
+        self.distributed = distributed
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self._cache: dict[str, np.ndarray] = {}
 
@@ -205,8 +226,8 @@ class ReservoirRegressor(QuantumModel):
         if path is not None and path.exists():
             features = np.load(path)
         else:
-            features = reservoir_features(self.reservoir, X, self.batch_size)
-            if path is not None:
+            features = reservoir_features(self.reservoir, X, self.batch_size, self.distributed)
+            if path is not None and is_main_process():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 _save_atomic(path, features)
         features.flags.writeable = False  # cached: callers get a read-only array, never a live copy
