@@ -18,7 +18,15 @@ from .._threads import small_work_threads
 from .checkpoint import _open_run_dir, _restore, _save_best, _save_checkpoint, _write_json, _write_metrics
 from .config import _DTYPES, _MONITORS, CONFIG_FILE, ArrayLike, PathLike, TrainConfig, TrainResult, _State
 from .distributed import sharded_step, wrap
-from .evaluation import _as_xy, _check_same_features, _data_signature, _mse, evaluate
+from .evaluation import (
+    _EVAL_BATCH_SIZE,
+    _as_xy,
+    _check_output,
+    _check_same_features,
+    _data_signature,
+    _predict_tensor,
+    evaluate,
+)
 from .graphs import StepRunner, graphs_apply
 from .plots import _write_plots
 
@@ -73,6 +81,24 @@ def _train_epoch(
     if team is not None:
         loss_sum = total(loss_sum)
     return float(loss_sum) / X.shape[0]
+
+
+def _shared_mse(model: nn.Module, X: torch.Tensor, y: torch.Tensor, team, batch_size: int) -> float:
+    """The MSE over all windows, predicted ``batch_size`` at a time; in a process group each rank
+    predicts a contiguous slice and the squared errors are summed over the ranks (every rank gets the
+    same number)."""
+    if team is None:
+        pred = _predict_tensor(model, X, batch_size)
+        _check_output(pred, y.shape)
+        return float(torch.nn.functional.mse_loss(pred, y))
+    bounds = [round(k * X.shape[0] / team.world) for k in range(team.world + 1)]
+    part = slice(bounds[team.rank], bounds[team.rank + 1])
+    error = torch.zeros((), dtype=torch.float64, device=X.device)
+    if part.stop > part.start:
+        pred = _predict_tensor(model, X[part], batch_size)
+        _check_output(pred, y[part].shape)
+        error = (pred - y[part]).double().pow(2).sum()
+    return float(total(error)) / y.numel()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,6 +260,7 @@ def _train_loop(
 ) -> None:
     """Epochs ``state.epoch + 1 .. cfg.epochs``: train, measure, early-stop, write metrics and checkpoints."""
     X, y = train
+    eval_batch = max(_EVAL_BATCH_SIZE, cfg.batch_size)  # what a training step holds, without gradients
     wall_before, loop_start = state.wall_time, time.perf_counter()
     best_saved = None  # epoch whose weights best.pt holds, if written in this call
     done = min(state.epoch, cfg.epochs)
@@ -248,8 +275,8 @@ def _train_loop(
             row = {
                 "epoch": epoch,
                 "train_loss": train_loss,
-                "train_mse": _mse(model, X, y),
-                "val_mse": None if val is None else _mse(model, *val),
+                "train_mse": _shared_mse(model, X, y, team, eval_batch),
+                "val_mse": None if val is None else _shared_mse(model, *val, team, eval_batch),
                 "lr": float(optimizer.param_groups[0]["lr"]),
                 "epoch_time": time.perf_counter() - epoch_start,
                 "wall_time": wall_before + time.perf_counter() - loop_start,
