@@ -150,6 +150,7 @@ def cmd_backends(_args) -> None:
 
 
 def cmd_rl(args) -> None:
+    from .train import is_main_process
     from .workflows import duration
     from .workflows.rl import FLAGS, rl_run
 
@@ -171,6 +172,8 @@ def cmd_rl(args) -> None:
     }
     assert set(fields) == set(FLAGS)
     run = rl_run(Path(args.out), {k: v for k, v in fields.items() if v is not None}, algo=args.algo, resume=args.resume)
+    if not is_main_process():  # under torchrun, rank 0 alone reports
+        return
     c = run.config
     print(f"\n{c.algo.upper()} {c.model}{'-RC' if c.reservoir else ''} ({c.backend}) on {c.env_id}")
     if run.new_steps <= 0:
