@@ -88,6 +88,8 @@ def cmd_compare(args) -> None:
         epochs=args.epochs,
         out=Path(args.out or f"runs/compare-{args.task}"),
         backend=args.backend,
+        features=args.features,
+        init=args.init,
     )
 
 
@@ -403,6 +405,19 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--epochs", type=int, default=100, help="epochs of the fully trained QLSTM")
     compare.add_argument("--backend", default="torch")
     compare.add_argument("--out", default=None, help="where the figure goes (default: runs/compare-TASK)")
+    compare.add_argument(
+        "--features",
+        choices=("last", "steps", "steps+state"),
+        default="last",
+        help="what the reservoirs' readout reads: the last step's output (the papers'), every step's, or every "
+        "step's plus the final cell state (default: %(default)s; see benchmarks/RESULTS.md)",
+    )
+    compare.add_argument(
+        "--init",
+        default="paper",
+        help="circuit angles of the quantum reservoirs: paper (0.01·N(0,1)), uniform (U[0,2π)) or scaled:S "
+        "(U[-Sπ,Sπ), e.g. scaled:0.3) (default: %(default)s)",
+    )
     compare.set_defaults(func=cmd_compare)
     pred = sub.add_parser("predict", help="predict the test split of a trained run on another backend")
     pred.add_argument("--checkpoint", required=True, help="the run directory of `qseq train`")

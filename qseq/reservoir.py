@@ -36,18 +36,30 @@ from .backends import Backend
 from .models import QuantumModel, backends_of, freeze_reservoir
 from .models.init import Init, init_linear
 
-__all__ = ["ReservoirRegressor", "ridge_fit", "reservoir_features"]
+__all__ = ["ReservoirRegressor", "ridge_fit", "reservoir_features", "FEATURES"]
 
 DEFAULT_ALPHAS = tuple(10.0**k for k in range(-10, 3))
+#: What a readout reads from the reservoir (see :func:`reservoir_features`).
+FEATURES = ("last", "steps", "steps+state")
 
 
 # -- features --------------------------------------------------------------------------------------
 @small_work_threads()
 def reservoir_features(
-    reservoir: nn.Module, X: np.ndarray, batch_size: int = 1024, distributed: bool | None = None
+    reservoir: nn.Module,
+    X: np.ndarray,
+    batch_size: int = 1024,
+    distributed: bool | None = None,
+    features: str = "last",
 ) -> np.ndarray:
     """Run ``reservoir`` over windows ``X`` ``(N, L, F)`` without gradients, in chunks of
-    ``batch_size``, and return its last-step output ``(N, D)``.
+    ``batch_size``, and return features read from it (:data:`FEATURES`):
+
+    * ``"last"`` — the output at the window's last step, ``(N, D)``;
+    * ``"steps"`` — the output at every step, ``(N, L·D)`` (step-major);
+    * ``"steps+state"`` — those plus the final internal state that the output does not show: an LSTM's
+      (qseq or torch) last-layer cell state ``c``, a QFWP's fast weights; for layers whose state is
+      their output (RNN, GRU) the same as ``"steps"``.
 
     ``reservoir`` is a recurrent layer with the ``torch.nn.RNN`` call signature (its
     ``batch_first`` is respected; the output of ``(output, state)`` is used) or any module mapping
@@ -70,7 +82,7 @@ def reservoir_features(
     training = reservoir.training
     reservoir.eval()  # a reservoir is deterministic: no dropout while collecting features
     try:
-        chunks = _run_chunks(reservoir, X, batch_size, dtype, device, batch_first)
+        chunks = _run_chunks(reservoir, X, batch_size, dtype, device, batch_first, features)
     finally:
         reservoir.train(training)
     if team is not None:
@@ -78,23 +90,44 @@ def reservoir_features(
     return np.concatenate(chunks, axis=0)
 
 
-def _run_chunks(reservoir, X, batch_size, dtype, device, batch_first) -> list[np.ndarray]:
+def _run_chunks(reservoir, X, batch_size, dtype, device, batch_first, features) -> list[np.ndarray]:
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
     chunks = []
     with torch.no_grad():
         for start in range(0, len(X), batch_size):
             x = torch.as_tensor(X[start : start + batch_size], dtype=dtype, device=device)
-            out = reservoir(x if batch_first else x.transpose(0, 1))
-            out = out[0] if isinstance(out, tuple) else out
-            if out.ndim == 3:
-                out = out[:, -1] if batch_first else out[-1]
-            chunks.append(out.detach().to("cpu", torch.float64).numpy())
+            result = reservoir(x if batch_first else x.transpose(0, 1))
+            out, state = result if isinstance(result, tuple) else (result, None)
+            if out.ndim == 3 and not batch_first:
+                out = out.transpose(0, 1)
+            if out.ndim == 2 or features == "last":
+                parts = [out[:, -1] if out.ndim == 3 else out]
+            else:
+                parts = [out.reshape(out.shape[0], -1)]
+            if features == "steps+state":
+                parts += _hidden_state(state, out.shape[0])
+            chunks.append(torch.cat(parts, dim=1).detach().to("cpu", torch.float64).numpy())
     return chunks
 
 
-def _fingerprint(reservoir: nn.Module, X: np.ndarray) -> str:
-    """Hash of the reservoir (type, weights, backend) and the data: the feature-cache key."""
+def _hidden_state(state, n: int) -> list[torch.Tensor]:
+    """The part of a final recurrent state that is not the output: ``[(N, ·)]`` or ``[]``."""
+    fast = getattr(state, "fast", None)
+    if isinstance(fast, torch.Tensor):  # a QFWP: its fast weights
+        return [fast.reshape(n, -1)]
+    if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], torch.Tensor):
+        c = state[1]  # an LSTM's (h_n, c_n): the last layer's cell state
+        return [c[-1] if c.ndim == 3 else c.reshape(n, -1)]
+    return []
+
+
+def _fingerprint(reservoir: nn.Module, X: np.ndarray, features: str) -> str:
+    """Hash of the reservoir (type, weights, backend), the feature mode and the data: the feature-cache key."""
     h = hashlib.sha256()
     h.update(type(reservoir).__qualname__.encode())
+    if features != "last":  # "last" keeps the keys of caches written before there were modes
+        h.update(features.encode())
     for backend in backends_of(reservoir):  # name and every public option (shots, noise, device, dtype, ...)
         h.update(repr(sorted((k, repr(v)) for k, v in vars(backend).items() if not k.startswith("_"))).encode())
     for name, tensor in sorted(reservoir.state_dict().items()):
@@ -161,6 +194,9 @@ class ReservoirRegressor(QuantumModel):
             data, so a later process reuses them (hardware results are never paid for twice).
         epochs, lr, sgd_batch_size, seed: the ``"sgd"`` readout's RMSprop schedule.
         alphas, cv_folds: the ``alpha="cv"`` grid and number of folds.
+        features: what the readout reads (:data:`FEATURES`): the last step's output (``"last"``, the
+            papers'), every step's output (``"steps"``), or those plus the final cell state / fast
+            weights (``"steps+state"``). Part of the feature-cache key.
         distributed: compute features sharded over a ``torch.distributed`` process group (see
             :func:`reservoir_features`; ``None``: when ``torchrun`` launched the process). Every rank
             then holds all features and fits the same readout; rank 0 alone writes the disk cache.
@@ -185,6 +221,7 @@ class ReservoirRegressor(QuantumModel):
         alphas=DEFAULT_ALPHAS,
         cv_folds: int = 5,
         distributed: bool | None = None,
+        features: str = "last",
     ):
         if readout not in ("ridge", "sgd"):
             raise ValueError(f"readout must be 'ridge' or 'sgd', got {readout!r}")
@@ -209,6 +246,9 @@ class ReservoirRegressor(QuantumModel):
             seed,
         )
         self.alphas, self.cv_folds = tuple(alphas), cv_folds
+        if features not in FEATURES:
+            raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
+        self.features_mode = features
         if distributed not in (None, True, False):
             raise ValueError(f"distributed must be None, True or False, got {distributed!r}")
         self.distributed = distributed
@@ -219,14 +259,14 @@ class ReservoirRegressor(QuantumModel):
     def features(self, X) -> np.ndarray:
         """Reservoir features ``(N, D)`` of windows ``X`` ``(N, L, F)``, from the cache when possible."""
         X = check_windows(X)
-        key = _fingerprint(self.reservoir, X)
+        key = _fingerprint(self.reservoir, X, self.features_mode)
         if key in self._cache:
             return self._cache[key]
         path = None if self.cache_dir is None else self.cache_dir / f"features-{key}.npy"
         if path is not None and path.exists():
             features = np.load(path)
         else:
-            features = reservoir_features(self.reservoir, X, self.batch_size, self.distributed)
+            features = reservoir_features(self.reservoir, X, self.batch_size, self.distributed, self.features_mode)
             if path is not None and is_main_process():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 _save_atomic(path, features)

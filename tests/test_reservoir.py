@@ -9,12 +9,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
-from qseq import QGRU, QLSTM, QRNN
+from qseq import QFWP, QGRU, QLSTM, QRNN
 from qseq.data import chronological_split, get_task, narma_random
 from qseq.models import build_model
 from qseq.models.classical import ESN, ClassicalReservoir
-from qseq.reservoir import ReservoirRegressor, ridge_fit
+from qseq.reservoir import ReservoirRegressor, reservoir_features, ridge_fit
 from qseq.train import fit as train_fit
 
 F64 = torch.float64
@@ -573,3 +574,109 @@ def test_reservoir_features_agree_across_backends():
     pl = ReservoirRegressor(reservoir, alpha=1e-6).fit(X, y)
     np.testing.assert_allclose(pl.features(X), torch_features, atol=1e-10, rtol=0)
     assert pl.n_circuit_evaluations_ == 6 * 4 * 6  # windows x steps x circuits, one pass
+
+
+# -- feature modes ------------------------------------------------------------------------------------
+def _numpy_rnn(rnn, X):
+    """h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) by hand: (N, L, H)."""
+    w_ih, w_hh = rnn.weight_ih_l0.detach().numpy(), rnn.weight_hh_l0.detach().numpy()
+    b = (rnn.bias_ih_l0 + rnn.bias_hh_l0).detach().numpy()
+    h, out = np.zeros((X.shape[0], w_hh.shape[0])), []
+    for t in range(X.shape[1]):
+        h = np.tanh(X[:, t] @ w_ih.T + h @ w_hh.T + b)
+        out.append(h)
+    return np.stack(out, 1)
+
+
+def _numpy_lstm(lstm, X):
+    """Hidden states (N, L, H) and the final cell state (N, H) of a one-layer LSTM by hand."""
+    w_ih, w_hh = lstm.weight_ih_l0.detach().numpy(), lstm.weight_hh_l0.detach().numpy()
+    b = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().numpy()
+    H = w_hh.shape[1]
+    h, c, out = np.zeros((X.shape[0], H)), np.zeros((X.shape[0], H)), []
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    for t in range(X.shape[1]):
+        z = X[:, t] @ w_ih.T + h @ w_hh.T + b
+        i, f, g, o = sig(z[:, :H]), sig(z[:, H : 2 * H]), np.tanh(z[:, 2 * H : 3 * H]), sig(z[:, 3 * H :])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        out.append(h)
+    return np.stack(out, 1), c
+
+
+def _feature_windows(n=6, length=5, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, size=(n, length, 2))
+
+
+def test_feature_modes_of_an_rnn_reservoir_against_a_hand_recurrence():
+    torch.manual_seed(0)
+    rnn = nn.RNN(2, 3, batch_first=True, dtype=torch.float64)
+    X = _feature_windows()
+    hs = _numpy_rnn(rnn, X)
+    np.testing.assert_allclose(reservoir_features(rnn, X, features="last"), hs[:, -1], atol=1e-12)
+    np.testing.assert_allclose(reservoir_features(rnn, X, features="steps"), hs.reshape(6, -1), atol=1e-12)
+    np.testing.assert_allclose(reservoir_features(rnn, X, features="steps+state"), hs.reshape(6, -1), atol=1e-12)
+
+
+def test_steps_and_state_of_an_lstm_reservoir_add_its_cell_state():
+    torch.manual_seed(1)
+    lstm = nn.LSTM(2, 3, batch_first=True, dtype=torch.float64)
+    X = _feature_windows(seed=1)
+    hs, c = _numpy_lstm(lstm, X)
+    np.testing.assert_allclose(
+        reservoir_features(lstm, X, features="steps+state"), np.concatenate([hs.reshape(6, -1), c], 1), atol=1e-12
+    )
+
+
+def test_steps_and_state_of_quantum_reservoirs():
+    X = _feature_windows(n=4, length=3)
+    qlstm = QLSTM(2, 2, batch_first=True, n_qubits=4, reservoir=True, seed=2, dtype=torch.float64)
+    with torch.no_grad():
+        out, (_, c) = qlstm(torch.as_tensor(X))
+    got = reservoir_features(qlstm, X, features="steps+state")
+    assert got.shape == (4, 3 * 2 + 4)  # every step's h, then the final c of n_qubits features
+    np.testing.assert_allclose(got, np.concatenate([out.reshape(4, -1).numpy(), c[-1].numpy()], 1), atol=1e-12)
+    qfwp = QFWP(2, n_qubits=4, depth=2, n_measured=2, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        out, state = qfwp(torch.as_tensor(X))
+    got = reservoir_features(qfwp, X, features="steps+state")
+    np.testing.assert_allclose(got, torch.cat([out.reshape(4, -1), state.fast.reshape(4, -1)], 1).numpy())
+
+
+def test_the_cache_keeps_feature_modes_apart_and_a_second_fit_runs_no_circuit(tmp_path):
+    X, y = _feature_windows(n=12, length=3), np.random.default_rng(3).normal(size=(12, 1))
+    reservoir = QLSTM(2, 2, batch_first=True, n_qubits=4, reservoir=True, seed=3, dtype=torch.float64)
+    for mode in ("last", "steps"):
+        first = ReservoirRegressor(reservoir, features=mode, alpha=1e-3, cache_dir=tmp_path).fit(X, y)
+        assert first.n_circuit_evaluations_ > 0
+        again = ReservoirRegressor(reservoir, features=mode, alpha=1e-3, cache_dir=tmp_path).fit(X, y)
+        assert again.n_circuit_evaluations_ == 0
+        np.testing.assert_array_equal(first.coef_, again.coef_)
+    assert len(list(tmp_path.glob("features-*.npy"))) == 2
+    assert first.coef_.shape == (3 * 2, 1)  # "steps": every step's hidden state
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"features": "all"}, "features must be one of"),
+    ],
+)
+def test_bad_feature_modes_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ReservoirRegressor(nn.RNN(1, 2, batch_first=True), **kwargs)
+
+
+@pytest.mark.parametrize("init", ["scaled:0", "scaled:-1", "scaled:x", "scaled:inf", "wide"])
+def test_bad_reservoir_initialisations_are_refused(init):
+    with pytest.raises(ValueError, match="init"):
+        QLSTM(1, 2, reservoir=True, init=init)
+
+
+def test_the_scaled_initialisation_draws_angles_in_its_range():
+    from qseq.models import init_vqc_weights
+
+    w = torch.empty(20_000, dtype=torch.float64)
+    init_vqc_weights(w, "scaled:0.25", torch.Generator().manual_seed(0))
+    assert w.abs().max() <= 0.25 * np.pi and w.abs().max() > 0.24 * np.pi
+    assert abs(float(w.mean())) < 0.02 and float(w.std()) == pytest.approx(0.25 * np.pi / np.sqrt(3), rel=0.02)

@@ -26,30 +26,54 @@ __all__ = [
     "freeze_random",
 ]
 
-#: Named initialisations of circuit angles (see :func:`init_vqc_weights`).
-INITS = ("paper", "uniform")
+#: Named initialisations of circuit angles (see :func:`init_vqc_weights`); ``"scaled:<s>"`` names the
+#: scaled family for any ``s > 0`` (e.g. ``"scaled:0.3"``).
+INITS = ("paper", "uniform", "scaled:<s>")
 
 #: A name from :data:`INITS` or a callable ``init(weight, generator)`` that fills ``weight`` in place.
 Init = str | Callable[[torch.Tensor, torch.Generator | None], None]
 
 
+def _scale_of(init: str) -> float | None:
+    """``s`` of ``"scaled:<s>"`` (``None`` for other names); a clear error for a bad ``s``."""
+    if not init.startswith("scaled:"):
+        return None
+    text = init.partition(":")[2]
+    try:
+        scale = float(text)
+    except ValueError:
+        raise ValueError(f"init {init!r}: the scale after 'scaled:' must be a number, e.g. 'scaled:0.3'") from None
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"init {init!r}: the scale must be a positive finite number")
+    return scale
+
+
 def check_init(init) -> None:
     """Raise a ``ValueError`` unless ``init`` is a name of :data:`INITS` or a callable."""
-    if not (callable(init) or (isinstance(init, str) and init in INITS)):
-        raise ValueError(f"init must be one of {INITS} or a callable init(weight, generator), got {init!r}")
+    if callable(init) or (isinstance(init, str) and (init in ("paper", "uniform") or _scale_of(init))):
+        return
+    raise ValueError(f"init must be one of {INITS} or a callable init(weight, generator), got {init!r}")
 
 
 def init_vqc_weights(weight: torch.Tensor, init: Init = "paper", generator: torch.Generator | None = None) -> None:
     """Fill circuit angles in place: ``"paper"`` 0.01·N(0, 1) (the reference code), ``"uniform"``
-    U[0, 2π) (a wide random reservoir), or any callable ``init(weight, generator)``."""
+    U[0, 2π) (a wide random reservoir), ``"scaled:<s>"`` U[−sπ, sπ) — the reservoir's angle scale,
+    which plays the part of an ESN's spectral radius: near 0 every gate is close to the identity and
+    the cell forgets nothing and mixes little; at ``s = 1`` the angles cover the circle, as
+    ``"uniform"`` does — or any callable ``init(weight, generator)``."""
     check_init(init)
     with torch.no_grad():
         if callable(init):
             init(weight, generator)
         elif init == "paper":
             weight.copy_(0.01 * torch.randn(weight.shape, generator=generator, dtype=weight.dtype))
-        else:
+        elif init == "uniform":
             weight.copy_(2 * math.pi * torch.rand(weight.shape, generator=generator, dtype=weight.dtype))
+        else:
+            scale = _scale_of(init)
+            assert scale is not None  # check_init accepted it
+            u = torch.rand(weight.shape, generator=generator, dtype=weight.dtype)
+            weight.copy_(scale * math.pi * (2 * u - 1))
 
 
 def init_linear(linear: nn.Linear, generator: torch.Generator | None = None) -> None:

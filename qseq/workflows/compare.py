@@ -57,17 +57,22 @@ class Row:
     note: str = ""
 
 
-def _run(entry: Entry, seed: int, data, epochs: int, backend: str) -> tuple[float, int, int]:
-    """Train one entry with one seed: ``(test MSE, trainable parameters, circuit evaluations)``."""
+def _run(
+    entry: Entry, seed: int, data, epochs: int, backend: str, features: str = "last", init: str = "paper"
+) -> tuple[float, int, int]:
+    """Train one entry with one seed: ``(test MSE, trainable parameters, circuit evaluations)``.
+    Reservoirs are drawn with ``init`` (circuit angles) and read with ``features``."""
     X_train, y_train, X_test, y_test = data
     if entry.kind == "esn":
         model = ESN(seed=seed).fit(X_train, y_train)
         return model.mse(X_test, y_test), int(model.n_trainable_), 0
-    model = build_model(entry.model, dtype=torch.float64, reservoir=entry.kind == "rc", seed=seed)
+    model = build_model(entry.model, dtype=torch.float64)
+    if entry.kind == "rc":
+        model.freeze_reservoir(init, seed)
     if runs_circuits(model):
         model.to_backend(backend)
     if entry.kind == "rc":
-        readout = ReservoirRegressor(model.rnn, readout="ridge", alpha="cv").fit(X_train, y_train)
+        readout = ReservoirRegressor(model.rnn, readout="ridge", alpha="cv", features=features).fit(X_train, y_train)
         return readout.mse(X_test, y_test), readout.n_trainable_, readout.n_circuit_evaluations_
     before = _circuits(model)
     torch.manual_seed(seed)
@@ -89,6 +94,8 @@ def compare(
     backend: str = "torch",
     entries=ENTRIES,
     verbose: bool = True,
+    features: str = "last",
+    init: str = "paper",
 ) -> list[Row]:
     """Run every entry on ``task`` (window 4, chronological 67/33) for ``seeds`` seeds.
 
@@ -106,7 +113,7 @@ def compare(
         for seed in range(seeds):
             start = time.perf_counter()
             try:
-                test, row.trainable, circuits = _run(entry, seed, data, epochs, backend)
+                test, row.trainable, circuits = _run(entry, seed, data, epochs, backend, features, init)
             except ImportError as err:
                 row.note = f"skipped: {err}"
                 break
