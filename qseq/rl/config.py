@@ -8,11 +8,10 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import torch
 
 from .core import CORES
 
-__all__ = ["RLConfig", "A2CConfig", "PPOConfig", "ALGORITHMS", "config_from_dict", "make_optimizer"]
+__all__ = ["RLConfig", "A2CConfig", "PPOConfig", "ALGORITHMS", "config_from_dict"]
 
 _OPTIMIZERS = ("adam", "rmsprop")
 
@@ -253,14 +252,3 @@ def _check_real(cls: str, name: str, value: Any) -> None:
         raise TypeError(f"{cls}.{name} must be a number, got {value!r}")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{cls}.{name} must be finite and >= 0, got {value}")
-
-
-def make_optimizer(module: torch.nn.Module, config: RLConfig) -> torch.optim.Optimizer:
-    """``config.optimizer`` over ``module``'s trainable parameters: Adam (eps 1e-5) or RMSprop (alpha
-    0.99, eps 1e-5, as A2C implementations use)."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the agent has no trainable parameters")
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=config.lr, alpha=0.99, eps=1e-5)
-    return torch.optim.Adam(params, lr=config.lr, eps=1e-5)

@@ -52,8 +52,9 @@ from .._rng import rng_state, seed_everything, set_rng_state
 from .._threads import small_work_threads
 from .agents import RecurrentQNetwork, build_agent
 from .checkpoint import open_run, pickle_envs, plain_state, unpickle_envs
-from .config import ALGORITHMS, RLConfig, make_optimizer
+from .config import ALGORITHMS, RLConfig
 from .core import State, map_state
+from .optim import gradient_step, make_optimizer
 from .runner import RLResult
 from .vector import make_vector_env, space_sizes
 
@@ -346,10 +347,7 @@ def drqn_update(
     """One gradient step on ``batch`` (:func:`drqn_loss`, gradients clipped to ``max_grad_norm``);
     returns the loss, the mean ``Q`` of the actions taken and the mean target."""
     loss, q_taken, targets = drqn_loss(q_net, target_net, batch, config)
-    optimizer.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(q_net.parameters(), config.max_grad_norm)
-    optimizer.step()
+    gradient_step(q_net, optimizer, loss, config.max_grad_norm)
     mask = batch.mask.to(q_taken.dtype)
     n = mask.sum().clamp(min=1)
     return {

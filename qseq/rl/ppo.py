@@ -19,6 +19,7 @@ from torch import nn
 
 from .agents import RecurrentActorCritic
 from .config import PPOConfig
+from .optim import gradient_step
 from .rollout import Rollout, advantages
 
 __all__ = ["ppo_update"]
@@ -68,12 +69,7 @@ def ppo_update(
                 value_loss = 0.5 * (value - returns).pow(2).mean()
             entropy_mean = entropy.mean()
             loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy_mean
-            optimizer.zero_grad()
-            loss.backward()
-            if sync is not None:
-                sync(agent)
-            nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
-            optimizer.step()
+            gradient_step(agent, optimizer, loss, config.max_grad_norm, sync)
             stats = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy_mean.item()}
         if config.target_kl is not None and sum(kls) / len(kls) > config.target_kl:
             break

@@ -25,7 +25,8 @@ from .._threads import small_work_threads
 from .a2c import a2c_update
 from .agents import RecurrentActorCritic, build_agent
 from .checkpoint import open_run, pickle_envs, plain_state, unpickle_envs
-from .config import A2CConfig, PPOConfig, RLConfig, make_optimizer
+from .config import A2CConfig, PPOConfig, RLConfig
+from .optim import make_optimizer
 from .ppo import ppo_update
 from .rollout import Collector
 from .vector import make_vector_env, space_sizes
