@@ -81,18 +81,30 @@ def _needs_grad(params: Params, initial: torch.Tensor | None = None) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
+def _state_bytes(program, params: Params, cdtype: torch.dtype, diff: str | None) -> int:
+    """Bytes of the states a call holds at once: ``WORKING_STATES`` without gradients, plus one per
+    stage for autograd, ``ADJOINT_STATES`` for the adjoint method."""
+    held = {None: WORKING_STATES, "adjoint": ADJOINT_STATES, "backprop": WORKING_STATES + len(program.stages) + 1}
+    return math.prod(params.batch_shape) * program.dim * torch.empty((), dtype=cdtype).element_size() * held[diff]
+
+
+def _free_for(need: int, device: torch.device) -> int | None:
+    """Free memory on ``device`` where a call needing ``need`` bytes is worth checking, else ``None``
+    (small calls, calls inside a CUDA graph capture, unknown free memory)."""
+    if need < CHECKED_BYTES or (device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
+        return None
+    return _free_bytes(device)
+
+
 def _choose_diff(program, params: Params, device: torch.device, cdtype: torch.dtype, diff: str | None, grad: bool):
     """``"backprop"`` or ``"adjoint"`` for this call (``None`` without gradients). ``diff=None`` takes
-    autograd unless its saved states would not fit in free memory and the adjoint method's would."""
+    autograd unless its saved states would not fit in free memory."""
     if not grad:
         return None
     if diff is not None:
         return diff
-    states = math.prod(params.batch_shape) * program.dim * torch.empty((), dtype=cdtype).element_size()
-    backprop = states * (WORKING_STATES + len(program.stages) + 1)
-    if backprop < CHECKED_BYTES or (device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
-        return "backprop"
-    free = _free_bytes(device)
+    backprop = _state_bytes(program, params, cdtype, "backprop")
+    free = _free_for(backprop, device)
     return "adjoint" if free is not None and backprop > free else "backprop"
 
 
@@ -101,13 +113,9 @@ def _check_memory(program, params: Params, device, cdtype, tables_built: bool, d
     permutation tables: one int64 index of ``2^n`` entries per run of CNOT-like gates) cannot fit: a
     clear error instead of an allocator failure after minutes of work. ``diff``: how this call is
     differentiated (``None``: no gradients)."""
-    states = math.prod(params.batch_shape) * program.dim * torch.empty((), dtype=cdtype).element_size()
-    held = {None: WORKING_STATES, "adjoint": ADJOINT_STATES, "backprop": WORKING_STATES + len(program.stages) + 1}
     tables = 0 if tables_built else program.dim * 8 * sum(isinstance(s, Permute) for s in program.stages)
-    need = states * held[diff] + tables
-    if need < CHECKED_BYTES or (device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
-        return
-    free = _free_bytes(device)
+    need = _state_bytes(program, params, cdtype, diff) + tables
+    free = _free_for(need, device)
     if free is not None and need > free:
         gib = 2**30
         fixes = ["a smaller batch"]

@@ -35,6 +35,7 @@ from .simulate import (
     _source,
     apply_block,
     apply_on_wires,
+    apply_permutation,
     dense_matrix,
     local_blocks,
 )
@@ -90,8 +91,7 @@ class _Permutation:
     phase: torch.Tensor | None
 
     def apply(self, psi: torch.Tensor) -> torch.Tensor:
-        psi = psi[..., self.source]
-        return psi if self.phase is None else psi * self.phase
+        return apply_permutation(psi, self.source, self.phase)
 
     def undo(self, psi: torch.Tensor) -> torch.Tensor:
         """The inverse (= adjoint) map: ``out[source[i]] = conj(phase[i]) · ψ[i]``."""

@@ -315,15 +315,19 @@ def apply_on_wires(psi: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n
     return x.reshape(*out_lead, 2**n_qubits)
 
 
+def apply_permutation(psi: torch.Tensor, source: torch.Tensor, phase: torch.Tensor | None) -> torch.Tensor:
+    """``ψ'[i] = phase[i] · ψ[source[i]]`` (a fused run of CNOT-like gates)."""
+    psi = psi[..., source]  # advanced indexing: ~2x faster than index_select on CPU
+    return psi if phase is None else psi * phase
+
+
 def _apply(
     stage: Stage, tables: Tables, psi, mats: _Matrices, groups: dict, n_qubits: int, fused: bool = False, store=None
 ):
     """Apply one stage; ``fused`` marks ``psi`` as the identity's rows (one extra leading dim);
     ``store``: where a stage reading only bound groups may keep what it derives from them."""
     if isinstance(stage, Permute):
-        source, phase = tables.per_stage[id(stage)]
-        psi = psi[..., source]  # advanced indexing: ~2x faster than index_select on CPU
-        return psi if phase is None else psi * phase
+        return apply_permutation(psi, *tables.per_stage[id(stage)])
     if isinstance(stage, Local):
         return _apply_local(stage, tables, psi, mats, _lead(groups, stage.groups), n_qubits, fused, store)
     src = _source(groups, stage.groups)
