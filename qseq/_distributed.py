@@ -35,6 +35,10 @@ class Team:
     rank: int
     world: int
 
+    def part(self, n: int) -> slice:
+        """This rank's contiguous share of ``n`` items (shares differ in size by at most one)."""
+        return slice(self.rank * n // self.world, (self.rank + 1) * n // self.world)
+
     @property
     def main(self) -> bool:
         """Rank 0: the process that writes files and shows progress."""

@@ -75,8 +75,7 @@ def reservoir_features(
     device = param.device if param is not None else torch.device("cpu")
     team, _ = join(distributed, device)
     if team is not None:
-        bounds = np.linspace(0, len(X), team.world + 1).round().astype(int)
-        X = X[bounds[team.rank] : bounds[team.rank + 1]]
+        X = X[team.part(len(X))]
     batch_first = getattr(reservoir, "batch_first", True)
     chunks = []
     training = reservoir.training

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .._threads import small_work_threads
@@ -150,11 +149,13 @@ def _predict_tensor(model: nn.Module, X: torch.Tensor, batch_size: int) -> torch
         return torch.cat([model(X[i : i + batch_size]) for i in range(0, X.shape[0], batch_size)])
 
 
-def _mse(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
-    """Mean squared error over every element of ``y``, in eval mode."""
-    pred = _predict_tensor(model, X, _EVAL_BATCH_SIZE)
+def _squared_error(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Sum of squared errors over every element of ``y`` (float64, on the device), in eval mode."""
+    if X.shape[0] == 0:
+        return torch.zeros((), dtype=torch.float64, device=X.device)
+    pred = _predict_tensor(model, X, batch_size)
     _check_output(pred, y.shape)
-    return float(F.mse_loss(pred, y))
+    return (pred - y).double().pow(2).sum()
 
 
 @small_work_threads()

@@ -21,10 +21,9 @@ from .distributed import sharded_step, wrap
 from .evaluation import (
     _EVAL_BATCH_SIZE,
     _as_xy,
-    _check_output,
     _check_same_features,
     _data_signature,
-    _predict_tensor,
+    _squared_error,
     evaluate,
 )
 from .graphs import StepRunner, graphs_apply
@@ -87,18 +86,9 @@ def _shared_mse(model: nn.Module, X: torch.Tensor, y: torch.Tensor, team, batch_
     """The MSE over all windows, predicted ``batch_size`` at a time; in a process group each rank
     predicts a contiguous slice and the squared errors are summed over the ranks (every rank gets the
     same number)."""
-    if team is None:
-        pred = _predict_tensor(model, X, batch_size)
-        _check_output(pred, y.shape)
-        return float(torch.nn.functional.mse_loss(pred, y))
-    bounds = [round(k * X.shape[0] / team.world) for k in range(team.world + 1)]
-    part = slice(bounds[team.rank], bounds[team.rank + 1])
-    error = torch.zeros((), dtype=torch.float64, device=X.device)
-    if part.stop > part.start:
-        pred = _predict_tensor(model, X[part], batch_size)
-        _check_output(pred, y[part].shape)
-        error = (pred - y[part]).double().pow(2).sum()
-    return float(total(error)) / y.numel()
+    part = slice(None) if team is None else team.part(X.shape[0])
+    error = _squared_error(model, X[part], y[part], batch_size)
+    return float(error if team is None else total(error)) / y.numel()
 
 
 # --------------------------------------------------------------------------------------------------
