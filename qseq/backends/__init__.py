@@ -25,7 +25,17 @@ from typing import NamedTuple
 
 from .base import Backend, BoundCircuit, Params, check_params
 
-__all__ = ["Backend", "BoundCircuit", "Params", "check_params", "get", "register", "known_specs", "accepts"]
+__all__ = [
+    "Backend",
+    "BoundCircuit",
+    "Params",
+    "check_params",
+    "get",
+    "register",
+    "known_specs",
+    "accepts",
+    "family",
+]
 
 
 class _Family(NamedTuple):
@@ -63,11 +73,16 @@ def accepts(spec: str, option: str) -> bool:
     return option in _family(spec).options
 
 
-def _family(spec: str) -> _Family:
+def family(spec: str) -> str:
+    """The registered family a spec string names (``"torch:cuda,diff=adjoint"`` -> ``"torch"``)."""
     prefix = spec.strip().partition(":")[0]
     if prefix not in _REGISTRY:
         raise ValueError(f"unknown backend {spec!r}; known backends: {', '.join(known_specs())}")
-    return _REGISTRY[prefix]
+    return prefix
+
+
+def _family(spec: str) -> _Family:
+    return _REGISTRY[family(spec)]
 
 
 def get(spec: str | Backend = "torch", **options) -> Backend:

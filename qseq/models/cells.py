@@ -24,7 +24,7 @@ from torch import nn
 from .._checks import all_finite, check_input_dtype
 from ..backends import Backend, BoundCircuit, get
 from ..circuits import chen_vqc
-from .episodes import check_episode_starts, zero_where
+from .episodes import check_episode_starts, map_state, zero_where
 from .init import Init, Initialisable, freeze_random, init_linear, init_vqc_weights
 from .protocol import QuantumModel, unique_backends
 
@@ -172,7 +172,7 @@ class _QuantumCell(QuantumModel, Initialisable, nn.Module):
         states = list(hx) if isinstance(hx, (tuple, list)) else [hx]
         if any(t is not None and t.ndim != 1 for t in states):
             raise ValueError(f"{type(self).__name__}: an unbatched input needs an unbatched state")
-        return _map_state(self(x.unsqueeze(0), _map_state(hx, lambda t: t.unsqueeze(0))), lambda t: t.squeeze(0))
+        return map_state(self(x.unsqueeze(0), map_state(hx, lambda t: t.unsqueeze(0))), lambda t: t.squeeze(0))
 
     def _check_step(self, x: torch.Tensor, hx: torch.Tensor | None, size: int, what: str) -> torch.Tensor:
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
@@ -422,7 +422,7 @@ class _QuantumRNN(QuantumModel, Initialisable, nn.Module):
             type(self).__name__, episode_starts, x.shape[0], x.shape[1], self.batch_first, unbatched
         )
         if unbatched:
-            hx = _map_state(hx, lambda t: t.unsqueeze(1))
+            hx = map_state(hx, lambda t: t.unsqueeze(1))
         states = self._layer_states(hx, x.shape[1], x)
         for k, cell in enumerate(self.cells):
             bound, outputs, state = cell._bind(), [], states[k]
@@ -437,7 +437,7 @@ class _QuantumRNN(QuantumModel, Initialisable, nn.Module):
                 x = self.dropout(x)
         final = self._final_state(states)
         if unbatched:
-            return x.squeeze(1), _map_state(final, lambda t: t.squeeze(1))
+            return x.squeeze(1), map_state(final, lambda t: t.squeeze(1))
         return (x.transpose(0, 1) if self.batch_first else x), final
 
     def _check_input(self, input: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -464,14 +464,6 @@ def _check_state(t, shape: tuple, what: str) -> None:
     if not isinstance(t, torch.Tensor) or tuple(t.shape) != tuple(shape):
         got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
         raise ValueError(f"{what} must have shape {tuple(shape)}, got {got}")
-
-
-def _map_state(state, fn):
-    if state is None:
-        return None
-    if isinstance(state, (tuple, list)):
-        return tuple(None if t is None else fn(t) for t in state)
-    return fn(state)
 
 
 class QRNN(_QuantumRNN):

@@ -1,11 +1,12 @@
-"""Episode boundaries inside a batch of sequences: zeroing the recurrent state of the sequences
-where a new episode starts (reinforcement learning replays rollouts that cross episode ends)."""
+"""Recurrent states as values: mapping a function over one (``None``, a tensor, nested tuples and
+named tuples), and zeroing it where a new episode starts (reinforcement learning replays rollouts
+that cross episode ends)."""
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["check_episode_starts", "zero_where"]
+__all__ = ["check_episode_starts", "map_state", "zero_where"]
 
 
 def check_episode_starts(name: str, starts, length: int, batch: int, batch_first: bool, unbatched: bool):
@@ -25,13 +26,26 @@ def check_episode_starts(name: str, starts, length: int, batch: int, batch_first
     return starts.T if batch_first else starts
 
 
-def zero_where(state, starts: torch.Tensor | None):
-    """The state with the sequences where ``starts`` ``(N,)`` is true set to zero (tensors with the
-    batch first, tuples of them, ``None`` entries kept)."""
+def map_state(state, fn):
+    """Apply ``fn`` to every tensor of a recurrent state: ``None`` (also as an entry), a tensor, or
+    (named) tuples and lists of them, rebuilt with the same types."""
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return fn(state)
+    items = [map_state(s, fn) for s in state]
+    return type(state)(*items) if hasattr(state, "_fields") else type(state)(items)
+
+
+def zero_where(state, starts: torch.Tensor | None, batch_dim: int = 0):
+    """The state with the sequences where ``starts`` ``(N,)`` is true set to zero; the sequences are
+    on ``batch_dim`` of every tensor."""
     if starts is None or state is None:
         return state
-    if isinstance(state, torch.Tensor):
-        keep = (~starts).to(state.dtype)
-        return state * keep.view(-1, *([1] * (state.ndim - 1)))
-    items = [zero_where(s, starts) for s in state]
-    return type(state)(*items) if hasattr(state, "_fields") else type(state)(items)
+
+    def mask(t: torch.Tensor) -> torch.Tensor:
+        shape = [1] * t.ndim
+        shape[batch_dim] = -1
+        return t * (~starts.bool()).to(t.dtype).view(shape)
+
+    return map_state(state, mask)

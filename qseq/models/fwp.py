@@ -31,7 +31,7 @@ from torch import nn
 from .._checks import all_finite, check_input_dtype
 from ..backends import Backend, get
 from ..circuits import fwp_vqc
-from .episodes import check_episode_starts, zero_where
+from .episodes import check_episode_starts, map_state, zero_where
 from .init import Init, freeze_random
 from .protocol import QuantumModel
 
@@ -212,7 +212,7 @@ class QFWP(QuantumModel, nn.Module):
             outputs.append(y)
         out = torch.stack(outputs, 0)
         if unbatched:
-            return out.squeeze(1), FWPState(state.fast.squeeze(0), _map(state.slow, lambda t: t.squeeze(0)))
+            return out.squeeze(1), FWPState(state.fast.squeeze(0), map_state(state.slow, lambda t: t.squeeze(0)))
         return (out.transpose(0, 1) if self.batch_first else out), state
 
     def _check_state(self, state, batch: int, unbatched: bool) -> FWPState:
@@ -221,15 +221,8 @@ class QFWP(QuantumModel, nn.Module):
         elif not isinstance(state, FWPState):
             state = FWPState(*state)
         fast = state.fast.unsqueeze(0) if unbatched else state.fast
-        slow = _map(state.slow, lambda t: t.unsqueeze(0)) if unbatched else state.slow
+        slow = map_state(state.slow, lambda t: t.unsqueeze(0)) if unbatched else state.slow
         if tuple(fast.shape) != (batch, self.depth, self.n_qubits):
             shape = (self.depth, self.n_qubits) if unbatched else (batch, self.depth, self.n_qubits)
             raise ValueError(f"QFWP: the fast weights must have shape {shape}, got {tuple(state.fast.shape)}")
         return FWPState(fast, slow)
-
-
-def _map(state, fn):
-    """Apply ``fn`` to a slow-programmer state: ``None``, a tensor or a tuple of tensors."""
-    if state is None:
-        return None
-    return tuple(fn(t) for t in state) if isinstance(state, tuple) else fn(state)

@@ -18,13 +18,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .._io import atomic_write
 from .._plotting import matplotlib_figure, save_figure
 from .config import RLConfig, config_from_dict
 
-__all__ = ["CHECKPOINT_FILE", "load_checkpoint", "open_run", "RunFiles"]
+__all__ = ["CHECKPOINT_FILE", "load_checkpoint", "open_run", "RunFiles", "recent_mean", "progress_row"]
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CONFIG_FILE = "config.json"
@@ -32,6 +33,31 @@ METRICS_CSV = "metrics.csv"
 METRICS_JSON = "metrics.json"
 CURVE_FILE = "learning_curve.png"
 _FORMAT = 1
+
+
+def recent_mean(returns: list[float], n: int = 100) -> float | None:
+    """Mean return of the last ``n`` episodes (``None`` before the first one ends)."""
+    return float(np.mean(returns[-n:])) if returns else None
+
+
+def progress_row(update: int, step: int, returns: list[float], new_steps: int, elapsed: float, **extra) -> dict:
+    """One row of a run's history: counters, the recent mean return, throughput, and ``extra``
+    (losses, ε, ...)."""
+    return {
+        "update": update,
+        "step": step,
+        "episodes": len(returns),
+        "mean_return_100": recent_mean(returns),
+        "steps_per_s": new_steps / elapsed if elapsed > 0 else None,
+        "time_s": elapsed,
+        **extra,
+    }
+
+
+def show_progress(bar, row: dict, **extra: str) -> None:
+    """The row's episodes and recent mean return (and ``extra``) on a tqdm bar."""
+    mean = "-" if row["mean_return_100"] is None else f"{row['mean_return_100']:.1f}"
+    bar.set_postfix(episodes=row["episodes"], mean_return=mean, **extra, refresh=False)
 
 
 def plain_state(state):
@@ -119,9 +145,23 @@ class RunFiles:
         text = json.dumps({**summary, "history": history}, indent=2) + "\n"
         atomic_write(self.dir / METRICS_JSON, lambda f: f.write(text.encode()))
 
-    def save_checkpoint(self, payload: dict[str, Any]) -> None:
-        payload = {"kind": "qseq-rl", "format": _FORMAT, **payload}
+    def save(self, config: RLConfig, state: dict[str, Any], returns: list[float], **summary) -> None:
+        """Write ``checkpoint.pt`` (``config`` and ``state``, which holds ``step`` and ``history``) and
+        rewrite the metrics files; ``summary`` adds fields to ``metrics.json``."""
+        payload = {"kind": "qseq-rl", "format": _FORMAT, "config": config.to_dict(), **state}
         atomic_write(self.checkpoint, lambda f: torch.save(payload, f))
+        self.write_metrics(
+            state["history"],
+            {
+                "algo": config.algo,
+                "env_id": config.env_id,
+                "model": config.model,
+                "step": state["step"],
+                "episodes": len(returns),
+                "mean_return_100": recent_mean(returns),
+                **summary,
+            },
+        )
 
     def plot(self, episode_steps: list[int], episode_returns: list[float], title: str) -> Path | None:
         """Episode returns against environment steps, with a 100-episode running mean."""

@@ -16,25 +16,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..backends import Backend
+from ..backends import Backend, family
 from ..models import QFWP, QGRU, QLSTM, QRNN, QuantumModel, backends_of, freeze_reservoir
+from ..models.episodes import map_state, zero_where
 
-__all__ = ["CORES", "RecurrentCore", "build_core", "map_state"]
+__all__ = ["CORES", "RecurrentCore", "build_core"]
 
 #: Recurrent cores an agent can be built on.
 CORES = ("qlstm", "qgru", "qrnn", "qfwp", "lstm", "gru")
 
 State = Any  # None, a tensor, or a (named) tuple of states
-
-
-def map_state(state: State, fn) -> State:
-    """Apply ``fn`` to every tensor of a recurrent state (``None``, tensors and nested tuples)."""
-    if state is None:
-        return None
-    if isinstance(state, torch.Tensor):
-        return fn(state)
-    items = [map_state(s, fn) for s in state]
-    return type(state)(*items) if hasattr(state, "_fields") else type(state)(items)
 
 
 class RecurrentCore(nn.Module):
@@ -66,16 +57,7 @@ class RecurrentCore(nn.Module):
 
     def reset(self, state: State, starts: torch.Tensor) -> State:
         """Zero the state of the environments where ``starts`` ``(N,)`` is true."""
-        if state is None:
-            return None
-        keep = (~starts.bool()).to(self._dtype())
-
-        def mask(t: torch.Tensor) -> torch.Tensor:
-            shape = [1] * t.ndim
-            shape[self.batch_dim] = -1
-            return t * keep.view(shape)
-
-        return map_state(state, mask)
+        return zero_where(state, starts, self.batch_dim)
 
     def select(self, state: State, envs: torch.Tensor) -> State:
         """The state of the environments ``envs`` (an index tensor)."""
@@ -91,9 +73,6 @@ class RecurrentCore(nn.Module):
             out, state = self.model(x_t.unsqueeze(0), self.reset(state, start_t))
             outputs.append(out.squeeze(0))
         return torch.stack(outputs, 0), state
-
-    def _dtype(self) -> torch.dtype:
-        return next(self.parameters()).dtype
 
 
 def build_core(
@@ -131,7 +110,7 @@ def build_core(
     if kind not in CORES:
         raise ValueError(f"unknown recurrent core {kind!r}; choose one of {', '.join(CORES)}")
     encoder = None
-    if kind in ("lstm", "gru") and not (isinstance(backend, str) and backend.partition(":")[0] == "torch"):
+    if kind in ("lstm", "gru") and not (isinstance(backend, str) and family(backend) == "torch"):
         raise ValueError(f"a {kind} core is classical: it runs no circuits, so it takes no backend {backend!r}")
     if kind in ("lstm", "gru"):
         cls = nn.LSTM if kind == "lstm" else nn.GRU

@@ -50,10 +50,11 @@ from tqdm.auto import tqdm
 
 from .._rng import rng_state, seed_everything, set_rng_state
 from .._threads import small_work_threads
+from ..models.episodes import map_state
 from .agents import RecurrentQNetwork, build_agent
-from .checkpoint import open_run, pickle_envs, plain_state, unpickle_envs
+from .checkpoint import open_run, pickle_envs, plain_state, progress_row, show_progress, unpickle_envs
 from .config import ALGORITHMS, RLConfig
-from .core import State, map_state
+from .core import State
 from .optim import gradient_step, make_optimizer
 from .runner import RLResult
 from .vector import make_vector_env, space_sizes
@@ -538,98 +539,46 @@ def train_drqn(
             stopping = update == n_updates or (stop_at_step is not None and step >= stop_at_step)
             if update % config.log_every == 0 or stopping:
                 elapsed = time.perf_counter() - started
-                last = actor.episode_returns[-100:]
-                row = {
-                    "update": update,
-                    "step": step,
-                    "episodes": len(actor.episode_returns),
-                    "mean_return_100": float(np.mean(last)) if last else None,
-                    "steps_per_s": (step - steps_at_start) / elapsed if elapsed > 0 else None,
-                    "time_s": elapsed,
-                    "epsilon": epsilon(config, step),
-                    "grad_steps": grad_steps,
-                    **last_losses,
-                }
-                history.append(row)
-                mean = "-" if row["mean_return_100"] is None else f"{row['mean_return_100']:.1f}"
-                bar.set_postfix(episodes=row["episodes"], mean_return=mean, eps=f"{row['epsilon']:.2f}", refresh=False)
-            if files is not None and (update % config.checkpoint_every == 0 or stopping):
-                _save(
-                    files,
-                    config,
-                    q_net,
-                    target_net,
-                    optimizer,
-                    generators,
-                    actor,
-                    replay,
-                    envs,
+                eps = epsilon(config, step)
+                row = progress_row(
                     update,
                     step,
-                    grad_steps,
-                    history,
-                    last_losses,
-                    episode_steps,
+                    actor.episode_returns,
+                    step - steps_at_start,
+                    elapsed,
+                    epsilon=eps,
+                    grad_steps=grad_steps,
+                    **last_losses,
                 )
+                history.append(row)
+                show_progress(bar, row, eps=f"{eps:.2f}")
+            if files is not None and (update % config.checkpoint_every == 0 or stopping):
+                state = {
+                    "agent": q_net.state_dict(),
+                    "target": target_net.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "rng": rng_state(generators),
+                    "update": update,
+                    "step": step,
+                    "grad_steps": grad_steps,
+                    "history": history,
+                    "last_losses": last_losses,
+                    "collector": {
+                        "obs": actor.obs,
+                        "starts": actor.starts,
+                        "state": plain_state(actor.state),
+                        "partial": actor.partial_state(),
+                        "episode_returns": actor.episode_returns,
+                        "episode_lengths": actor.episode_lengths,
+                        "episode_steps": episode_steps,
+                    },
+                    "replay": replay.state_dict(),
+                    "envs": pickle_envs(envs),
+                }
+                files.save(config, state, actor.episode_returns)
     finally:
         bar.close()
         envs.close()
     if files is not None and config.plot and update == n_updates:
         files.plot(episode_steps, actor.episode_returns, f"DRQN {config.model} on {config.env_id}")
     return RLResult(q_net, config, history, actor.episode_returns, episode_steps, files.dir if files else None)
-
-
-def _save(
-    files,
-    config,
-    q_net,
-    target_net,
-    optimizer,
-    generators,
-    actor,
-    replay,
-    envs,
-    update,
-    step,
-    grad_steps,
-    history,
-    last_losses,
-    episode_steps,
-):
-    files.save_checkpoint(
-        {
-            "config": config.to_dict(),
-            "agent": q_net.state_dict(),
-            "target": target_net.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "rng": rng_state(generators),
-            "update": update,
-            "step": step,
-            "grad_steps": grad_steps,
-            "history": history,
-            "last_losses": last_losses,
-            "collector": {
-                "obs": actor.obs,
-                "starts": actor.starts,
-                "state": plain_state(actor.state),
-                "partial": actor.partial_state(),
-                "episode_returns": actor.episode_returns,
-                "episode_lengths": actor.episode_lengths,
-                "episode_steps": episode_steps,
-            },
-            "replay": replay.state_dict(),
-            "envs": pickle_envs(envs),
-        }
-    )
-    last = actor.episode_returns[-100:]
-    files.write_metrics(
-        history,
-        {
-            "algo": config.algo,
-            "env_id": config.env_id,
-            "model": config.model,
-            "step": step,
-            "episodes": len(actor.episode_returns),
-            "mean_return_100": float(np.mean(last)) if last else None,
-        },
-    )

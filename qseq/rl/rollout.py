@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..models.episodes import map_state
 from .agents import RecurrentActorCritic, RunningNorm
-from .core import State, map_state
+from .core import State
 
 __all__ = ["Rollout", "Collector", "advantages"]
 

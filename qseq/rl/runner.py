@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -24,7 +23,7 @@ from .._rng import rng_state, seed_everything, set_rng_state
 from .._threads import small_work_threads
 from .a2c import a2c_update
 from .agents import RecurrentActorCritic, build_agent
-from .checkpoint import open_run, pickle_envs, plain_state, unpickle_envs
+from .checkpoint import open_run, pickle_envs, plain_state, progress_row, recent_mean, show_progress, unpickle_envs
 from .config import A2CConfig, PPOConfig, RLConfig
 from .optim import make_optimizer
 from .ppo import ppo_update
@@ -53,8 +52,8 @@ class RLResult:
     @property
     def mean_return(self) -> float:
         """Mean return of the last 100 training episodes (NaN before the first one ends)."""
-        last = self.episode_returns[-100:]
-        return float(np.mean(last)) if last else math.nan
+        mean = recent_mean(self.episode_returns)
+        return math.nan if mean is None else mean
 
 
 @small_work_threads()
@@ -135,28 +134,18 @@ def train(
                 ended = [r for part in gather_objects(ended) for r in part]
             episode_returns += ended
             episode_steps += [step] * len(ended)
-            elapsed = time.perf_counter() - started
-            last = episode_returns[-100:]
-            row = {
-                "update": update,
-                "step": step,
-                "episodes": len(episode_returns),
-                "mean_return_100": float(np.mean(last)) if last else None,
-                "steps_per_s": (step - steps_at_start) / elapsed if elapsed > 0 else math.nan,
-                "time_s": elapsed,
-                **losses,
-            }
+            row = progress_row(
+                update, step, episode_returns, step - steps_at_start, time.perf_counter() - started, **losses
+            )
             history.append(row)
             bar.update(per_update)
-            mean = "-" if row["mean_return_100"] is None else f"{row['mean_return_100']:.1f}"
-            bar.set_postfix(episodes=row["episodes"], mean_return=mean, refresh=False)
+            show_progress(bar, row)
             stopping = update == n_updates or (stop_at_step is not None and step >= stop_at_step)
             if run_dir is not None and (update % config.checkpoint_every == 0 or stopping):
                 worker = _worker_state(collector, envs, minibatch_order)
                 workers = gather_objects(worker) if team is not None else [worker]
                 if files is not None:
                     learner = {
-                        "config": config.to_dict(),
                         "agent": agent.state_dict(),
                         "optimizer": optimizer.state_dict(),
                         "update": update,
@@ -166,7 +155,7 @@ def train(
                         "episode_steps": episode_steps,
                         "world": world,
                     }
-                    _save(files, config, learner, workers)
+                    files.save(config, {**learner, "workers": workers}, episode_returns, processes=world)
     finally:
         bar.close()
         envs.close()
@@ -203,20 +192,3 @@ def _restore_worker(saved, collector: Collector, envs, minibatch_order, config: 
         collector.obs, collector.starts, collector.state = saved["obs"], saved["starts"], saved["state"]
     else:  # an episode boundary, fresh seeds
         collector.reset(config.seed + rank * config.n_envs + 1_000_003 * update)
-
-
-def _save(files, config: RLConfig, learner: dict[str, Any], workers: list[dict[str, Any]]) -> None:
-    files.save_checkpoint({**learner, "workers": workers})
-    last = learner["episode_returns"][-100:]
-    files.write_metrics(
-        learner["history"],
-        {
-            "algo": config.algo,
-            "env_id": config.env_id,
-            "model": config.model,
-            "step": learner["step"],
-            "episodes": len(learner["episode_returns"]),
-            "mean_return_100": float(np.mean(last)) if last else None,
-            "processes": learner["world"],
-        },
-    )

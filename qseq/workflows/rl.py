@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..backends import Backend, accepts
+from ..backends import Backend, accepts, family
 from ..backends.base import Usage
 from ..rl import ALGORITHMS, CORES, RecurrentQNetwork, RLConfig, build_agent, train
 from ..rl.checkpoint import CHECKPOINT_FILE, load_checkpoint
@@ -148,11 +148,6 @@ def _config_error(cls: type[RLConfig], err: Exception) -> ValueError:
     return ValueError(message)
 
 
-def _is_torch(spec: str) -> bool:
-    """Whether ``spec`` names the torch engine (``torch``, ``torch:cuda``, ...)."""
-    return spec.strip().partition(":")[0] == "torch"
-
-
 def _check_setup(config: RLConfig) -> None:
     """Make one environment and the agent's core once: an unknown id, a keyword the environment does
     not take, an unsupported space, an unknown backend or a classical core given a backend is a
@@ -223,12 +218,11 @@ def rl_run(out: str | Path, options: dict[str, Any], *, algo: str | None = None,
     new_steps = step - start_step
     rate = history[-1].get("steps_per_s") if history and new_steps > 0 else None
     returns = list(result.episode_returns)
-    last = returns[-100:]
     return RLRun(
         config=config,
         run_dir=out,
         episodes=len(returns),
-        mean_return_100=float(np.mean(last)) if last else math.nan,
+        mean_return_100=result.mean_return,
         step=step,
         new_steps=new_steps,
         seconds=seconds,
@@ -381,7 +375,7 @@ def rl_eval(
     agent, config = load_agent(checkpoint)
     quantum = bool(agent.backends())
     spec = backend if backend is not None else config.backend
-    if not quantum and not _is_torch(spec):
+    if not quantum and family(spec) != "torch":
         raise ValueError(
             f"the agent's core ({config.model}) is classical: it runs no circuits, so it runs on torch only "
             f"(drop --backend {spec})"
@@ -390,7 +384,7 @@ def rl_eval(
         raise ValueError(f"--sample: a {config.algo} agent is a Q-network and acts greedily; drop --sample")
     if not quantum and shots is not None:
         raise ValueError(f"the agent's core ({config.model}) is classical: it runs no circuits (drop --shots)")
-    on_engine = _is_torch(spec)
+    on_engine = family(spec) == "torch"
     if episodes is None:
         episodes = 100 if on_engine else 10
     image, fps = None, 30.0

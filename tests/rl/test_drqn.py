@@ -12,9 +12,8 @@ from torch import nn
 
 pytest.importorskip("gymnasium")
 
-from qseq.rl import drqn  # noqa: E402
 from qseq.rl.agents import RecurrentActorCritic, RecurrentQNetwork  # noqa: E402
-from qseq.rl.checkpoint import load_checkpoint  # noqa: E402
+from qseq.rl.checkpoint import RunFiles, load_checkpoint  # noqa: E402
 from qseq.rl.config import A2CConfig, config_from_dict  # noqa: E402
 from qseq.rl.core import build_core  # noqa: E402
 from qseq.rl.drqn import DRQNConfig, EpisodeReplay, SequenceBatch, drqn_loss, epsilon, td_targets, train_drqn  # noqa: E402
@@ -217,16 +216,16 @@ def test_resume_is_exact(tmp_path, monkeypatch):
     )
     straight = train_drqn(config, tmp_path / "straight")
 
-    real_save = drqn._save
+    real_save = RunFiles.save
 
-    def crash_after_first_checkpoint(files, config, q_net, *args):
-        real_save(files, config, q_net, *args)
+    def crash_after_first_checkpoint(files, *args, **kwargs):
+        real_save(files, *args, **kwargs)
         raise KeyboardInterrupt  # the process dies right after writing checkpoint 50
 
-    monkeypatch.setattr(drqn, "_save", crash_after_first_checkpoint)
+    monkeypatch.setattr(RunFiles, "save", crash_after_first_checkpoint)
     with pytest.raises(KeyboardInterrupt):
         train_drqn(config, tmp_path / "cut")
-    monkeypatch.setattr(drqn, "_save", real_save)
+    monkeypatch.setattr(RunFiles, "save", real_save)
     assert load_checkpoint(tmp_path / "cut")["update"] == 50
     resumed = train_drqn(config, tmp_path / "cut", resume=True)
     _same_run(straight, resumed)
