@@ -25,94 +25,61 @@ import math
 import multiprocessing as mp
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from paper_qlstm import machine, write_section  # same folder
 
+from qseq.models import count_parameters
+
 FIGURES = Path(__file__).with_name("figures")
 CHUNK_STEPS = 50_000
 
-# name -> (algo, env, shared config, {model: config overrides}, seeds, steps, solve threshold)
-EXPERIMENTS: dict[str, dict] = {
-    "cartpole-novel-a2c": dict(
-        algo="a2c",
-        env_id="qseq/CartPoleNoVel-v1",
-        config={},
-        models={"qlstm": {}, "lstm": {}},
-        seeds=5,
-        steps=300_000,
-        threshold=475.0,
+
+@dataclass(frozen=True)
+class Experiment:
+    """One row group of the grid: an algorithm on an environment, the models compared, the budget."""
+
+    algo: str
+    env_id: str
+    steps: int
+    threshold: float
+    seeds: int = 3
+    models: tuple[str, ...] = ("qlstm", "lstm")
+    config: dict = field(default_factory=dict)
+    chunk: int = CHUNK_STEPS  # steps between checkpoints (a time cap stops at the next one)
+
+
+CARTPOLE, CUE = "qseq/CartPoleNoVel-v1", "qseq/CueRecall-v0"
+EXPERIMENTS: dict[str, Experiment] = {
+    "cartpole-novel-a2c": Experiment("a2c", CARTPOLE, 300_000, 475.0, seeds=5),
+    "cartpole-novel-ppo": Experiment("ppo", CARTPOLE, 300_000, 475.0, seeds=5),
+    "cartpole-novel-reservoir": Experiment("a2c", CARTPOLE, 300_000, 475.0, config={"reservoir": True}),
+    # about 150 env steps/s with the QLSTM: a time cap needs short chunks
+    "cartpole-posonly-drqn": Experiment("drqn", "qseq/CartPolePosOnly-v1", 100_000, 475.0, seeds=2, chunk=10_000),
+    "minigrid-empty5": Experiment(
+        "a2c", "qseq/MiniGrid-Empty-5x5-v0", 50_000, 0.9, models=("qfwp", "lstm"), config={"gamma": 0.9}
     ),
-    "cartpole-novel-ppo": dict(
-        algo="ppo",
-        env_id="qseq/CartPoleNoVel-v1",
-        config={},
-        models={"qlstm": {}, "lstm": {}},
-        seeds=5,
-        steps=300_000,
-        threshold=475.0,
-    ),
-    "cartpole-novel-reservoir": dict(
-        algo="a2c",
-        env_id="qseq/CartPoleNoVel-v1",
-        config={"reservoir": True},
-        models={"qlstm": {}, "lstm": {}},
-        seeds=3,
-        steps=300_000,
-        threshold=475.0,
-    ),
-    "cartpole-posonly-drqn": dict(
-        algo="drqn",
-        env_id="qseq/CartPolePosOnly-v1",
-        config={},
-        models={"qlstm": {}, "lstm": {}},
-        seeds=2,
-        steps=100_000,
-        threshold=475.0,
-        chunk=10_000,  # about 150 env steps/s with the QLSTM: a time cap needs short chunks
-    ),
-    "minigrid-empty5": dict(
-        algo="a2c",
-        env_id="qseq/MiniGrid-Empty-5x5-v0",
-        config={"gamma": 0.9},
-        models={"qfwp": {}, "lstm": {}},
-        seeds=3,
-        steps=50_000,
-        threshold=0.9,
-    ),
-    "cue-recall-4": dict(
-        algo="a2c",
-        env_id="qseq/CueRecall-v0",
-        config={"env_kwargs": {"delay": 4}, "n_steps": 12},
-        models={"qlstm": {}, "lstm": {}},
-        seeds=3,
-        steps=100_000,
-        threshold=0.95,
-    ),
-    "cue-recall-16": dict(
-        algo="a2c",
-        env_id="qseq/CueRecall-v0",
-        config={"env_kwargs": {"delay": 16}, "n_steps": 24},
-        models={"qlstm": {}, "lstm": {}},
-        seeds=3,
-        steps=100_000,
-        threshold=0.95,
-    ),
+    "cue-recall-4": Experiment("a2c", CUE, 100_000, 0.95, config={"env_kwargs": {"delay": 4}, "n_steps": 12}),
+    "cue-recall-16": Experiment("a2c", CUE, 100_000, 0.95, config={"env_kwargs": {"delay": 16}, "n_steps": 24}),
 }
 
 
-def _config(experiment: dict, model: str, seed: int, steps: int):  # one run's configuration
+def _config(experiment: Experiment, model: str, seed: int):
+    """One run's configuration."""
     from qseq.rl import ALGORITHMS
 
-    cls = ALGORITHMS[experiment["algo"]]
-    kw = {**experiment["config"], **experiment["models"][model]}
-    return cls(env_id=experiment["env_id"], model=model, seed=seed, total_steps=steps, progress=False, plot=False, **kw)
-
-
-def _parameters(agent) -> int:
-    return sum(p.numel() for p in agent.parameters() if p.requires_grad)
+    return ALGORITHMS[experiment.algo](
+        env_id=experiment.env_id,
+        model=model,
+        seed=seed,
+        total_steps=experiment.steps,
+        progress=False,
+        plot=False,
+        **experiment.config,
+    )
 
 
 def run_one(job: tuple[str, str, int, str, float]) -> str:
@@ -125,28 +92,26 @@ def run_one(job: tuple[str, str, int, str, float]) -> str:
     experiment = EXPERIMENTS[name]
     run_dir = Path(out) / "runs" / f"{name}-{model}-{seed}"
     started, steps, result, capped = time.perf_counter(), 0, None, False
-    config = _config(experiment, model, seed, experiment["steps"])
-    while steps < experiment["steps"]:
-        steps = min(steps + experiment.get("chunk", CHUNK_STEPS), experiment["steps"])
-        trainer = train_drqn if experiment["algo"] == "drqn" else train
+    config = _config(experiment, model, seed)
+    while steps < experiment.steps:
+        steps = min(steps + experiment.chunk, experiment.steps)
+        trainer = train_drqn if experiment.algo == "drqn" else train
         result = trainer(config, run_dir=run_dir, resume=run_dir.exists(), stop_at_step=steps)
-        if time.perf_counter() - started > cap_s and steps < experiment["steps"]:
+        if time.perf_counter() - started > cap_s and steps < experiment.steps:
             capped = True
             break
     assert result is not None
     wall = time.perf_counter() - started
     curve = [(row["step"], row["mean_return_100"]) for row in result.history]
-    solved = next((s for s, r in curve if r is not None and r >= experiment["threshold"]), None)
-    returns = evaluate(
-        result.agent.eval(), experiment["env_id"], 100, env_kwargs=experiment["config"].get("env_kwargs")
-    )
+    solved = next((s for s, r in curve if r is not None and r >= experiment.threshold), None)
+    returns = evaluate(result.agent.eval(), experiment.env_id, 100, env_kwargs=experiment.config.get("env_kwargs"))
     record = {
         "experiment": name,
         "model": model,
         "seed": seed,
-        "algo": experiment["algo"],
-        "env_id": experiment["env_id"],
-        "parameters": _parameters(result.agent),
+        "algo": experiment.algo,
+        "env_id": experiment.env_id,
+        "parameters": count_parameters(result.agent),
         "steps": result.history[-1]["step"],
         "capped": capped,
         "steps_to_solve": solved,
@@ -169,8 +134,8 @@ def learn(args) -> None:
         (name, model, seed, str(out), args.cap_minutes * 60)
         for name, experiment in EXPERIMENTS.items()
         if not args.only or name in args.only
-        for model in experiment["models"]
-        for seed in range(experiment["seeds"])
+        for model in experiment.models
+        for seed in range(experiment.seeds)
         if not (out / f"{name}-{model}-{seed}.json").exists()
     ]
     print(f"{len(jobs)} runs on {args.jobs} processes", flush=True)
@@ -198,14 +163,14 @@ def report(args) -> None:
         if not rows:
             continue
         lines += [
-            f"### {name}: {experiment['algo'].upper()} on `{experiment['env_id']}` "
-            f"{experiment['config'] or ''} (threshold {experiment['threshold']}, budget {experiment['steps']:,} steps)",
+            f"### {name}: {experiment.algo.upper()} on `{experiment.env_id}` "
+            f"{experiment.config or ''} (threshold {experiment.threshold}, budget {experiment.steps:,} steps)",
             "",
             "| model | trainable params | steps run | n solved | solved at (median) | eval return, median seed "
             "| wall s | env steps/s |",
             "|---|--:|--:|--:|--:|--:|--:|--:|",
         ]
-        for model in experiment["models"]:
+        for model in experiment.models:
             mine = [r for r in rows if r["model"] == model]
             if not mine:
                 continue
@@ -226,7 +191,7 @@ def report(args) -> None:
     print("\n".join(lines))
 
 
-def _figure(name: str, experiment: dict, rows: list[dict]) -> Path | None:
+def _figure(name: str, experiment: Experiment, rows: list[dict]) -> Path | None:
     try:
         import matplotlib
 
@@ -235,15 +200,15 @@ def _figure(name: str, experiment: dict, rows: list[dict]) -> Path | None:
     except ImportError:
         return None
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for k, model in enumerate(experiment["models"]):
+    for k, model in enumerate(experiment.models):
         for r in (r for r in rows if r["model"] == model):
             points = [(s, v) for s, v in r["curve"] if v is not None]
             label = model if r["seed"] == 0 else None
             ax.plot([s for s, _ in points], [v for _, v in points], color=f"C{k}", alpha=0.6, lw=1, label=label)
-    ax.axhline(experiment["threshold"], color="grey", ls=":", lw=1)
+    ax.axhline(experiment.threshold, color="grey", ls=":", lw=1)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean return, last 100 episodes")
-    ax.set_title(f"{experiment['algo'].upper()} on {experiment['env_id']}")
+    ax.set_title(f"{experiment.algo.upper()} on {experiment.env_id}")
     ax.legend(loc="best")
     fig.tight_layout()
     path = FIGURES / f"rl-{name}.png"
@@ -291,7 +256,7 @@ def throughput(args) -> None:
             )
         )
         training = result.history[-1]["steps_per_s"]
-        rows.append((label, _parameters(agent), acting, training))
+        rows.append((label, count_parameters(agent), acting, training))
         print(rows[-1], flush=True)
     base = rows[1]
     lines = [
