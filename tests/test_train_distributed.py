@@ -1,6 +1,6 @@
 """Data-parallel ``fit``: two CPU processes (gloo, the rendezvous ``torchrun`` sets up through its
 environment variables) train the paper QLSTM to the parameters one process reaches, resume a run
-exactly, and write files from rank 0 only."""
+exactly, and write files from rank 0 only; with two GPUs, two NCCL processes reach them too."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, world: int, port: int, out: str, runs: list) -> None:
+def _worker(rank: int, world: int, port: int, out: str, runs: list, device: str) -> None:
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
     )
@@ -51,16 +51,17 @@ def _worker(rank: int, world: int, port: int, out: str, runs: list) -> None:
     try:
         for run_dir, epochs, resume in runs:
             model = _model()
-            result = fit(model, train, val, epochs=epochs, run_dir=run_dir, resume=resume, **FAST)
+            result = fit(model, train, val, epochs=epochs, run_dir=run_dir, resume=resume, device=device, **FAST)
         state = {k: v.tolist() for k, v in model.state_dict().items()}
-        Path(out, f"rank{rank}.json").write_text(json.dumps({"state": state, "history": result.history}))
+        record = {"state": state, "history": result.history, "backend": torch.distributed.get_backend()}
+        Path(out, f"rank{rank}.json").write_text(json.dumps(record))
     finally:
         torch.distributed.destroy_process_group()
 
 
-def _spawn(tmp_path: Path, runs: list) -> list[dict]:
+def _spawn(tmp_path: Path, runs: list, device: str = "cpu") -> list[dict]:
     tmp_path.mkdir(parents=True, exist_ok=True)
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), runs), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), runs, device), nprocs=2, join=True)
     return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
 
 
@@ -68,19 +69,32 @@ def _flat(state: dict) -> np.ndarray:
     return np.concatenate([np.ravel(v) for v in state.values()])
 
 
-def test_two_processes_reach_the_parameters_of_one(tmp_path):
+def _check_two_reach_one(tmp_path: Path, device: str, backend: str) -> None:
+    """Three float64 epochs on ``device``: both ranks of a two-process run end with the parameters and
+    the metrics of one process, to 1e-6 relative."""
     train, val = _data()
     model = _model()
-    alone = fit(model, train, val, epochs=3, **FAST)
-    ranks = _spawn(tmp_path, [(None, 3, False)])
+    alone = fit(model, train, val, epochs=3, device=device, **FAST)
+    ranks = _spawn(tmp_path, [(None, 3, False)], device)
     reference = _flat({k: v.tolist() for k, v in model.state_dict().items()})
     moved = np.abs(reference - _flat({k: v.tolist() for k, v in _model().state_dict().items()})).max()
     assert moved > 1e-3  # training changed the weights: not a vacuous comparison
     for r in ranks:
+        assert r["backend"] == backend
         np.testing.assert_allclose(_flat(r["state"]), reference, rtol=1e-6, atol=1e-9)
         for got, want in zip(r["history"], alone.history, strict=True):
             for key in ("train_loss", "train_mse", "val_mse"):
                 assert got[key] == pytest.approx(want[key], rel=1e-6)
+
+
+def test_two_processes_reach_the_parameters_of_one(tmp_path):
+    _check_two_reach_one(tmp_path, "cpu", "gloo")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA devices (one NCCL process each)")
+def test_two_gpus_with_nccl_reach_the_parameters_of_one(tmp_path):
+    _check_two_reach_one(tmp_path, "cuda", "nccl")
 
 
 def test_a_distributed_run_resumes_exactly_and_only_rank_0_writes(tmp_path):
