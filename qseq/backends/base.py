@@ -11,7 +11,7 @@ import abc
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ import torch
 from .._checks import all_finite
 from ..circuits import Circuit
 from .engine.shapes import broadcast_shapes
+
+if TYPE_CHECKING:
+    from .engine.product import ProductForm
 
 __all__ = ["Backend", "BindCache", "Usage", "BoundCircuit", "Params", "ParamsLike", "check_params", "check_group"]
 
@@ -181,6 +184,18 @@ class Backend(abc.ABC):
                 _check_finite(n, t)
         return BoundCircuit(self, circuit, fixed)
 
+    def product_form(self, bound: BoundCircuit, n_inputs: int) -> ProductForm | None:
+        """``bound`` as a product-state form (:class:`~qseq.backends.engine.product.ProductForm`) for
+        calls with ``n_inputs`` input vectors, or ``None``: only the torch engine has one, and only
+        for circuits whose free groups feed a product-state preparation. A model that evaluates the
+        form itself reports its evaluations with :meth:`record_usage`."""
+        return None
+
+    def record_usage(self, calls: int, circuits: int) -> None:
+        """Count ``calls`` backend calls evaluating ``circuits`` circuits in :attr:`usage`."""
+        self.usage.calls += calls
+        self.usage.circuits += circuits
+
     # -- for subclasses ------------------------------------------------------------------------
     @abc.abstractmethod
     def _expval(self, circuit: Circuit, params: Params, cache: BindCache | None) -> torch.Tensor:
@@ -202,8 +217,7 @@ class Backend(abc.ABC):
 
     def _run(self, circuit: Circuit, params: Params, cache: BindCache | None) -> torch.Tensor:
         out = self._expval(circuit, params, cache)
-        self.usage.calls += 1
-        self.usage.circuits += math.prod(params.batch_shape)
+        self.record_usage(1, math.prod(params.batch_shape))
         return out.to(device=params.device)
 
     # -- pickling and copying ------------------------------------------------------------------

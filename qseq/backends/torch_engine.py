@@ -2,8 +2,9 @@
 
 ``TorchBackend`` is a thin class over the functional core in :mod:`qseq.backends.engine`: it compiles
 each circuit once (:func:`~qseq.backends.engine.compile_circuit`), keeps device tables per
-(device, dtype), and runs :func:`~qseq.backends.engine.evolve` and
-:func:`~qseq.backends.engine.expectations` on checked parameters. ``docs/design.md`` explains the
+(device, dtype), and runs the product-state fast path (:func:`~qseq.backends.engine.expval_product`)
+where it applies, else :func:`~qseq.backends.engine.evolve` and
+:func:`~qseq.backends.engine.expectations`, on checked parameters. ``docs/design.md`` explains the
 compilation and why.
 """
 
@@ -11,15 +12,18 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import Counter
 
 import torch
 
 from ..circuits import Circuit
-from .base import Backend, BindCache, Params, ParamsLike
-from .engine import compile_circuit, evolve, expectations, expval_adjoint, make_tables
+from .base import Backend, BindCache, BoundCircuit, Params, ParamsLike
+from .engine import compile_circuit, evolve, expectations, expval_adjoint, expval_product, make_tables
 from .engine.adjoint import ADJOINT_STATES
+from .engine.product import ProductForm
 from .engine.program import Permute
-from .engine.simulate import REAL_DTYPE
+from .engine.shapes import broadcast_shapes
+from .engine.simulate import REAL_DTYPE, product_unitaries
 
 __all__ = ["TorchBackend"]
 
@@ -159,7 +163,7 @@ class TorchBackend(Backend):
     """
 
     max_qubits = 30  # a 30-qubit complex64 state is 8 GiB; what fits is checked per call (_check_memory)
-    _transient = ("_compiled",)
+    _transient = ("_compiled", "_paths")
 
     def __init__(
         self, device=None, dtype=None, fuse: bool | None = None, check_finite: bool = True, diff: str | None = None
@@ -181,6 +185,14 @@ class TorchBackend(Backend):
 
     def _restore(self) -> None:
         self._compiled: dict[int, tuple[Circuit, object, dict]] = {}
+        self._paths: Counter[str] = Counter()
+
+    @property
+    def paths(self) -> Counter[str]:
+        """How many expectation-value calls took each path since this backend was made or copied:
+        ``"product"`` (the product-state fast path), ``"state"`` (the general state-vector engine),
+        ``"adjoint"``."""
+        return self._paths
 
     # -- public extras -------------------------------------------------------------------------
     def state(self, circuit: Circuit, params: ParamsLike) -> torch.Tensor:
@@ -198,12 +210,42 @@ class TorchBackend(Backend):
         rows = self._evolve(circuit, shifted, eye)
         return rows.mT.to(p.device)
 
+    def product_form(self, bound: BoundCircuit, n_inputs: int) -> ProductForm | None:
+        """The product-state fast path for ``bound`` (see :class:`~qseq.backends.engine.product.ProductForm`)
+        where it applies and would be taken for ``n_inputs`` input vectors; ``None`` otherwise, and
+        with ``diff="adjoint"`` or ``fuse=False``."""
+        if bound.backend is not self:
+            raise ValueError(f"{bound!r} is bound to another backend")
+        if self.diff == "adjoint" or not bound.fixed:
+            return None
+        _, program, tables_by_key = self._entry(bound.circuit)
+        if program.prep is None or set(bound.free) != set(program.prep.groups):
+            return None
+        ref = next(iter(bound.fixed.values()))
+        device = self.device or ref.device
+        cdtype = self.dtype or (torch.complex128 if ref.dtype == torch.float64 else torch.complex64)
+        if (device, cdtype) not in tables_by_key:
+            tables_by_key[device, cdtype] = make_tables(program, device, cdtype)
+        tables = tables_by_key[device, cdtype]
+        if tables.product is None:
+            return None
+        groups = {n: t.to(device=device, dtype=REAL_DTYPE[cdtype]) for n, t in bound.fixed.items()}
+        n_circuits = math.prod(broadcast_shapes(*(t.shape[:-1] for t in groups.values())))
+        w = product_unitaries(program, tables, groups, n_inputs * n_circuits, self.fuse, bound._cache)
+        return None if w is None else ProductForm(w, tables.product, n_circuits)
+
     # -- Backend -------------------------------------------------------------------------------
     def _expval(self, circuit: Circuit, params: Params, cache: BindCache | None) -> torch.Tensor:
         program, tables, groups, diff = self._setup(circuit, params, None, adjoint=True)
         if diff == "adjoint":
+            self._paths["adjoint"] += 1
             read = functools.partial(expectations, tables, program=program)
             return expval_adjoint(program, tables, groups, params.batch_shape, read)
+        out = expval_product(program, tables, groups, params.batch_shape, self.fuse, cache)
+        if out is not None:
+            self._paths["product"] += 1
+            return out
+        self._paths["state"] += 1
         psi = evolve(program, tables, groups, params.batch_shape, None, self.fuse, cache)
         return expectations(tables, psi, program)
 

@@ -25,6 +25,7 @@ from .._checks import all_finite, check_input_dtype
 from ..backends import Backend, BoundCircuit, get
 from ..circuits import chen_vqc
 from .episodes import check_episode_starts, map_state, zero_where
+from .fused import chen_layout, qlstm_layer
 from .init import Init, Initialisable, freeze_random, init_linear, init_vqc_weights
 from .protocol import QuantumModel, unique_backends
 
@@ -68,16 +69,31 @@ class _VQCBank(Initialisable, nn.Module):
         unitary — is reused across calls until the weights change (in place, by moving, or by a new
         backend), so a model run step by step pays for it once, not at every step.
         """
-        w = self.weight
-        if torch.is_grad_enabled() and w.requires_grad:  # autograd needs a fresh graph every forward
-            return backend.bind(self.circuit, weights=w.reshape(w.shape[0], 1, -1))
-        key = (id(backend), id(w), w.data_ptr(), w._version, w.dtype, w.device)
-        if self._bound is None or self._bound[0] != key:
-            self._bound = (key, backend.bind(self.circuit, weights=w.detach().reshape(w.shape[0], 1, -1)))
-        return self._bound[1]
+        return _bind_cached(self, "_bound", backend, self.circuit, [self.weight])
 
     def __getstate__(self) -> dict:
         return {**super().__getstate__(), "_bound": None}  # a cache: never saved or copied
+
+
+def _bind_cached(owner, attr: str, backend: Backend, circuit, weights: list[torch.Tensor]) -> BoundCircuit:
+    """Bind ``circuit`` to the weight sets ``weights`` (each ``(k_i, ...)``), stacked as one bank.
+
+    With gradients to record the binding is fresh (autograd needs the graph of every forward);
+    without, it is kept in ``owner.<attr>`` and reused until a weight changes or the backend does.
+    """
+
+    def stacked(ws):
+        w = ws[0] if len(ws) == 1 else torch.cat(ws)
+        return w.reshape(w.shape[0], 1, -1)
+
+    if torch.is_grad_enabled() and any(w.requires_grad for w in weights):
+        return backend.bind(circuit, weights=stacked(weights))
+    key = (id(backend), *((id(w), w.data_ptr(), w._version, w.dtype, w.device) for w in weights))
+    entry = getattr(owner, attr)
+    if entry is None or entry[0] != key:
+        entry = (key, backend.bind(circuit, weights=stacked([w.detach() for w in weights])))
+        setattr(owner, attr, entry)
+    return entry[1]
 
 
 class _QuantumCell(QuantumModel, Initialisable, nn.Module):
@@ -123,6 +139,12 @@ class _QuantumCell(QuantumModel, Initialisable, nn.Module):
         VQC's ``(N, n_qubits)`` values with ``readout_vqc``).
         """
         raise NotImplementedError
+
+    def sequence(self, x: torch.Tensor, state, starts: torch.Tensor | None):
+        """The whole sequence ``x`` ``(L, N, input_size)`` in one fused call, as ``(outputs (L, N, out),
+        final state)``, or ``None`` where the cell has no fused form for it (then the layer steps
+        it with :meth:`step`). ``starts``: ``(L, N)`` bools, where the state is zeroed first."""
+        return None
 
     @staticmethod
     def _projection(n_in: int, n_out: int, bias: bool, dtype) -> nn.Module | None:
@@ -244,6 +266,8 @@ class QLSTMCell(_QuantumCell):
     ``h`` ``(N, hidden_size)``, ``c`` ``(N, n_qubits)``, or unbatched without ``N``.
     """
 
+    _joint_bound: tuple | None = None  # (key, BoundCircuit) of VQC1–6 as one bank, bound without gradients
+
     def _banks(self):
         return [("gates", 4), ("hidden", 1 + self.readout_vqc)]
 
@@ -255,6 +279,36 @@ class QLSTMCell(_QuantumCell):
         z = bound["hidden"](inputs=angle_encode(u))
         h = self._to_hidden(z[0])
         return h, (h, c), (z[1] if self.readout_vqc else h)
+
+    def sequence(self, x, state, starts):
+        """The layer as one autograd function over a product-state form (:mod:`qseq.models.fused`) of
+        all its VQCs bound as one bank, where the backend has one on this device and dtype (the
+        torch engine, up to 10 qubits, batches where fusing pays) and ``hidden_size ≤ n_qubits``."""
+        if self.hidden_proj is not None:
+            return None
+        length, batch = x.shape[:2]
+        banks = list(self.vqc.values())
+        bound = _bind_cached(self, "_joint_bound", self.backend, banks[0].circuit, [b.weight for b in banks])
+        form = self.backend.product_form(bound, batch)
+        if form is None or not chen_layout(form, self.n_qubits) or form.w.device != x.device or form.w.dtype != x.dtype:
+            return None
+        keep = None if starts is None else (~starts).to(x.dtype).unsqueeze(-1)
+        proj = self.in_proj
+        ys, h, c = qlstm_layer(
+            form,
+            self.hidden_size,
+            self.readout_vqc,
+            x,
+            *state,
+            keep,
+            None if proj is None else proj.weight,
+            None if proj is None else proj.bias,
+        )
+        self.backend.record_usage(2 * length, length * batch * form.n_circuits)
+        return ys, (h, c)
+
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "_joint_bound": None}  # a cache: never saved or copied
 
     def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):
         if x.ndim == 1:
@@ -425,14 +479,19 @@ class _QuantumRNN(QuantumModel, Initialisable, nn.Module):
             hx = map_state(hx, lambda t: t.unsqueeze(1))
         states = self._layer_states(hx, x.shape[1], x)
         for k, cell in enumerate(self.cells):
-            bound, outputs, state = cell._bind(), [], states[k]
-            for t, x_t in enumerate(x.unbind(0)):
-                if starts is not None:
-                    state = zero_where(state, starts[t])
-                _, state, y = cell.step(bound, x_t, state)
-                outputs.append(y)
+            state = states[k]
+            fused = cell.sequence(x, state, starts)
+            if fused is None:
+                bound, outputs = cell._bind(), []
+                for t, x_t in enumerate(x.unbind(0)):
+                    if starts is not None:
+                        state = zero_where(state, starts[t])
+                    _, state, y = cell.step(bound, x_t, state)
+                    outputs.append(y)
+                x = torch.stack(outputs, 0)
+            else:
+                x, state = fused
             states[k] = state
-            x = torch.stack(outputs, 0)
             if self.dropout is not None and k < self.num_layers - 1:
                 x = self.dropout(x)
         final = self._final_state(states)

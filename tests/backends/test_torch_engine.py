@@ -445,9 +445,9 @@ def test_cuda_matches_cpu():
 def test_bound_circuits_keep_their_gate_blocks_and_give_the_same_values():
     from qseq.backends.engine import simulate
 
-    circuit = chen_vqc(8, 2)  # 8 qubits at batch 2: applied stage by stage, not fused
+    circuit = chen_vqc(8, 2)  # 8 qubits at batch 64: applied stage by stage, not fused
     w = torch.randn(3, 1, circuit.group_sizes["weights"], dtype=torch.float64)
-    x = torch.randn(2, 16, dtype=torch.float64)
+    x = torch.randn(64, 16, dtype=torch.float64)
     backend = TorchBackend()
     bound = backend.bind(circuit, weights=w)
     built = []

@@ -548,25 +548,18 @@ def test_angle_encode():
 # ==================================================================================================
 # 5. backend calls per time step
 # ==================================================================================================
-class CountingBackend(TorchBackend):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.calls = 0
-
-    def _expval(self, circuit, params, cache):
-        self.calls += 1
-        return super()._expval(circuit, params, cache)
-
-
+# ``usage.calls`` counts what a backend is charged for: a call per bank and time step, also when the
+# torch engine runs a QLSTM layer fused (tests/models/test_fused.py checks the fused path is taken).
 @pytest.mark.parametrize("name, per_step", [("qlstm", 2), ("qrnn", 1), ("qgru", 3)])
 def test_backend_calls_per_step_paper_models(name, per_step):
-    backend = CountingBackend()
+    backend = TorchBackend()
     model = build_model(name, backend=backend)
     assert model.rnn.backend is backend
     for L in (1, 4):
-        backend.calls = 0
+        backend.usage.reset()
         model(torch.randn(3, L, 1))
-        assert backend.calls == per_step * L, (name, L, backend.calls)
+        assert backend.usage.calls == per_step * L, (name, L, backend.usage.calls)
+        assert backend.usage.circuits == 3 * L * {"qlstm": 6, "qrnn": 2, "qgru": 4}[name]
 
 
 @pytest.mark.parametrize(
@@ -574,15 +567,15 @@ def test_backend_calls_per_step_paper_models(name, per_step):
     [("lstm", False, 2), ("lstm", True, 2), ("rnn", False, 1), ("rnn", True, 1), ("gru", False, 2), ("gru", True, 3)],
 )
 def test_backend_calls_per_step_layers(kind, readout_vqc, per_step):
-    backend = CountingBackend()
+    backend = TorchBackend()
     layer = LAYERS[kind][0](1, 3, readout_vqc=readout_vqc, backend=backend, num_layers=2, n_qubits=4)
     layer(torch.randn(5, 2, 1))
     # two layers; readout_vqc applies to the last layer only, so the first makes the plain count
     plain = {"lstm": 2, "rnn": 1, "gru": 2}[kind]
-    assert backend.calls == (plain + per_step) * 5, (kind, readout_vqc, backend.calls)
-    backend.calls = 0
+    assert backend.usage.calls == (plain + per_step) * 5, (kind, readout_vqc, backend.usage.calls)
+    backend.usage.reset()
     LAYERS[kind][0](1, 3, readout_vqc=readout_vqc, backend=backend)(torch.randn(4, 2, 1))
-    assert backend.calls == per_step * 4, (kind, readout_vqc, backend.calls)
+    assert backend.usage.calls == per_step * 4, (kind, readout_vqc, backend.usage.calls)
 
 
 # ==================================================================================================

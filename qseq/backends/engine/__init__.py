@@ -1,10 +1,20 @@
 """The functional core of the torch state-vector engine: :mod:`.program` compiles a circuit into
 batched stages once; :mod:`.simulate` runs them; :mod:`.adjoint` differentiates expectation values
-by the adjoint method. :class:`qseq.backends.torch_engine.TorchBackend`
+by the adjoint method; :mod:`.product` is the fast path for product-state preparations followed by
+gates shared by the batch (the recurrent cells' circuits). :class:`qseq.backends.torch_engine.TorchBackend`
 is the thin backend class over it."""
 
 from .adjoint import expval_adjoint
 from .program import Program, compile_circuit
-from .simulate import Tables, evolve, expectations, make_tables
+from .simulate import Tables, evolve, expectations, expval_product, make_tables
 
-__all__ = ["Program", "compile_circuit", "Tables", "make_tables", "evolve", "expval_adjoint", "expectations"]
+__all__ = [
+    "Program",
+    "compile_circuit",
+    "Tables",
+    "make_tables",
+    "evolve",
+    "expval_product",
+    "expval_adjoint",
+    "expectations",
+]

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from .product import PRODUCT_SAVED_OPS, ProductExpval, ProductTables, product_tables, real_rows
 from .program import Dense, Local, Permute, Program, Stage
 from .shapes import broadcast_shapes
 
-__all__ = ["Tables", "make_tables", "evolve", "expectations", "REAL_DTYPE"]
+__all__ = ["Tables", "make_tables", "evolve", "expval_product", "product_unitaries", "expectations", "REAL_DTYPE"]
 
 # A tensor operation's fixed cost (dispatch, allocation) expressed in amplitudes touched: the
 # cost model that decides when to fuse a shared run of stages into one unitary counts it per op.
@@ -42,8 +43,10 @@ class Tables:
     per_batch: list  # per MatrixBatch: its gate steps (see _steps)
     readout: tuple | None  # None above TABLE_QUBITS: the observables are read on the wires
     zero: torch.Tensor  # |0⟩ = (1, 0)
+    eye2: torch.Tensor  # the 2×2 identity (wires without a gate in a Local stage)
     prep_order: torch.Tensor | None  # basis permutation from stacking order to wire order (see _prepare)
     prep_axes: tuple[int, ...] | None = None  # the same as an axis permutation, above TABLE_QUBITS
+    product: ProductTables | None = None  # the product-state fast path's tables, where it applies
 
 
 def _steps(batch, device, cdtype) -> list:
@@ -84,7 +87,18 @@ def make_tables(program: Program, device: torch.device, cdtype: torch.dtype) -> 
     axes = _prep_axes(program)
     # without readout tables (above TABLE_QUBITS) no other 2^n table either: the axes are permuted
     order = None if axes is None or program.readout is None else _basis_order(program.n_qubits, axes, device)
-    return Tables(device, cdtype, per_stage, per_batch, readout, zero, order, axes if order is None else None)
+    return Tables(
+        device,
+        cdtype,
+        per_stage,
+        per_batch,
+        readout,
+        zero,
+        torch.eye(2, dtype=cdtype, device=device),
+        order,
+        axes if order is None else None,
+        product_tables(program, device, real),
+    )
 
 
 def _compose_permutation(n: int, gates, device, cdtype) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -444,16 +458,82 @@ def _runs(stages, leads, n_state: int):
         yield shared_run, run
 
 
-def _should_fuse(stages, run, n_state: int, n_seg: int, dim: int, cached: bool, fuse: bool | None) -> bool:
+def _should_fuse(
+    stages, run, n_state: int, n_seg: int, dim: int, cached: bool, fuse: bool | None, saved_ops: int = 0
+) -> bool:
+    """Whether to fuse a shared run into one unitary: the amplitudes its build and one product touch
+    against applying the stages one by one, each tensor operation counted as
+    ``OP_OVERHEAD_AMPLITUDES``; ``saved_ops`` are further operations that fusing removes."""
     if not any(stages[i].groups for i in run):
         return False  # constant-only runs are cheap to apply directly
     if fuse is not None:
         return fuse
     direct = sum(n_state * dim * stages[i].cost + OP_OVERHEAD_AMPLITUDES * _ops(stages[i]) for i in run)
+    direct += OP_OVERHEAD_AMPLITUDES * saved_ops
     build = (
         0 if cached else sum(n_seg * dim * dim * stages[i].cost + OP_OVERHEAD_AMPLITUDES * _ops(stages[i]) for i in run)
     )
     return build + n_state * dim * dim + OP_OVERHEAD_AMPLITUDES < direct
+
+
+def _layer_products(stages, run, mats: _Matrices, n_qubits: int) -> dict[int, torch.Tensor]:
+    """``{stage index: (*lead, D, D)}``: the Kronecker product of every wire's matrix for the Local
+    stages of ``run`` whose matrices all come from one matrix batch in layer order (a layered ansatz:
+    the Rot layers of a Chen VQC), built for all layers at once; other runs get ``{}``."""
+    local = [i for i in run if isinstance(stages[i], Local)]
+    groups = [stages[i].wire_groups for i in local]
+    if not local or any(len(g) != 1 or g[0].wires != tuple(range(n_qubits)) for g in groups):
+        return {}
+    if len({g[0].batch for g in groups}) != 1 or [g[0].offset for g in groups] != [
+        k * n_qubits for k in range(len(local))
+    ]:
+        return {}
+    m = mats[groups[0][0].batch]
+    if m.ndim == 2 or m.shape[-3] != n_qubits * len(local):
+        return {}
+    m = m.unflatten(-3, (len(local), n_qubits))  # (*lead, layers, n, 2, 2)
+    layer = m[..., 0, :, :]
+    for q in range(1, n_qubits):
+        layer = _kron(layer, m[..., q, :, :])
+    return {i: layer[..., k, :, :] for k, i in enumerate(local)}
+
+
+def _fused_rows(stages, run, tables: Tables, mats: _Matrices, groups: dict, n_qubits: int) -> torch.Tensor:
+    """The rows ``Uᵀ`` ``(*lead, D, D)`` of a run of stages (``ψ ↦ ψ @ rows`` applies the run).
+
+    A Local stage is one Kronecker product of its wires' matrices (for a layered ansatz, all layers'
+    products at once), multiplied in as ``rows @ Lᵀ`` — one GEMM per stage instead of block
+    products over the identity's rows; permutations are gathers of the columns; other stages are
+    applied to the rows as to a batch of states.
+    """
+    layers = _layer_products(stages, run, mats, n_qubits)
+    rows = torch.eye(2**n_qubits, dtype=tables.cdtype, device=tables.device)
+    for i in run:
+        stage = stages[i]
+        if isinstance(stage, Local):
+            layer = layers.get(i)
+            if layer is None:
+                for m in mats.per_wire(stage):
+                    m = tables.eye2 if m is None else m
+                    layer = m if layer is None else _kron(layer, m)
+            assert layer is not None  # a Local stage spans at least one wire
+            rows = rows @ layer.mT
+        else:
+            rows = _apply(stage, tables, rows, mats, groups, n_qubits, fused=True)
+    return rows
+
+
+def _kept(store: dict | None, key, build) -> torch.Tensor:
+    """``store[key]``, built by ``build()`` when absent (kept only while its graph, if any, is unused:
+    a backward pass frees the graph, so the value is rebuilt next time)."""
+    value = None if store is None else store.get(key)
+    if value is None:
+        value = build()
+        if store is not None:
+            store[key] = value
+            if value.requires_grad:
+                value.register_hook(_forget(store, key))
+    return value
 
 
 def evolve(
@@ -489,25 +569,68 @@ def evolve(
     leads = [_lead(groups, s.groups) for s in stages]
     for shared, run in _runs(stages, leads, n_state):
         names = tuple(dict.fromkeys(g for i in run for g in stages[i].groups))
-        cacheable = cache is not None and set(names) <= cache.fixed
+        store = cache.store if cache is not None and set(names) <= cache.fixed else None
         key = ("fused", run[0], run[-1], tables.cdtype, tables.device, torch.is_grad_enabled())
-        cached = cacheable and key in cache.store
         n_seg = math.prod(_lead(groups, names))
-        if shared and _should_fuse(stages, run, n_state, n_seg, dim, cacheable, fuse):
-            rows = cache.store.get(key) if cached else None
-            if rows is None:
-                rows = torch.eye(dim, dtype=tables.cdtype, device=tables.device)
-                for i in run:
-                    rows = _apply(stages[i], tables, rows, mats, groups, n, fused=True)
-                if cacheable:
-                    cache.store[key] = rows
-                    if rows.requires_grad:  # a backward pass frees rows' graph: rebuild next time
-                        rows.register_hook(_forget(cache.store, key))
+        if shared and _should_fuse(stages, run, n_state, n_seg, dim, store is not None, fuse):
+            rows = _kept(store, key, lambda run=run: _fused_rows(stages, run, tables, mats, groups, n))
             psi = _apply_unitary_rows(psi, rows)
         else:
             for i in run:
-                psi = _apply(stages[i], tables, psi, mats, groups, n, store=cache.store if cacheable else None)
+                psi = _apply(stages[i], tables, psi, mats, groups, n, store=store)
     return psi.expand(*broadcast_shapes(batch_shape, psi.shape[:-1]), dim)
+
+
+def product_unitaries(
+    program: Program, tables: Tables, groups: dict, n_state: int, fuse: bool | None = None, cache=None
+) -> torch.Tensor | None:
+    """The real unitaries ``(2D, K·2D)`` (:func:`.product.real_rows`) of the stages after a qualifying
+    preparation, for the product-state fast path, or ``None`` where it does not apply: the program
+    does not qualify, those stages read a group the preparation reads, or the cost model (``fuse``)
+    would not fuse them into one unitary for ``n_state`` states. Only the stages' groups are read
+    from ``groups``; ``cache`` keeps the result while its graph, if any, is unused."""
+    t, prep, stages = tables.product, program.prep, program.stages
+    if t is None or prep is None or not prep.groups or not stages or fuse is False:
+        return None
+    names = tuple(dict.fromkeys(g for s in stages for g in s.groups))
+    if not names or set(names) & set(prep.groups) or not set(names) <= set(groups):
+        return None
+    n_seg = math.prod(_lead(groups, names))
+    store = cache.store if cache is not None and set(names) <= cache.fixed else None
+    run = range(len(stages))
+    if not _should_fuse(stages, run, n_state, n_seg, program.dim, store is not None, fuse, PRODUCT_SAVED_OPS):
+        return None
+    mats = _Matrices(program, tables, groups)
+    key = ("product", tables.cdtype, tables.device, torch.is_grad_enabled())
+    return _kept(store, key, lambda: real_rows(_fused_rows(stages, run, tables, mats, groups, program.n_qubits)))
+
+
+def expval_product(
+    program: Program, tables: Tables, groups: dict, batch_shape: torch.Size, fuse: bool | None = None, cache=None
+) -> torch.Tensor | None:
+    """Expectation values ``(*batch_shape, n_obs)`` by the product-state fast path (:mod:`.product`),
+    or ``None`` where it does not apply (see :func:`product_unitaries`, and: the circuits' and the
+    inputs' leading dimensions must not interleave)."""
+    prep = program.prep
+    if tables.product is None or prep is None or not prep.groups:
+        return None
+    rank = len(batch_shape)
+    names = tuple(n for n in groups if n not in prep.groups)
+    lead_in = (1,) * rank + tuple(_lead(groups, prep.groups))
+    lead_w = (1,) * rank + tuple(_lead(groups, names))
+    lead_in, lead_w = lead_in[len(lead_in) - rank :], lead_w[len(lead_w) - rank :]
+    last_w = max((i for i in range(rank) if lead_w[i] > 1), default=-1)
+    if any(size > 1 for size in lead_in[: last_w + 1]):
+        return None
+    w = product_unitaries(program, tables, groups, math.prod(batch_shape), fuse, cache)
+    if w is None:
+        return None
+    src = _source(groups, prep.groups)
+    assert src is not None  # a qualifying preparation reads its angles from at least one group
+    src = src.reshape(-1, src.shape[-1])
+    t = tables.product
+    out = ProductExpval.apply(src[:, t.ry], src[:, t.rz], w, t)  # (B, K, n_obs)
+    return out.transpose(0, 1).reshape(*batch_shape, out.shape[-1])
 
 
 def expectations(tables: Tables, psi: torch.Tensor, program: Program | None = None) -> torch.Tensor:

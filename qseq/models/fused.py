@@ -1,0 +1,178 @@
+"""A whole QLSTM layer as one autograd function over the torch engine's product-state fast path.
+
+Stepping :class:`~qseq.models.cells.QLSTMCell` through a sequence records a few hundred small
+tensor operations per time step in autograd's graph. Where both VQC banks have a product-state form
+(:meth:`qseq.backends.Backend.product_form`: the torch engine, registers up to 10 qubits, batches
+where fusing pays), :func:`qlstm_layer` runs the layer as one :class:`torch.autograd.Function`
+instead — the role cuDNN's fused kernel plays for ``torch.nn.LSTM``: the forward pass loops over
+time with about 40 operations a step and keeps what the backward pass needs; the backward pass runs
+the cell's equations backwards by hand (about 60 operations a step) and sums the unitaries' and the
+projection's gradients over all steps in one product each. The equations are those of
+:class:`~qseq.models.cells.QLSTMCell`, with Chen's encoding ``a = arctan v``, ``b = arctan v²``;
+the cell's step-by-step path is the reference it is tested against.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from ..backends.engine.product import ProductForm, ProductState, ProductTables, product_backward, product_forward
+
+__all__ = ["chen_layout", "qlstm_layer"]
+
+
+class _Layer(NamedTuple):
+    """What does not change over a sequence: the two banks' real unitaries (column blocks of one
+    product form's ``w``: VQC1–4, then VQC5, and VQC6 with a readout VQC), tables and sizes."""
+
+    w_gates: torch.Tensor  # (2D, 4·2D)
+    w_hidden: torch.Tensor  # (2D, K·2D)
+    tables: ProductTables
+    hidden_size: int
+    readout: bool
+
+    @classmethod
+    def split(cls, w: torch.Tensor, tables: ProductTables, hidden_size: int, readout: bool) -> _Layer:
+        cut = 4 * w.shape[0]
+        return cls(w[:, :cut], w[:, cut:], tables, hidden_size, readout)
+
+
+class _Step(NamedTuple):
+    """One time step's values kept for the backward pass."""
+
+    v: torch.Tensor  # (B, I + H) the cell's input [x_t, h_{t-1}]
+    p: torch.Tensor  # (B, n) encoded values (v, or its projection)
+    gates: ProductState
+    act: torch.Tensor  # (B, 4, n) [σ(f), σ(i), tanh(g), σ(o)]
+    slope: torch.Tensor  # (B, 4, n) ∂act/∂(VQC output)
+    c_prev: torch.Tensor  # (B, n)
+    tanh_c: torch.Tensor  # (B, n)
+    u: torch.Tensor  # (B, n) o ⊙ tanh c, the hidden bank's encoded values
+    hidden: ProductState
+
+
+# act = shift + mult · σ(scale · z) gives σ for f, i, o and tanh(z) = 2σ(2z) - 1 for g, in three ops.
+def _gate_constants(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    scale = torch.tensor([1.0, 1.0, 2.0, 1.0], dtype=like.dtype, device=like.device).unsqueeze(-1)
+    shift = torch.tensor([0.0, 0.0, -1.0, 0.0], dtype=like.dtype, device=like.device).unsqueeze(-1)
+    return scale, scale.clone(), shift
+
+
+def chen_layout(form: ProductForm, n_qubits: int) -> bool:
+    """Whether ``form`` reads wire ``q``'s RY angle at input ``q`` and its RZ angle at ``n + q`` (the
+    layout of :func:`~qseq.circuits.chen_vqc`, which :func:`_angles` produces)."""
+    return form.tables.ry == slice(0, n_qubits) and form.tables.rz == slice(n_qubits, 2 * n_qubits)
+
+
+def _angles(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chen's encoding of ``v`` ``(B, n)``: the RY angles ``arctan v`` and RZ angles ``arctan v²``."""
+    return torch.atan(v), torch.atan(v * v)
+
+
+def _angles_backward(v: torch.Tensor, grad_a: torch.Tensor, grad_b: torch.Tensor) -> torch.Tensor:
+    """``∂/∂v`` of Chen's encoding: ``grad_a / (1 + v²) + grad_b · 2v / (1 + v⁴)``."""
+    v2 = v * v
+    return grad_a / (1 + v2) + grad_b * (2 * v) / (1 + v2 * v2)
+
+
+def _forward(layer: _Layer, x, h, c, keep, proj_w, proj_b, keep_steps: bool):
+    tables = layer.tables
+    scale, mult, shift = _gate_constants(x)
+    outputs, steps = [], []
+    for t in range(x.shape[0]):
+        if keep is not None:
+            h, c = h * keep[t], c * keep[t]
+        v = torch.cat([x[t], h], dim=-1)
+        p = v if proj_w is None else torch.nn.functional.linear(v, proj_w, proj_b)
+        z, s_gates = product_forward(*_angles(p), layer.w_gates, tables, arctan=True)  # (B, 4, n)
+        sig = torch.sigmoid(z * scale)
+        act = torch.addcmul(shift, sig, mult)
+        c_prev = c
+        c = torch.addcmul(act[:, 0] * c_prev, act[:, 1], act[:, 2])
+        tanh_c = torch.tanh(c)
+        u = act[:, 3] * tanh_c
+        out, s_hidden = product_forward(*_angles(u), layer.w_hidden, tables, arctan=True)  # (B, K, n)
+        h = out[:, 0, : layer.hidden_size]
+        outputs.append(out[:, 1] if layer.readout else h)
+        if keep_steps:
+            slope = sig * (1 - sig) * (mult * scale)
+            steps.append(_Step(v, p, s_gates, act, slope, c_prev, tanh_c, u, s_hidden))
+    return torch.stack(outputs), h, c, steps
+
+
+class _QLSTMLayer(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tables, hidden_size, readout, x, h0, c0, keep, w, proj_w, proj_b):
+        layer = _Layer.split(w, tables, hidden_size, readout)
+        ys, h, c, steps = _forward(layer, x, h0, c0, keep, proj_w, proj_b, True)
+        ctx.layer, ctx.steps = layer, steps
+        ctx.save_for_backward(keep, proj_w)
+        return ys, h, c
+
+    @staticmethod
+    def backward(ctx, grad_ys, grad_h, grad_c):
+        layer: _Layer = ctx.layer
+        keep, proj_w = ctx.saved_tensors
+        steps: list[_Step] = ctx.steps
+        need_x, need_h0, need_c0, _, need_w, need_pw, need_pb = ctx.needs_input_grad[3:]
+        batch, n = steps[0].c_prev.shape
+        hs, n_hidden = layer.hidden_size, 2 if layer.readout else 1
+        x_size = steps[0].v.shape[-1] - hs
+        gh = grad_h if grad_h is not None else steps[0].c_prev.new_zeros(batch, hs)
+        gc = grad_c if grad_c is not None else steps[0].c_prev.new_zeros(batch, n)
+        grad_x, gy_gates, gy_hidden, g_proj = [], [], [], []
+        for t in range(len(steps) - 1, -1, -1):
+            s = steps[t]
+            gy = grad_ys[t] if grad_ys is not None else None
+            g_out = gh.new_zeros(batch, n_hidden, n)
+            g_out[:, 0, :hs] = gh if (layer.readout or gy is None) else gh + gy
+            if layer.readout and gy is not None:
+                g_out[:, 1] = gy
+            gy2, ga, gb = product_backward(g_out, s.hidden, layer.w_hidden, layer.tables)
+            gy_hidden.append(gy2)
+            gu = _angles_backward(s.u, ga, gb)
+            gc = gc + gu * s.act[:, 3] * (1 - s.tanh_c * s.tanh_c)
+            g_act = torch.stack([gc * s.c_prev, gc * s.act[:, 2], gc * s.act[:, 1], gu * s.tanh_c], dim=1)
+            gc = gc * s.act[:, 0]
+            gy1, ga, gb = product_backward(g_act * s.slope, s.gates, layer.w_gates, layer.tables)
+            gy_gates.append(gy1)
+            gp = _angles_backward(s.p, ga, gb)
+            g_proj.append(gp)
+            gv = gp if proj_w is None else gp @ proj_w
+            grad_x.append(gv[:, :x_size])
+            gh = gv[:, x_size:]
+            if keep is not None:
+                gh, gc = gh * keep[t], gc * keep[t]
+        g_w = None
+        if need_w:  # every step's contribution in one product per bank
+            g_w = torch.cat(
+                [
+                    torch.cat([s.gates.psi for s in steps]).T @ torch.cat(gy_gates[::-1]),
+                    torch.cat([s.hidden.psi for s in steps]).T @ torch.cat(gy_hidden[::-1]),
+                ],
+                dim=1,
+            )
+        g_pw = g_pb = None
+        if proj_w is not None and (need_pw or need_pb):
+            gp_all = torch.cat(g_proj[::-1])
+            g_pw = gp_all.T @ torch.cat([s.v for s in steps]) if need_pw else None
+            g_pb = gp_all.sum(0) if need_pb else None
+        gx = torch.stack(grad_x[::-1]) if need_x else None
+        return None, None, None, gx, (gh if need_h0 else None), (gc if need_c0 else None), None, g_w, g_pw, g_pb
+
+
+def qlstm_layer(form: ProductForm, hidden_size: int, readout: bool, x, h0, c0, keep, proj_w, proj_b):
+    """Run a QLSTM layer whose VQC1–4 and VQC5(–6) are the circuits of ``form`` (in that order).
+
+    Shapes: ``x`` ``(T, B, I)``, ``h0`` ``(B, H)``, ``c0`` ``(B, n)``, ``keep`` ``(T, B, 1)`` (0 where
+    an episode starts, else 1) or ``None``, ``proj_w`` ``(n, I + H)`` and ``proj_b`` ``(n,)`` or
+    ``None`` (no input projection). Returns ``(outputs (T, B, H or n), h_T, c_T)``.
+    """
+    args = (x, h0, c0, keep, form.w, proj_w, proj_b)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in args):
+        return _QLSTMLayer.apply(form.tables, hidden_size, readout, *args)
+    layer = _Layer.split(form.w, form.tables, hidden_size, readout)
+    ys, h, c, _ = _forward(layer, x, h0, c0, keep, proj_w, proj_b, False)
+    return ys, h, c

@@ -1,0 +1,112 @@
+"""The fused QLSTM layer (``qseq/models/fused.py``): the same outputs, final states and gradients as
+stepping the cell through the general engine, gradients equal to finite differences, taken where it
+applies (counted) and not elsewhere."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from qseq.backends.torch_engine import TorchBackend
+from qseq.models import QLSTM, QLSTMCell
+from qseq.models import fused as fused_module
+
+CONFIGS = {
+    "paper": dict(input_size=1, hidden_size=3),
+    "projection_readout": dict(input_size=2, hidden_size=3, n_qubits=5, readout_vqc=True),
+    "two_layers": dict(input_size=2, hidden_size=2, n_qubits=4, num_layers=2),
+    "batch_first": dict(input_size=3, hidden_size=4, batch_first=True),
+}
+
+
+@pytest.fixture
+def fused_calls(monkeypatch):
+    """Counts the fused layer's forward passes (a test knows the fused path was taken)."""
+    calls = []
+    forward = fused_module._forward
+    monkeypatch.setattr(fused_module, "_forward", lambda *a: calls.append(1) or forward(*a))
+    return calls
+
+
+def _pair(config: dict, dtype=torch.float64) -> tuple[QLSTM, QLSTM]:
+    torch.manual_seed(1)
+    fused = QLSTM(**config, dtype=dtype, init="uniform")
+    stepped = QLSTM(**config, dtype=dtype, init="uniform", backend=TorchBackend(fuse=False))
+    stepped.load_state_dict(fused.state_dict())
+    return fused, stepped
+
+
+def _run(model: QLSTM, x, h0, c0, starts):
+    model.backend.usage.reset()
+    leaves = [t.clone().requires_grad_() for t in (x, h0, c0)]
+    y, (h, c) = model(leaves[0], (leaves[1], leaves[2]), episode_starts=starts)
+    loss = y.sin().sum() + (h * h).sum() + c.cos().sum()
+    grads = torch.autograd.grad(loss, leaves + list(model.parameters()))
+    return (y, h, c), grads, (model.backend.usage.calls, model.backend.usage.circuits)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 2e-5)], ids=["f64", "f32"])
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_fused_layer_equals_stepping_the_cell(name, dtype, tol, fused_calls):
+    config = CONFIGS[name]
+    fused, stepped = _pair(config, dtype)
+    g = torch.Generator().manual_seed(2)
+    length, batch, layers = 6, 5, config.get("num_layers", 1)
+    shape = (batch, length) if config.get("batch_first") else (length, batch)
+    x = torch.randn(*shape, config["input_size"], generator=g, dtype=dtype)
+    h0 = torch.randn(layers, batch, config["hidden_size"], generator=g, dtype=dtype)
+    c0 = torch.randn(layers, batch, fused.n_qubits, generator=g, dtype=dtype)
+    starts = torch.rand(*shape, generator=g) < 0.3
+    out_f, grads_f, usage_f = _run(fused, x, h0, c0, starts)
+    assert len(fused_calls) == layers
+    out_s, grads_s, usage_s = _run(stepped, x, h0, c0, starts)
+    assert len(fused_calls) == layers  # the general engine's model stepped its cells
+    assert usage_f == usage_s  # the same calls and circuits are reported
+    for a, b in zip(out_f, out_s, strict=True):
+        torch.testing.assert_close(a, b, atol=tol, rtol=0)
+    for a, b in zip(grads_f, grads_s, strict=True):
+        assert b.abs().max() > 1e-4  # not a vacuous comparison
+        torch.testing.assert_close(a, b, atol=tol * 10, rtol=0)
+
+
+def test_fused_layer_gradients_equal_finite_differences(fused_calls):
+    model = QLSTM(2, 2, n_qubits=3, readout_vqc=True, dtype=torch.float64, init="uniform")
+    params = dict(model.named_parameters())
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 2, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    starts = torch.tensor([[False, False], [True, False], [False, False]])
+
+    def f(x, *values):
+        values = dict(zip(params, values, strict=True))
+        out = torch.func.functional_call(model, values, (x,), {"episode_starts": starts})
+        return out[0], out[1][0], out[1][1]
+
+    assert torch.autograd.gradcheck(f, (x, *params.values()))
+    assert fused_calls
+
+
+def test_inference_reuses_the_binding_and_matches_training_mode(fused_calls):
+    model = QLSTM(1, 3, dtype=torch.float64, init="uniform")
+    x = torch.randn(4, 2, 1, dtype=torch.float64)
+    with torch.no_grad():
+        first = model(x)[0]
+        bound = model.cells[0]._joint_bound
+        second = model(x)[0]
+        assert model.cells[0]._joint_bound is bound  # weights unchanged: bound once
+    torch.testing.assert_close(first, second, atol=0, rtol=0)
+    torch.testing.assert_close(model(x)[0].detach(), first, atol=1e-12, rtol=0)
+    with torch.no_grad():
+        model.cells[0].vqc["gates"].weight.add_(0.1)
+        assert not torch.allclose(model(x)[0], first)  # an in-place update is seen
+    assert len(fused_calls) == 4
+
+
+def test_the_fused_path_is_not_taken_where_it_does_not_apply(fused_calls):
+    x = torch.randn(3, 2, 2)
+    QLSTM(2, 5, n_qubits=4)(x)  # hidden_size > n_qubits: a hidden projection
+    QLSTM(2, 2, backend=TorchBackend(fuse=False))(x)
+    QLSTM(2, 2, backend=TorchBackend(diff="adjoint"))(x)
+    assert fused_calls == []
+    cell = QLSTMCell(2, 2)
+    cell(x[0])  # a single step through the cell's own call
+    assert fused_calls == []
