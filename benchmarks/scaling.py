@@ -23,9 +23,9 @@ others reported.
 RL: A2C (``n_steps`` 5) on ``qseq/CartPoleNoVel-v1`` with the QLSTM policy (4 qubits, hidden 4);
 every process steps its own ``--rl-envs`` environments (weak scaling). Env steps/s counts the steps
 of all processes between the first update after ``--rl-warmup`` steps per process and the end of the
-run (``--rl-steps`` more per process), on rank 0's clock. qseq.rl's learner and environments run on
-the CPU (``RLConfig`` has no device), one intra-op thread per process, so on a GPU host the RL rows
-measure CPU processes synchronised through gloo.
+run (``--rl-steps`` more per process), on rank 0's clock. The environments step on the CPU; on a GPU
+host the learner runs once on the GPUs (``A2CConfig(device="cuda")``, one GPU per process, NCCL)
+and once on the CPU (gloo, one intra-op thread per process), each a launch of its own.
 
 Every row records the card (``torch.cuda.get_device_name``; on CPU the processor's name), the torch
 version and the date. ``--json`` receives all rows after every launch, so a run that stops early
@@ -117,9 +117,9 @@ def epoch_row(name: str, args, world: int) -> dict:
     }
 
 
-def rl_row(args, world: int) -> dict:
-    """A2C with a QLSTM policy, ``args.rl_envs`` environments per process; env steps per second of
-    all processes after the warm-up."""
+def rl_row(args, world: int, learner: str) -> dict:
+    """A2C with a QLSTM policy learning on ``learner`` (``"cpu"``/``"cuda"``), ``args.rl_envs``
+    environments per process; env steps per second of all processes after the warm-up."""
     from qseq.rl import A2CConfig, train
 
     config = A2CConfig(
@@ -128,6 +128,7 @@ def rl_row(args, world: int) -> dict:
         n_envs=args.rl_envs,
         n_steps=A2C_STEPS,
         total_steps=(args.rl_warmup + args.rl_steps) * world,
+        device=learner,
         progress=False,
         plot=False,
     )
@@ -136,9 +137,9 @@ def rl_row(args, world: int) -> dict:
     end = history[-1]
     steps, seconds = end["step"] - start["step"], end["time_s"] - start["time_s"]
     return {
-        **_common("a2c-qlstm", args, world),
+        **_common(f"a2c-qlstm-{learner}", args, world),
         "env_id": RL_ENV,
-        "learner": "cpu",
+        "learner": learner,
         "cpu": _card("cpu"),
         "envs_per_process": args.rl_envs,
         "steps_timed": steps,
@@ -160,8 +161,8 @@ def worker(args) -> None:
                 f.write(json.dumps(row) + "\n")
 
     try:
-        if args.worker == "rl":
-            report(rl_row(args, world))
+        if args.worker.startswith("rl:"):
+            report(rl_row(args, world, args.worker.removeprefix("rl:")))
         else:
             for name in MODELS:
                 report(epoch_row(name, args, world))
@@ -183,8 +184,9 @@ def measure(args) -> tuple[list[dict], list[str]]:
         "--rl-warmup", str(args.rl_warmup),
         "--rl-steps", str(args.rl_steps),
     ] + (["--strong"] if args.strong else [])  # fmt: skip
+    parts = ("train", "rl:cuda", "rl:cpu") if args.device == "cuda" else ("train", "rl:cpu")
     for gpus in args.gpus:
-        for part in ("train", "rl"):
+        for part in parts:
             print(f"{part} on {gpus} process(es) ...", flush=True)
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp, "rows.jsonl")
@@ -259,21 +261,21 @@ def section(rows: list[dict]) -> str:
     if rl:
         lines += [
             "",
-            "### Reinforcement learning (`qseq.rl`, A2C, gloo)",
+            "### Reinforcement learning (`qseq.rl`, A2C)",
             "",
             f"`{rl[0]['env_id']}`, QLSTM policy (4 qubits, hidden 4), A2C with `n_steps` {A2C_STEPS}; every process "
             "steps its own environments (weak scaling) and the learners average gradients with one all-reduce per "
-            "update. Env steps/s of all processes after a warm-up. The learner and the environments run on the CPU "
-            f"({', '.join(sorted({r['cpu'] for r in rl}))}, one intra-op thread per process)"
-            + (": `RLConfig` has no device, so the GPUs are idle here." if cuda else "."),
+            "update. Env steps/s of all processes after a warm-up. The environments step on the CPU "
+            f"({', '.join(sorted({r['cpu'] for r in rl}))}); the learner (acting and updates) runs on one GPU per "
+            "process (NCCL) or on the CPU (gloo, one intra-op thread per process).",
             "",
-            "| processes | envs per process | env steps timed | s | env steps/s | per process | speed-up |",
-            "|--:|--:|--:|--:|--:|--:|--:|",
+            "| learner | processes | envs per process | env steps timed | s | env steps/s | per process | speed-up |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|",
             *(
-                f"| {r['gpus']} | {r['envs_per_process']} | {r['steps_timed']:,} | {r['seconds']:.2f} | "
-                f"{r['env_steps_per_s']:,.0f} | {r['env_steps_per_s'] / r['gpus']:,.0f} | "
+                f"| {r['learner']} | {r['gpus']} | {r['envs_per_process']} | {r['steps_timed']:,} | "
+                f"{r['seconds']:.2f} | {r['env_steps_per_s']:,.0f} | {r['env_steps_per_s'] / r['gpus']:,.0f} | "
                 f"{_speedup(r, rl, 'env_steps_per_s')} |"
-                for r in sorted(rl, key=lambda r: r["gpus"])
+                for r in sorted(rl, key=lambda r: (r["learner"], r["gpus"]))
             ),
         ]
     return "\n".join(lines)
@@ -293,7 +295,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="write the rows here (a JSON list)")
     ap.add_argument("--out", type=Path, help="Markdown file whose scaling section is replaced")
     ap.add_argument("--from-json", type=Path, help="render the section from saved rows instead of measuring")
-    ap.add_argument("--worker", choices=("train", "rl"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=("train", "rl:cuda", "rl:cpu"), help=argparse.SUPPRESS)
     ap.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:

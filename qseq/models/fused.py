@@ -54,10 +54,18 @@ class _Step(NamedTuple):
 
 
 # act = shift + mult · σ(scale · z) gives σ for f, i, o and tanh(z) = 2σ(2z) - 1 for g, in three ops.
+_GATE_CONSTANTS: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+
 def _gate_constants(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    scale = torch.tensor([1.0, 1.0, 2.0, 1.0], dtype=like.dtype, device=like.device).unsqueeze(-1)
-    shift = torch.tensor([0.0, 0.0, -1.0, 0.0], dtype=like.dtype, device=like.device).unsqueeze(-1)
-    return scale, scale.clone(), shift
+    """``(scale, mult, shift)`` ``(4, 1)`` on ``like``'s device, made once per device and dtype (never
+    inside a CUDA graph capture, which a host-to-device copy would break)."""
+    key = (like.dtype, like.device)
+    if key not in _GATE_CONSTANTS:
+        scale = torch.tensor([[1.0], [1.0], [2.0], [1.0]], dtype=like.dtype, device=like.device)
+        shift = torch.tensor([[0.0], [0.0], [-1.0], [0.0]], dtype=like.dtype, device=like.device)
+        _GATE_CONSTANTS[key] = (scale, scale, shift)
+    return _GATE_CONSTANTS[key]
 
 
 def chen_layout(form: ProductForm, n_qubits: int) -> bool:

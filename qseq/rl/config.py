@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+import torch
 
 from .core import CORES
 
@@ -87,6 +88,12 @@ class RLConfig:
     all-reduce per optimiser step. ``None`` joins when ``torchrun`` launched the process, ``True``
     requires it, ``False`` never joins. ``total_steps`` counts the steps of all processes."""
 
+    device: str = "cpu"
+    """Where the agent acts and learns (A2C and PPO): ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; under
+    ``torchrun`` ``"cuda"`` means one GPU per process (``cuda:LOCAL_RANK``, NCCL). Environments step on
+    the CPU, so observations and actions cross to the device once per step: small policies act faster
+    on the CPU (``benchmarks/RESULTS.md``, data-parallel scaling)."""
+
     checkpoint_every: int = 20
     """Write ``checkpoint.pt`` every this many updates (and at the end)."""
 
@@ -122,6 +129,8 @@ class RLConfig:
             raise ValueError(f"{name}.seed must be < 2**32, got {self.seed}")
         if self.distributed is not None and not isinstance(self.distributed, bool):
             raise TypeError(f"{name}.distributed must be None, True or False, got {self.distributed!r}")
+        if not isinstance(self.device, str) or not _is_device(self.device):
+            raise ValueError(f"{name}.device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         if not 0 <= self.gamma <= 1:
             raise ValueError(f"{name}.gamma must be in [0, 1], got {self.gamma}")
 
@@ -238,6 +247,13 @@ def config_from_dict(data: dict[str, Any]) -> RLConfig:
     if unknown:
         raise ValueError(f"the saved {algo} configuration has unknown fields {unknown}")
     return cls(**data)
+
+
+def _is_device(spec: str) -> bool:
+    try:
+        return torch.device(spec).type in ("cpu", "cuda")
+    except RuntimeError:
+        return False
 
 
 def _check_int(cls: str, name: str, value: Any, minimum: int) -> None:

@@ -146,6 +146,8 @@ class DRQNConfig(RLConfig):
                 f"{name}.normalize_reward must be False: DRQN replays stored rewards, whose running scale would "
                 "drift between when they were stored and when they are learnt from"
             )
+        if self.device != "cpu":
+            raise ValueError(f"{name}.device must be 'cpu': DRQN acts and learns on the CPU, got {self.device!r}")
         for key in ("eps_start", "eps_end", "exploration_fraction"):
             if not 0 <= getattr(self, key) <= 1:
                 raise ValueError(f"{name}.{key} must be in [0, 1], got {getattr(self, key)}")

@@ -57,6 +57,9 @@ class Collector:
     return_norm: RunningNorm = field(default_factory=lambda: RunningNorm(1, dtype=torch.float64))
     discounted: torch.Tensor | None = None  # each environment's running discounted return
 
+    def __post_init__(self) -> None:
+        self.return_norm.to(self.device)
+
     def reset(self, seed: int) -> None:
         """Start every environment afresh (env ``i`` seeded with ``seed + i``), state zero."""
         obs, _ = self.envs.reset(seed=seed)

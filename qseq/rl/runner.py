@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from .._distributed import average_gradients, barrier, gather_objects, gather_tensors, join
 from .._rng import rng_state, seed_everything, set_rng_state
 from .._threads import small_work_threads
+from ..models.episodes import map_state
 from .a2c import a2c_update
 from .agents import RecurrentActorCritic, build_agent
 from .checkpoint import open_run, pickle_envs, plain_state, progress_row, recent_mean, show_progress, unpickle_envs
@@ -76,8 +77,11 @@ def train(
     """
     if not isinstance(config, (A2CConfig, PPOConfig)):
         raise TypeError(f"config must be an A2CConfig or PPOConfig, got {type(config).__name__}")
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"config.device is {config.device!r}, but torch finds no CUDA device here: use 'cpu'")
     files, checkpoint = open_run(config, run_dir, resume, _RESUME_FREE)
-    team, _ = join(config.distributed, torch.device("cpu"))
+    team, device = join(config.distributed, device)
     rank, world = (team.rank, team.world) if team is not None else (0, 1)
     if team is not None:
         barrier()  # every rank has read the run directory before rank 0 writes into it
@@ -89,10 +93,10 @@ def train(
     seed_everything(config.seed)  # the same initial weights on every rank
     envs = make_vector_env(config.env_id, config.n_envs, config.env_kwargs)
     obs_dim, n_actions = space_sizes(envs, config.env_id)
-    agent = build_agent(config, obs_dim, n_actions)
+    agent = build_agent(config, obs_dim, n_actions).to(device)
     optimizer = make_optimizer(agent, config)
     minibatch_order = torch.Generator().manual_seed(config.seed)
-    collector = Collector(envs, agent, config.gamma, config.normalize_reward)
+    collector = Collector(envs, agent, config.gamma, config.normalize_reward, device=device)
     if rank:
         seed_everything(config.seed + rank)  # each rank samples its own actions
     history: list[dict[str, Any]] = []
@@ -189,6 +193,8 @@ def _restore_worker(saved, collector: Collector, envs, minibatch_order, config: 
     if saved["envs"] is not None:
         envs.reset(seed=config.seed)  # builds the vector env's buffers; the saved envs replace its envs
         unpickle_envs(envs, saved["envs"])
-        collector.obs, collector.starts, collector.state = saved["obs"], saved["starts"], saved["state"]
+        to = collector.device
+        collector.obs, collector.starts = saved["obs"].to(to), saved["starts"].to(to)
+        collector.state = map_state(saved["state"], lambda t: t.to(to))
     else:  # an episode boundary, fresh seeds
         collector.reset(config.seed + rank * config.n_envs + 1_000_003 * update)

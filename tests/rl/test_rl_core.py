@@ -205,6 +205,41 @@ def test_a_run_interrupted_and_resumed_equals_one_that_never_stopped(tmp_path, m
         torch.testing.assert_close(a, b, atol=0, rtol=0)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_a_cuda_device_without_cuda_is_refused_before_anything_runs(tmp_path):
+    cfg = A2CConfig(env_id="qseq/CartPoleNoVel-v1", model="qrnn", n_envs=2, device="cuda", **FAST)
+    with pytest.raises(ValueError, match="config.device is 'cuda', but torch finds no CUDA device here"):
+        train(cfg, run_dir=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_cuda_a_run_interrupted_and_resumed_equals_one_that_never_stopped(tmp_path, monkeypatch):
+    from qseq.rl import runner
+
+    kw = dict(env_id="qseq/CartPoleNoVel-v1", model="qlstm", n_envs=4, n_steps=8, checkpoint_every=2, **FAST)
+    cfg = A2CConfig(total_steps=6 * 32, device="cuda", **kw)
+    straight = train(cfg, run_dir=tmp_path / "straight")
+    assert next(straight.agent.parameters()).is_cuda
+    real, calls = runner.a2c_update, []
+
+    def crash_at_the_fourth_update(*args):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(runner, "a2c_update", crash_at_the_fourth_update)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run_dir=tmp_path / "split")
+    monkeypatch.setattr(runner, "a2c_update", real)
+    resumed = train(cfg, run_dir=tmp_path / "split", resume=True)
+    assert _comparable(resumed.history) == _comparable(straight.history)
+    for a, b in zip(straight.agent.state_dict().values(), resumed.agent.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
 def test_a_saved_agent_reloads_and_acts_identically(tmp_path):
     cfg = A2CConfig(env_id="qseq/CartPoleNoVel-v1", model="qgru", n_envs=2, total_steps=80, **FAST)
     result = train(cfg, run_dir=tmp_path)
@@ -227,6 +262,7 @@ def test_a_saved_agent_reloads_and_acts_identically(tmp_path):
         ({"lr": float("nan")}, ValueError, "PPOConfig.lr must be finite"),
         ({"n_steps": 2.5}, TypeError, "PPOConfig.n_steps must be an int"),
         ({"normalize_obs": "yes"}, TypeError, "PPOConfig.normalize_obs must be True or False"),
+        ({"device": "gpu"}, ValueError, "PPOConfig.device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"),
     ],
 )
 def test_bad_configurations_name_the_field(kwargs, error, match):
