@@ -14,6 +14,10 @@ circuit evaluation. On hardware that is the whole point: one pass of jobs instea
     reservoir = QLSTM(1, 3, batch_first=True, readout_vqc=True, reservoir=True, seed=0)
     model = ReservoirRegressor(reservoir, readout="ridge", alpha="cv").fit(X_train, y_train)
     model.predict(X_test); model.score(X_test, y_test)
+
+:class:`ReservoirModel` is the same reservoir and readout as one torch module (what ``qseq train
+--reservoir`` saves): it predicts, moves to another backend and saves like any model of
+:mod:`qseq.models`.
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ from ._threads import small_work_threads
 from .backends import Backend
 from .models import QuantumModel, backends_of, freeze_reservoir
 from .models.init import Init, init_linear
+from .models.registry import _RecurrentWrapper
 
-__all__ = ["ReservoirRegressor", "ridge_fit", "reservoir_features", "FEATURES"]
+__all__ = ["ReservoirRegressor", "ReservoirModel", "ridge_fit", "reservoir_features", "FEATURES"]
 
 DEFAULT_ALPHAS = tuple(10.0**k for k in range(-10, 3))
 #: What a readout reads from the reservoir (see :func:`reservoir_features`).
@@ -58,8 +63,8 @@ def reservoir_features(
     * ``"last"`` — the output at the window's last step, ``(N, D)``;
     * ``"steps"`` — the output at every step, ``(N, L·D)`` (step-major);
     * ``"steps+state"`` — those plus the final internal state that the output does not show: an LSTM's
-      (qseq or torch) last-layer cell state ``c``, a QFWP's fast weights; for layers whose state is
-      their output (RNN, GRU) the same as ``"steps"``.
+      (qseq or torch) last-layer cell state ``c``, a QFWP's fast weights; for layers whose final
+      hidden state is their last step's output (RNN, GRU: already in ``"steps"``) the same as ``"steps"``.
 
     ``reservoir`` is a recurrent layer with the ``torch.nn.RNN`` call signature (its
     ``batch_first`` is respected; the output of ``(output, state)`` is used) or any module mapping
@@ -70,18 +75,17 @@ def reservoir_features(
     runs the ``r``-th of ``W`` contiguous slices of the windows and every rank receives all ``N``
     rows, in order: the features equal one process's.
     """
+    _check_features(features)
     param = next(reservoir.parameters(), None)
     dtype = param.dtype if param is not None else torch.float64
     device = param.device if param is not None else torch.device("cpu")
     team, _ = join(distributed, device)
     if team is not None:
         X = X[team.part(len(X))]
-    batch_first = getattr(reservoir, "batch_first", True)
-    chunks = []
     training = reservoir.training
     reservoir.eval()  # a reservoir is deterministic: no dropout while collecting features
     try:
-        chunks = _run_chunks(reservoir, X, batch_size, dtype, device, batch_first, features)
+        chunks = _run_chunks(reservoir, X, batch_size, dtype, device, features)
     finally:
         reservoir.train(training)
     if team is not None:
@@ -89,25 +93,35 @@ def reservoir_features(
     return np.concatenate(chunks, axis=0)
 
 
-def _run_chunks(reservoir, X, batch_size, dtype, device, batch_first, features) -> list[np.ndarray]:
-    if features not in FEATURES:
-        raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
+def _run_chunks(reservoir, X, batch_size, dtype, device, features) -> list[np.ndarray]:
     chunks = []
     with torch.no_grad():
         for start in range(0, len(X), batch_size):
             x = torch.as_tensor(X[start : start + batch_size], dtype=dtype, device=device)
-            result = reservoir(x if batch_first else x.transpose(0, 1))
-            out, state = result if isinstance(result, tuple) else (result, None)
-            if out.ndim == 3 and not batch_first:
-                out = out.transpose(0, 1)
-            if out.ndim == 2 or features == "last":
-                parts = [out[:, -1] if out.ndim == 3 else out]
-            else:
-                parts = [out.reshape(out.shape[0], -1)]
-            if features == "steps+state":
-                parts += _hidden_state(state, out.shape[0])
-            chunks.append(torch.cat(parts, dim=1).detach().to("cpu", torch.float64).numpy())
+            chunks.append(_read(reservoir, x, features).detach().to("cpu", torch.float64).numpy())
     return chunks
+
+
+def _read(reservoir: nn.Module, x: torch.Tensor, features: str) -> torch.Tensor:
+    """Run ``reservoir`` on batch-first windows ``x`` ``(N, L, F)`` and read ``features`` from it:
+    ``(N, D)`` in the reservoir's dtype (see :func:`reservoir_features`); differentiable."""
+    batch_first = getattr(reservoir, "batch_first", True)
+    result = reservoir(x if batch_first else x.transpose(0, 1))
+    out, state = result if isinstance(result, tuple) else (result, None)
+    if out.ndim == 3 and not batch_first:
+        out = out.transpose(0, 1)
+    if out.ndim == 2 or features == "last":
+        parts = [out[:, -1] if out.ndim == 3 else out]
+    else:
+        parts = [out.reshape(out.shape[0], -1)]
+    if features == "steps+state":
+        parts += _hidden_state(state, out.shape[0])
+    return torch.cat(parts, dim=1)
+
+
+def _check_features(features) -> None:
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
 
 
 def _hidden_state(state, n: int) -> list[torch.Tensor]:
@@ -180,8 +194,8 @@ class ReservoirRegressor(QuantumModel):
 
     Args:
         reservoir: a recurrent layer run frozen (``QLSTM(..., reservoir=True)``,
-            ``qseq.models.classical.ClassicalReservoir(...)``, any ``torch.nn.RNN``-like module); its last-step
-            output is the feature vector.
+            ``qseq.models.classical.ClassicalReservoir(...)``, any ``torch.nn.RNN``-like module), read as
+            ``features`` says.
         readout: ``"ridge"`` (closed form) or ``"sgd"`` (the paper's recipe: RMSprop on a linear
             readout, MSE loss).
         alpha: ridge penalty, or ``"cv"`` to pick it from ``alphas`` by time-ordered K-fold
@@ -245,8 +259,7 @@ class ReservoirRegressor(QuantumModel):
             seed,
         )
         self.alphas, self.cv_folds = tuple(alphas), cv_folds
-        if features not in FEATURES:
-            raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
+        _check_features(features)
         self.features_mode = features
         if distributed not in (None, True, False):
             raise ValueError(f"distributed must be None, True or False, got {distributed!r}")
@@ -373,5 +386,87 @@ class ReservoirRegressor(QuantumModel):
         return float(np.mean((self.predict(X) - check_targets(y, len(check_windows(X)))) ** 2))
 
 
+class ReservoirModel(_RecurrentWrapper):
+    """A reservoir and a linear readout of its features as one torch module: ``head(φ(X))``, with
+    ``φ`` a feature mode of :data:`FEATURES` (see :func:`reservoir_features`).
+
+    The module form of a fitted :class:`ReservoirRegressor`: it predicts, evaluates, moves its
+    circuits to another backend (``to_backend``) and saves (``state_dict``: the reservoir under
+    ``rnn.``, the readout under ``head.``) like the models of :mod:`qseq.models`; ``qseq train
+    --reservoir`` writes one and ``qseq predict`` loads it. With ``features="last"`` it computes what
+    :class:`~qseq.models.SequenceRegressor` computes, with the same parameter names.
+
+    Args:
+        reservoir: a recurrent layer with an ``input_size`` (usually frozen: ``QLSTM(...,
+            reservoir=True)``, ``ClassicalReservoir(...)``, ``build_model(name, reservoir=True).rnn``).
+        seq_len: the window length ``L`` the readout is built for (``"steps"`` features grow with it).
+        out_features: predictions per window ``G``.
+        features: what the readout reads (:data:`FEATURES`).
+
+    The readout width ``D`` is found by running the reservoir once on one window of zeros: build the
+    model with its circuits on the torch engine and move them afterwards with ``to_backend``.
+
+    Shapes: ``X`` ``(N, L, input_size)`` -> ``(N, G)``; ``head`` is ``Linear(D, G)``.
+    """
+
+    def __init__(self, reservoir: nn.Module, seq_len: int, out_features: int = 1, features: str = "steps+state"):
+        super().__init__()
+        if not isinstance(reservoir, nn.Module):
+            raise TypeError(f"reservoir must be a torch.nn.Module, got {type(reservoir).__name__}")
+        for name, value in (("seq_len", seq_len), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        _check_features(features)
+        input_size = getattr(reservoir, "input_size", None)
+        if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
+            raise ValueError(
+                f"reservoir must have a positive integer input_size (features per time step), got {input_size!r}"
+            )
+        self.rnn, self.seq_len, self.features = reservoir, seq_len, features
+        probe = np.zeros((1, seq_len, input_size))
+        width = reservoir_features(reservoir, probe, distributed=False, features=features).shape[1]
+        param = next(reservoir.parameters(), None)
+        dtype = param.dtype if param is not None else torch.get_default_dtype()
+        self.head = nn.Linear(width, out_features, dtype=dtype, device=None if param is None else param.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Predictions ``(N, G)`` for batch-first windows ``x`` ``(N, L, input_size)``."""
+        if x.ndim != 3:
+            raise ValueError(f"ReservoirModel: input must be windows (N, L, input_size), got shape {tuple(x.shape)}")
+        self._check_length(x.shape[1])
+        return self.head(_read(self.rnn, x, self.features))
+
+    def _check_length(self, length: int) -> None:
+        if self.features != "last" and length != self.seq_len:
+            raise ValueError(
+                f"ReservoirModel reads {self.features!r} features of windows of length {self.seq_len}; "
+                f"got windows of length {length}"
+            )
+
+    def fit_readout(self, X, y, **options) -> ReservoirRegressor:
+        """Fit ``head`` in closed form (or by the ``"sgd"`` recipe) on windows ``X`` ``(N, L, F)`` and
+        targets ``y`` ``(N, G)``: a :class:`ReservoirRegressor` on this reservoir and feature mode,
+        with ``options`` its other arguments (``alpha="cv"``, ``cache_dir=...``), whose ``coef_`` and
+        ``intercept_`` become the head's weight and bias.
+
+        Returns the fitted regressor: its ``alpha_``, ``n_circuit_evaluations_``, and its cached
+        features (its ``predict`` on ``X`` runs no circuit again).
+        """
+        if "features" in options:
+            raise TypeError("fit_readout() reads the model's own feature mode: leave out features=")
+        X = check_windows(X)
+        y = check_targets(y, len(X))
+        self._check_length(X.shape[1])
+        if y.shape[1] != self.head.out_features:
+            raise ValueError(f"y has {y.shape[1]} target columns, the model predicts {self.head.out_features}")
+        regressor = ReservoirRegressor(self.rnn, features=self.features, **options).fit(X, y)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.as_tensor(regressor.coef_.T))
+            self.head.bias.copy_(torch.as_tensor(regressor.intercept_))
+        return regressor
+
+
 def _is_penalty(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return (
+        isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and float(value) >= 0
+    )

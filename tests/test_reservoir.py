@@ -13,9 +13,9 @@ from torch import nn
 
 from qseq import QFWP, QGRU, QLSTM, QRNN
 from qseq.data import chronological_split, get_task, narma_random
-from qseq.models import build_model
+from qseq.models import build_model, count_parameters
 from qseq.models.classical import ESN, ClassicalReservoir
-from qseq.reservoir import ReservoirRegressor, reservoir_features, ridge_fit
+from qseq.reservoir import ReservoirModel, ReservoirRegressor, reservoir_features, ridge_fit
 from qseq.train import fit as train_fit
 
 F64 = torch.float64
@@ -680,3 +680,124 @@ def test_the_scaled_initialisation_draws_angles_in_its_range():
     init_vqc_weights(w, "scaled:0.25", torch.Generator().manual_seed(0))
     assert w.abs().max() <= 0.25 * np.pi and w.abs().max() > 0.24 * np.pi
     assert abs(float(w.mean())) < 0.02 and float(w.std()) == pytest.approx(0.25 * np.pi / np.sqrt(3), rel=0.02)
+
+
+# -- classical reservoirs in every feature mode ----------------------------------------------------
+def _numpy_gru(gru, X):
+    """Hidden states (N, L, H) of a one-layer GRU by hand (torch's gate order r, z, n)."""
+    w_ih, w_hh = gru.weight_ih_l0.detach().numpy(), gru.weight_hh_l0.detach().numpy()
+    b_ih, b_hh = gru.bias_ih_l0.detach().numpy(), gru.bias_hh_l0.detach().numpy()
+    H = w_hh.shape[1]
+    h, out = np.zeros((X.shape[0], H)), []
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    for t in range(X.shape[1]):
+        gi, gh = X[:, t] @ w_ih.T + b_ih, h @ w_hh.T + b_hh
+        r, z = sig(gi[:, :H] + gh[:, :H]), sig(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+        n = np.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
+        h = (1 - z) * n + z * h
+        out.append(h)
+    return np.stack(out, 1)
+
+
+def _hand_features(kind: str, layer, X) -> dict[str, np.ndarray]:
+    """Each feature mode of a one-layer torch reservoir, by hand: the hidden states and, for an LSTM,
+    the final cell state; an RNN's or GRU's final state is its last hidden state, already a step."""
+    if kind == "lstm":
+        hs, state = _numpy_lstm(layer, X)
+    else:
+        hs = _numpy_rnn(layer, X) if kind == "rnn" else _numpy_gru(layer, X)
+        state = np.zeros((len(X), 0))
+    steps = hs.reshape(len(X), -1)
+    return {"last": hs[:, -1], "steps": steps, "steps+state": np.concatenate([steps, state], 1)}
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_classical_reservoirs_in_every_feature_mode_against_a_hand_recurrence(kind):
+    X = _feature_windows(n=8, length=3, seed=2)
+    y = np.random.default_rng(4).normal(size=(8, 1))
+    built = build_model(kind, input_size=2, hidden_size=3, reservoir=True, seed=7, dtype=F64).rnn
+    layer = ClassicalReservoir(kind, 3, seed=7, input_size=2, dtype=F64)
+    _assert_identical(_snapshot(built), _snapshot(layer))  # one freeze, either way in
+    hand = _hand_features(kind, layer, X)
+    assert {mode: f.shape[1] for mode, f in hand.items()} == {
+        "last": 3,
+        "steps": 9,
+        "steps+state": 12 if kind == "lstm" else 9,
+    }
+    for mode, expected in hand.items():
+        np.testing.assert_allclose(reservoir_features(layer, X, features=mode), expected, atol=1e-12)
+        fitted = ReservoirRegressor(layer, features=mode, alpha=1e-3).fit(X, y)
+        coef, intercept = ridge_fit(expected, y, 1e-3)
+        np.testing.assert_allclose(fitted.coef_, coef, atol=1e-9)
+        np.testing.assert_allclose(fitted.predict(X), expected @ coef + intercept, atol=1e-9)
+    with torch.no_grad():
+        _, state = layer(torch.as_tensor(X))
+    final = state[1] if kind == "lstm" else state  # an LSTM's cell state, else the hidden state
+    np.testing.assert_allclose(hand["steps+state"][:, -3:], final[-1].numpy(), atol=1e-12)
+
+
+# -- ReservoirModel -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["last", "steps", "steps+state"])
+@pytest.mark.parametrize("name", ["qlstm", "lstm", "gru"])
+def test_reservoir_model_predicts_what_its_regressor_predicts(name, mode):
+    X, y = _windows(n=20)
+    reservoir = build_model(name, reservoir=True, seed=1, dtype=F64).rnn
+    model = ReservoirModel(reservoir, seq_len=4, features=mode)
+    regressor = model.fit_readout(X, y, alpha=1e-4)
+    assert model.head.weight.shape == (1, regressor.coef_.shape[0])
+    assert count_parameters(model) == regressor.n_trainable_  # only the readout trains
+    with torch.no_grad():
+        np.testing.assert_allclose(model(torch.as_tensor(X)).numpy(), regressor.predict(X), atol=1e-12)
+    np.testing.assert_allclose(regressor.features(X), reservoir_features(reservoir, X, features=mode))
+
+
+def test_reservoir_model_reading_the_last_step_is_a_sequence_regressor():
+    X, y = _windows(n=12)
+    sequence = build_model("qrnn", reservoir=True, seed=2, dtype=F64)
+    model = ReservoirModel(sequence.rnn, seq_len=4, features="last")
+    model.fit_readout(X, y, alpha=0.0)
+    assert model.state_dict().keys() == sequence.state_dict().keys()
+    sequence.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        np.testing.assert_allclose(sequence(torch.as_tensor(X)).numpy(), model(torch.as_tensor(X)).numpy())
+
+
+def test_reservoir_model_moves_its_circuits_and_a_classical_one_refuses():
+    X, y = _windows(n=8)
+    model = ReservoirModel(_quantum_reservoir("qrnn"), seq_len=4)
+    model.fit_readout(X, y, alpha=1e-3)
+    with torch.no_grad():
+        before = model(torch.as_tensor(X))
+        assert model.to_backend("torch:dtype=complex128") is model
+        np.testing.assert_allclose(model(torch.as_tensor(X)).numpy(), before.numpy(), atol=1e-6)
+    assert [b.name for b in model.backends()] == ["torch"]
+    with pytest.raises(TypeError, match="classical"):
+        ReservoirModel(ClassicalReservoir("gru", 3, dtype=F64), seq_len=4).to_backend("aer")
+
+
+def test_reservoir_model_bad_inputs():
+    rnn = ClassicalReservoir("rnn", 3, dtype=F64)
+    with pytest.raises(ValueError, match="features must be one of"):
+        ReservoirModel(rnn, seq_len=4, features="all")
+    with pytest.raises(ValueError, match="seq_len must be a positive integer"):
+        ReservoirModel(rnn, seq_len=0)
+    with pytest.raises(ValueError, match="out_features must be a positive integer"):
+        ReservoirModel(rnn, seq_len=4, out_features=True)
+    with pytest.raises(TypeError, match="reservoir must be a torch.nn.Module"):
+        ReservoirModel(np.tanh, seq_len=4)
+    with pytest.raises(ValueError, match="input_size"):
+        ReservoirModel(nn.Tanh(), seq_len=4)
+    model = ReservoirModel(rnn, seq_len=4, features="steps")
+    X, y = _windows(n=8, seq_len=5)
+    with pytest.raises(ValueError, match="windows of length 4; got windows of length 5"):
+        model.fit_readout(X, y)
+    with pytest.raises(ValueError, match="windows of length 4; got windows of length 5"):
+        model(torch.as_tensor(X))
+    with pytest.raises(ValueError, match=r"input must be windows \(N, L, input_size\)"):
+        model(torch.zeros(4, 1, dtype=F64))
+    X, y = _windows(n=8)
+    with pytest.raises(ValueError, match="y has 2 target columns, the model predicts 1"):
+        model.fit_readout(X, np.hstack([y, y]))
+    with pytest.raises(TypeError, match="leave out features="):
+        model.fit_readout(X, y, features="last")
+    ReservoirModel(rnn, seq_len=4, features="last")(torch.as_tensor(_windows(n=3, seq_len=6)[0]))  # any length

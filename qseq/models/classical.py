@@ -29,12 +29,19 @@ def ClassicalReservoir(
 ) -> nn.RNNBase:
     """A frozen, seeded random torch ``RNN``/``LSTM``/``GRU`` (batch-first) to use as a reservoir.
 
-    Use it like a quantum reservoir: ``ReservoirRegressor(ClassicalReservoir("gru", 4, seed=1))``,
-    or inside ``SequenceRegressor`` where only the head trains.
+    Use it like a quantum reservoir: ``ReservoirRegressor(ClassicalReservoir("gru", 4, seed=1),
+    features=...)`` in any feature mode (``"steps+state"`` adds an LSTM's final cell state; an RNN's or
+    GRU's final state is its last step's output, already in ``"steps"``), or inside
+    ``SequenceRegressor`` where only the head trains.
+
+    Shapes: input ``(N, L, input_size)``; output ``(N, L, hidden_size)`` and the final state
+    ``(1, N, hidden_size)`` (an LSTM's: ``(h_n, c_n)``), as torch's layers.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown reservoir kind {kind!r}; choose from {', '.join(KINDS)}")
-    return freeze_random(KINDS[kind](input_size, hidden_size, batch_first=True, dtype=dtype), seed=seed, scale=scale)
+    layer = KINDS[kind](input_size, hidden_size, batch_first=True, dtype=dtype)
+    freeze_random(layer, seed=seed, scale=scale)
+    return layer
 
 
 def _reservoirpy():

@@ -22,8 +22,8 @@ class QuantumModel(abc.ABC):
     """A model whose circuits run on a swappable backend.
 
     Implemented by the quantum cells and layers (``QRNN``, ``QLSTM``, ``QGRU`` and cells), ``QFWP``,
-    the wrappers ``SequenceRegressor`` / ``LastStep`` and ``ReservoirRegressor``. A wrapper around a
-    classical network implements it too and reports no backends.
+    the wrappers ``SequenceRegressor`` / ``LastStep``, ``ReservoirRegressor`` and ``ReservoirModel``.
+    A wrapper around a classical network implements it too and reports no backends.
     """
 
     @abc.abstractmethod
