@@ -4,7 +4,7 @@
 
     qseq demo                     # train the paper QLSTM on damped SHM, print a results table, write plots
     qseq train --model qlstm --task damped_shm --backend torch --epochs 100 --out runs/shm [--resume] [--seed 0]
-    qseq train --model qlstm --task narma10 --reservoir --out runs/narma10-rc   # frozen reservoir, readout only
+    qseq train --model qlstm --task narma10 --reservoir --out runs/narma10-rc   # frozen reservoir, ridge readout
     qseq compare --task damped_shm [--seeds 5]   # reservoir vs fully trained vs classical, one table + figure
     qseq predict --checkpoint runs/shm --backend ibm:fake_manila   # a trained model on another backend
     qseq estimate --model qlstm --task damped_shm --backend ibm:ibm_fez [--reservoir]   # jobs, shots, QPU time
@@ -23,41 +23,49 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .workflows import RunInfo
 
 __all__ = ["main"]
 
 
 def _train(
-    model: str,
-    task: str,
-    backend: str,
+    info: RunInfo,
     out: Path,
     *,
-    epochs: int,
-    seed: int,
-    batch_size: int,
-    lr: float,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
     resume: bool = False,
-    reservoir: bool = False,
 ) -> None:
-    from .workflows import RunInfo, table, train_run
+    from .workflows import table, train_run
 
-    info = RunInfo(model, task, reservoir=reservoir, seed=seed, backend=backend)
     run = train_run(info, out, epochs=epochs, batch_size=batch_size, lr=lr, resume=resume)
     if not run.main:
         return
-    print(f"\n{task}: {run.n_train} training / {run.n_test} test windows of length {info.seq_len}, {epochs} epochs\n")
+    windows = f"{run.n_train} training / {run.n_test} test windows of length {info.seq_len}"
+    if run.readout is None:
+        print(f"\n{info.task}: {windows}, {run.epochs} epochs\n")
+    else:
+        r = run.readout
+        print(
+            f"\n{info.task}: {windows}; ridge readout on {r['n_features']} {r['features']!r} features "
+            f"(alpha {r['alpha']:.0e} by time-ordered {r['cv_folds']}-fold CV), {r['circuits']:,} circuit "
+            "evaluations\n"
+        )
     print(table(run.rows, ("model", "parameters", "train MSE", "test MSE", "seconds")))
-    print(
-        f"\nRun directory: {run.run_dir} (run.json, metrics.csv, metrics.json, checkpoint.pt, best.pt, loss.png, "
-        "prediction.png)"
-    )
+    print(f"\nRun directory: {run.run_dir} ({', '.join(run.files)})")
 
 
 def cmd_demo(args) -> None:
+    from .workflows import RunInfo
+
     print("Training the paper QLSTM (Chen et al., 149 parameters) on damped SHM with the torch engine...")
     out = Path(args.out) if args.out else Path("runs/demo") / time.strftime("%Y%m%d-%H%M%S")
-    _train("qlstm", "damped_shm", "torch", out, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=0.01)
+    info = RunInfo("qlstm", "damped_shm", seed=args.seed)
+    _train(info, out, epochs=args.epochs, batch_size=args.batch_size, lr=0.01)
     print(
         "\nThe baselines are part of the result: on this smooth task a 5-parameter linear model wins.\n"
         "Try a task with memory and nonlinearity: qseq train --model qlstm --task narma10 --out runs/narma10"
@@ -65,22 +73,22 @@ def cmd_demo(args) -> None:
 
 
 def cmd_train(args) -> None:
-    _train(
+    from .workflows import run_info
+
+    info = run_info(
         args.model,
         args.task,
-        args.backend,
-        Path(args.out),
-        epochs=args.epochs,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        resume=args.resume,
         reservoir=args.reservoir,
+        seed=args.seed,
+        backend=args.backend,
+        features=args.features,
+        init=args.init,
     )
+    _train(info, Path(args.out), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, resume=args.resume)
 
 
 def cmd_compare(args) -> None:
-    from .workflows import compare
+    from .workflows import RESERVOIR_FEATURES, RESERVOIR_INIT, compare
 
     compare(
         args.task,
@@ -88,8 +96,8 @@ def cmd_compare(args) -> None:
         epochs=args.epochs,
         out=Path(args.out or f"runs/compare-{args.task}"),
         backend=args.backend,
-        features=args.features,
-        init=args.init,
+        features=RESERVOIR_FEATURES if args.features is None else args.features,
+        init=RESERVOIR_INIT if args.init is None else args.init,
     )
 
 
@@ -372,6 +380,29 @@ def _rl_parsers(sub) -> None:
     ev.set_defaults(func=cmd_rl_eval)
 
 
+def _reservoir_options(parser: argparse.ArgumentParser, when: str, init_note: str) -> None:
+    """``--features`` and ``--init`` of the commands that read reservoirs (``train``, ``compare``)."""
+    from .reservoir import FEATURES
+    from .workflows import RESERVOIR_FEATURES, RESERVOIR_INIT
+
+    when = f" ({when})" if when else ""
+    parser.add_argument(
+        "--features",
+        choices=FEATURES,
+        default=None,
+        help=f"what a reservoir's readout reads{when}: the last step's output (the papers'), every step's, or "
+        f"every step's plus the final cell state / fast weights (default: {RESERVOIR_FEATURES}, the best for "
+        "QLSTM-RC on all four paper tasks in benchmarks/RESULTS.md, 'Reservoir feature modes')",
+    )
+    parser.add_argument(
+        "--init",
+        default=None,
+        help=f"circuit angles of a quantum reservoir{when}: paper (0.01·N(0,1)), uniform (U[0,2π)) or scaled:S "
+        f"(U[-Sπ,Sπ)) (default: {RESERVOIR_INIT}, best on 3 of 4 paper tasks with steps+state; 'paper' reproduces "
+        f"the papers' reservoirs){init_note}",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     from .models import MODELS
 
@@ -383,20 +414,37 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--batch-size", type=int, default=4)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
-    train = sub.add_parser("train", help="train a model on a task")
+    train = sub.add_parser(
+        "train",
+        help="train a model on a task, or fit the readout of a frozen reservoir (--reservoir)",
+        description="Train every weight of a model with the papers' recipe (RMSprop, MSE) into a run directory, "
+        "or, with --reservoir, freeze its recurrent part at seeded random weights and fit a linear readout of "
+        "its features in closed form (ridge, penalty by time-ordered cross-validation; no epochs).",
+    )
     train.add_argument("--model", required=True, choices=sorted(MODELS))
     train.add_argument("--task", required=True, help="a task name (see `qseq tasks`)")
     train.add_argument("--backend", default="torch", help="backend spec (see `qseq backends`)")
-    train.add_argument("--epochs", type=int, default=100)
-    train.add_argument("--batch-size", type=int, default=4)
-    train.add_argument("--lr", type=float, default=0.01)
+    train.add_argument("--epochs", type=int, default=None, help="epochs (default: 100; not with --reservoir)")
+    train.add_argument(
+        "--batch-size", type=int, default=None, help="windows per step (default: 4; not with --reservoir)"
+    )
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.01; not with --reservoir)")
     train.add_argument("--out", required=True, help="run directory, e.g. runs/shm")
-    train.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the run directory's checkpoint (with --reservoir: fit again from its cached features)",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--reservoir",
         action="store_true",
-        help="freeze the recurrent part with seeded random weights; train only the linear head",
+        help="freeze the recurrent part with seeded random weights; fit only a linear readout, in closed form",
+    )
+    _reservoir_options(
+        train,
+        "with --reservoir",
+        "; classical reservoirs and the QFWP have no circuit angles and take no --init",
     )
     train.set_defaults(func=cmd_train)
     compare = sub.add_parser("compare", help="reservoir vs fully trained vs classical models on one task")
@@ -405,24 +453,10 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--epochs", type=int, default=100, help="epochs of the fully trained QLSTM")
     compare.add_argument("--backend", default="torch")
     compare.add_argument("--out", default=None, help="where the figure goes (default: runs/compare-TASK)")
-    compare.add_argument(
-        "--features",
-        choices=("last", "steps", "steps+state"),
-        default="steps+state",
-        help="what the reservoirs' readout reads: the last step's output (the papers'), every step's, or every "
-        "step's plus the final cell state (default: %(default)s, the best for QLSTM-RC on all four paper tasks "
-        "in benchmarks/RESULTS.md, 'Reservoir feature modes')",
-    )
-    compare.add_argument(
-        "--init",
-        default="scaled:0.3",
-        help="circuit angles of the quantum reservoirs: paper (0.01·N(0,1)), uniform (U[0,2π)) or scaled:S "
-        "(U[-Sπ,Sπ)) (default: %(default)s, best on 3 of 4 paper tasks with steps+state; 'paper' reproduces "
-        "the papers' reservoirs)",
-    )
+    _reservoir_options(compare, "", "; the classical reservoirs are drawn as torch draws its layers")
     compare.set_defaults(func=cmd_compare)
     pred = sub.add_parser("predict", help="predict the test split of a trained run on another backend")
-    pred.add_argument("--checkpoint", required=True, help="the run directory of `qseq train`")
+    pred.add_argument("--checkpoint", required=True, help="the run directory of `qseq train` (trained or --reservoir)")
     pred.add_argument("--backend", required=True, help="backend spec, e.g. aer, ibm:fake_manila, ibm:ibm_fez")
     pred.add_argument("--shots", type=int, default=None, help="shots per circuit (default: the backend's)")
     pred.add_argument("--weights", default=None, help="a .pt file instead of the run's best.pt")

@@ -72,22 +72,98 @@ def test_demo_runs_and_reports_baselines(tmp_path):
     assert (tmp_path / "demo" / "prediction.png").stat().st_size > 0
 
 
-def test_train_reservoir_trains_only_the_head(tmp_path):
-    out = qseq(
-        "train",
-        "--model",
-        "qlstm",
-        "--task",
-        "damped_shm",
-        "--epochs",
-        "1",
-        "--reservoir",
-        "--out",
-        str(tmp_path / "rc"),
-    )
+def _row(stdout: str, start: str) -> list[str]:
+    return next(line for line in stdout.splitlines() if line.startswith(start)).split()
+
+
+def test_train_reservoir_fits_a_ridge_readout_that_predict_loads(tmp_path):
+    run = tmp_path / "rc"
+    out = qseq("train", "--model", "qrnn", "--task", "damped_shm", "--reservoir", "--out", str(run))
     assert out.returncode == 0, out.stderr
-    row = next(line for line in out.stdout.splitlines() if line.startswith("qlstm-RC"))
-    assert row.split()[2] == "5"  # Linear(4→1): the only trainable part
+    assert "ridge readout on 16 'steps+state' features" in out.stdout  # 4 steps x 4 qubits read; no cell state
+    assert "1,256 circuit evaluations" in out.stdout  # one pass: 157 windows x 4 steps x 2 circuits
+    row = _row(out.stdout, "qrnn-RC (torch)")
+    assert row[2] == "17"  # Linear(16 -> 1): the only fitted part
+    info = json.loads((run / "run.json").read_text())
+    assert (info["reservoir"], info["features"], info["init"]) == (True, "steps+state", "scaled:0.3")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["readout"] == "ridge" and metrics["n_features"] == 16 and metrics["circuits"] == 1256
+    assert f"{metrics['test_mse']:.3e}" == row[4]
+    assert (run / "metrics.csv").read_text().startswith("readout,features,n_features,alpha,")
+    assert (run / "prediction.png").stat().st_size > 0 and len(list((run / "features").glob("*.npy"))) == 2
+    assert not (run / "checkpoint.pt").exists()
+
+    predicted = qseq("predict", "--checkpoint", str(run), "--backend", "aer")
+    assert predicted.returncode == 0, predicted.stderr
+    mses = [next(t for t in _row(predicted.stdout, f"qrnn-RC on {b}") if "e-" in t) for b in ("torch", "aer")]
+    assert mses == [row[4], row[4]]  # as fitted, and on exact Aer: the same test MSE
+    assert (run / "predictions-aer_statevector.csv").exists()
+
+    again = qseq("train", "--model", "qrnn", "--task", "damped_shm", "--reservoir", "--out", str(run), "--resume")
+    assert again.returncode == 0, again.stderr
+    assert "0 circuit evaluations" in again.stdout  # the features come from the run's cache
+    assert _row(again.stdout, "qrnn-RC (torch)")[4] == row[4]
+
+
+def test_train_reservoir_of_a_classical_model_reads_its_feature_mode(tmp_path):
+    from qseq.cli import main
+
+    assert main(["train", "--model", "lstm", "--task", "damped_shm", "--reservoir", "--features", "last",
+                 "--out", str(tmp_path / "lstm")]) == 0  # fmt: skip
+    info = json.loads((tmp_path / "lstm" / "run.json").read_text())
+    assert (info["features"], info["init"]) == ("last", "paper")  # a torch layer has no circuit angles
+    assert json.loads((tmp_path / "lstm" / "metrics.json").read_text())["n_features"] == 5  # hidden 5
+    assert main(["train", "--model", "lstm", "--task", "damped_shm", "--reservoir", "--out", str(tmp_path / "c")]) == 0
+    assert json.loads((tmp_path / "c" / "metrics.json").read_text())["n_features"] == 4 * 5 + 5  # steps + final c
+
+
+def _fails(capsys, *args: str) -> str:
+    from qseq.cli import main
+
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def test_train_refuses_to_mix_trained_and_reservoir_runs(tmp_path, capsys):
+    from qseq.cli import main
+
+    trained, reservoir = str(tmp_path / "trained"), str(tmp_path / "reservoir")
+    base = ("train", "--model", "qrnn", "--task", "damped_shm")
+    assert main([*base, "--epochs", "1", "--out", trained]) == 0
+    assert main([*base, "--reservoir", "--features", "last", "--out", reservoir]) == 0
+    capsys.readouterr()
+    for resume in ((), ("--resume",)):
+        err = _fails(capsys, *base, "--reservoir", "--out", trained, *resume)
+        assert f"{trained} holds a trained run" in err
+        err = _fails(capsys, *base, "--epochs", "2", "--out", reservoir, *resume)
+        assert f"{reservoir} holds a reservoir run" in err and "--reservoir" in err
+    err = _fails(capsys, *base, "--reservoir", "--features", "last", "--out", reservoir)
+    assert f"{reservoir} already holds a reservoir run" in err and "--resume" in err
+    err = _fails(capsys, *base, "--reservoir", "--out", reservoir, "--resume")
+    assert f"cannot resume {reservoir}" in err and "features 'last' (requested 'steps+state')" in err
+    assert json.loads((tmp_path / "reservoir" / "run.json").read_text())["features"] == "last"  # untouched
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--model", "qrnn", "--reservoir", "--epochs", "3"), "epochs (--epochs) does not apply"),
+        (("--model", "qrnn", "--reservoir", "--lr", "0.1", "--batch-size", "2"), "batch_size (--batch-size) and lr"),
+        (("--model", "qrnn", "--features", "steps"), "they need reservoir=True (--reservoir)"),
+        (("--model", "qrnn", "--init", "uniform"), "they need reservoir=True (--reservoir)"),
+        (("--model", "gru", "--reservoir", "--init", "uniform"), "the reservoir of 'gru' has none"),
+        (("--model", "qfwp", "--reservoir", "--init", "scaled:0.5"), "the reservoir of 'qfwp' has none"),
+        (("--model", "qrnn", "--reservoir", "--init", "scaled:x"), "init 'scaled:x'"),
+        (("--model", "qrnn", "--reservoir", "--init", "wide"), "init must be one of"),
+        (("--model", "qrnn", "--reservoir", "--features", "all"), "invalid choice: 'all'"),
+    ],
+)
+def test_train_reservoir_bad_options_fail_clearly_before_any_work(tmp_path, capsys, args, message):
+    out = tmp_path / "r"
+    assert message in _fails(capsys, "train", *args, "--task", "damped_shm", "--out", str(out))
+    assert not out.exists()
 
 
 def test_compare_prints_every_model_and_saves_figure(tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ def plot_loss(history: Sequence[dict[str, Any]], path: PathLike) -> Path | None:
 
 
 def plot_prediction(
-    model: nn.Module,
+    model: nn.Module | Callable[[ArrayLike], np.ndarray],
     train: tuple[ArrayLike, ArrayLike],
     val: tuple[ArrayLike, ArrayLike] | None,
     path: PathLike,
@@ -67,7 +67,8 @@ def plot_prediction(
     time (a chronological split); a dashed vertical line marks the split.
 
     Args:
-        model: the trained model.
+        model: the trained model, or a function mapping windows to predictions ``(N, out_features)``
+            (e.g. a fitted ``ReservoirRegressor``'s ``predict``, which reads cached features).
         train: ``(X (N_train, seq_len, features), y (N_train, out_features))``.
         val: the same for validation, or ``None``.
         path: the PNG to write.
@@ -80,7 +81,7 @@ def plot_prediction(
     if mpl is None:
         return None
     parts = [train] + ([val] if val is not None else [])
-    preds = [predict(model, X) for X, _ in parts]
+    preds = [predict(model, X) if isinstance(model, nn.Module) else np.asarray(model(X)) for X, _ in parts]
     truths = [_as_tensor(y, "y").cpu().numpy() for _, y in parts]
     n_out = min(truths[0].shape[1], max_outputs)
     Figure, Canvas = mpl

@@ -1,9 +1,13 @@
-"""Run directories: train a registered model on a task into a directory, read the run back, and
-predict its test split on another backend.
+"""Run directories: train a registered model on a task into a directory — every weight by the
+papers' recipe, or a frozen reservoir's readout in closed form — read the run back, and predict its
+test split on another backend.
 
-A run directory holds what :func:`qseq.train.fit` writes (``checkpoint.pt``, ``best.pt``, metrics,
-plots) plus ``run.json`` (:class:`RunInfo`: which model, task and settings, so the run can be
-rebuilt), ``predictions-<backend>.csv`` files and, for Qiskit backends, the job journal
+A trained run's directory holds what :func:`qseq.train.fit` writes (``checkpoint.pt``, ``best.pt``,
+metrics, plots). A reservoir run's holds ``best.pt`` (the weights of a
+:class:`~qseq.reservoir.ReservoirModel`: the frozen reservoir and the fitted readout),
+``metrics.json`` / ``metrics.csv`` (one row: the fit), ``prediction.png`` and the feature cache
+``features/``. Both hold ``run.json`` (:class:`RunInfo`: which model, task and settings, so the run
+can be rebuilt), ``predictions-<backend>.csv`` files and, for Qiskit backends, the job journal
 ``jobs.sqlite``.
 """
 
@@ -16,6 +20,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -24,15 +29,22 @@ from torch import nn
 from .._io import atomic_write
 from ..backends import Backend, accepts, get
 from ..data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
-from ..models import build_model, count_parameters, runs_circuits
-from ..train import TrainConfig, evaluate, fit, is_main_process, load_model_weights, predict
+from ..models import QFWP, QuantumModel, build_model, count_parameters, runs_circuits
+from ..models.init import Initialisable, check_init
+from ..reservoir import FEATURES, ReservoirModel
+from ..train import TrainConfig, evaluate, fit, is_main_process, load_model_weights, plot_prediction, predict
+from ..train.config import BEST_FILE, CHECKPOINT_FILE, LOSS_PLOT, METRICS_CSV, METRICS_JSON, PREDICTION_PLOT
 
 __all__ = [
     "RUN_INFO",
     "JOURNAL",
+    "FEATURE_CACHE",
+    "RESERVOIR_FEATURES",
+    "RESERVOIR_INIT",
     "RunInfo",
     "TrainedRun",
     "PredictedRun",
+    "run_info",
     "read_run_info",
     "write_run_info",
     "build_run_model",
@@ -43,6 +55,15 @@ __all__ = [
 
 RUN_INFO = "run.json"
 JOURNAL = "jobs.sqlite"
+FEATURE_CACHE = "features"
+#: What ``qseq train --reservoir`` and ``qseq compare`` read from a reservoir unless told otherwise: the
+#: best mode for QLSTM-RC on all four paper tasks (``benchmarks/RESULTS.md``, "Reservoir feature modes").
+RESERVOIR_FEATURES = "steps+state"
+#: How they draw a quantum reservoir's circuit angles unless told otherwise: U[-0.3π, 0.3π), the best
+#: initialisation on three of the four paper tasks with ``steps+state`` (same section).
+RESERVOIR_INIT = "scaled:0.3"
+_Model = TypeVar("_Model", bound=QuantumModel)
+_TRAINED_RUN_FILES = (RUN_INFO, METRICS_CSV, METRICS_JSON, CHECKPOINT_FILE, BEST_FILE, LOSS_PLOT, PREDICTION_PLOT)
 
 
 @dataclass(frozen=True)
@@ -57,6 +78,10 @@ class RunInfo:
         seed: the seed of the weights and of training.
         backend: the backend spec the model trained on.
         dtype: the parameter dtype (``"float64"``).
+        features: what the readout reads (:data:`qseq.reservoir.FEATURES`); a trained model's head
+            reads the last step, ``"last"``.
+        init: how the reservoir's circuit angles were drawn (:data:`qseq.models.INITS`); ``"paper"``
+            for a trained run and for a reservoir without circuit angles (classical, QFWP).
     """
 
     model: str
@@ -66,12 +91,55 @@ class RunInfo:
     seed: int = 0
     backend: str = "torch"
     dtype: str = "float64"
+    features: str = "last"
+    init: str = "paper"
+
+
+def run_info(
+    model: str,
+    task: str,
+    *,
+    reservoir: bool = False,
+    seed: int = 0,
+    backend: str = "torch",
+    features: str | None = None,
+    init: str | None = None,
+) -> RunInfo:
+    """The :class:`RunInfo` of ``qseq train``: a reservoir run reads :data:`RESERVOIR_FEATURES` and
+    draws its circuit angles by :data:`RESERVOIR_INIT` unless ``features`` / ``init`` say otherwise
+    (``"paper"`` for a reservoir without circuit angles); a trained run takes neither."""
+    if not reservoir:
+        if features is not None or init is not None:
+            raise ValueError(
+                "features and init (--features, --init) choose how a reservoir is read and drawn: "
+                "they need reservoir=True (--reservoir)"
+            )
+        return RunInfo(model, task, seed=seed, backend=backend)
+    if init is None:
+        init = RESERVOIR_INIT if _has_circuit_angles(build_model(model)) else "paper"
+    features = RESERVOIR_FEATURES if features is None else features
+    return RunInfo(model, task, reservoir=True, seed=seed, backend=backend, features=features, init=init)
+
+
+def _has_circuit_angles(model: nn.Module) -> bool:
+    """Whether ``model`` draws circuit angles of its own (an ``init`` applies to it)."""
+    return any(isinstance(m, Initialisable) for m in model.modules())
+
+
+def _check_info(info: RunInfo) -> None:
+    if info.features not in FEATURES:
+        raise ValueError(f"features must be one of {FEATURES}, got {info.features!r}")
+    check_init(info.init)
+    if not info.reservoir and (info.features, info.init) != ("last", "paper"):
+        raise ValueError(
+            f"features={info.features!r} and init={info.init!r} choose how a reservoir is read and drawn: "
+            "a trained run reads the last step ('last') of a model drawn by 'paper'; use reservoir=True (--reservoir)"
+        )
 
 
 def write_run_info(run_dir: Path, info: RunInfo) -> None:
     """Write ``run_dir/run.json`` atomically."""
-    text = json.dumps(dataclasses.asdict(info), indent=2) + "\n"
-    atomic_write(Path(run_dir) / RUN_INFO, lambda f: f.write(text.encode()))
+    _write_text(Path(run_dir) / RUN_INFO, json.dumps(dataclasses.asdict(info), indent=2) + "\n")
 
 
 def read_run_info(run_dir: Path) -> RunInfo:
@@ -83,15 +151,47 @@ def read_run_info(run_dir: Path) -> RunInfo:
 
 
 def build_run_model(info: RunInfo, backend: str | None = None) -> nn.Module:
-    """The registered model of a run, freshly initialised from its seed, on ``backend`` (default:
-    the run's)."""
+    """The model of a run, freshly initialised from its seed, on ``backend`` (default: the run's).
+
+    A trained run's model is the registered model. A reservoir run's is a
+    :class:`~qseq.reservoir.ReservoirModel`: the registered model's recurrent part frozen by
+    ``freeze_reservoir(info.init, info.seed)``, read with ``info.features`` by a linear readout. A
+    QFWP's own output layer becomes the identity on its measured wires, so that the readout reads
+    the fast programmer's ⟨Z⟩ (as the QFWP's trainable output layer does), not one random projection.
+    """
+    _check_info(info)
+    dtype = getattr(torch, info.dtype)
+    if info.reservoir:
+        return _on_backend(_reservoir_model(info, dtype), info, backend)
+    return _on_backend(build_model(info.model, dtype=dtype, reservoir=False, seed=info.seed), info, backend)
+
+
+def _on_backend(model: _Model, info: RunInfo, backend: str | None) -> _Model:
+    """``model`` with its circuits on ``backend`` (default: the run's); a classical model stays on torch."""
     backend = info.backend if backend is None else backend
-    model = build_model(info.model, dtype=getattr(torch, info.dtype), reservoir=info.reservoir, seed=info.seed)
     if runs_circuits(model):
         model.to_backend(backend)
     elif backend != "torch":
         raise ValueError(f"model {info.model!r} is classical and runs on torch only, not on {backend!r}")
     return model
+
+
+def _reservoir_model(info: RunInfo, dtype: torch.dtype) -> ReservoirModel:
+    """The reservoir run's model of :func:`build_run_model`, on the torch engine."""
+    model = build_model(info.model, dtype=dtype)
+    if info.init != "paper" and not _has_circuit_angles(model):
+        raise ValueError(
+            f"init {info.init!r} draws circuit angles, and the reservoir of {info.model!r} has none "
+            "(it is drawn as torch draws its layers): leave init (--init) out"
+        )
+    layer = model.freeze_reservoir(info.init, info.seed).rnn
+    if isinstance(layer, QFWP):
+        identity = nn.Linear(layer.n_measured, layer.n_measured, dtype=dtype)
+        with torch.no_grad():
+            identity.weight.copy_(torch.eye(layer.n_measured, dtype=dtype))
+            identity.bias.zero_()
+        layer.head = identity.requires_grad_(False)
+    return ReservoirModel(layer, info.seq_len, features=info.features)
 
 
 def _split(info: RunInfo):
@@ -108,42 +208,177 @@ class TrainedRun:
             last-value persistence and linear AR on the same windows.
         n_train, n_test: windows in each split.
         run_dir: where the run was written.
+        main: False on the other ranks of a data-parallel (``torchrun``) run: they write and print nothing.
+        files: what the run directory holds.
+        epochs: the epochs of a trained run; ``None`` for a reservoir run.
+        readout: a reservoir run's fit (what ``metrics.json`` holds: feature mode and width, penalty,
+            MSEs, circuit evaluations, seconds); ``None`` for a trained run.
     """
 
     rows: list[tuple]
     n_train: int
     n_test: int
     run_dir: Path
-    main: bool = True  # False on the other ranks of a data-parallel (torchrun) run: they write and print nothing
+    main: bool = True
+    files: tuple[str, ...] = _TRAINED_RUN_FILES
+    epochs: int | None = None
+    readout: dict | None = None
 
 
 def train_run(
-    info: RunInfo, out: Path, *, epochs: int, batch_size: int, lr: float, resume: bool = False, progress: bool = True
+    info: RunInfo,
+    out: Path,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    resume: bool = False,
+    progress: bool = True,
 ) -> TrainedRun:
     """Train ``info.model`` on ``info.task`` (chronological 67/33 split) into ``out``.
 
-    The papers report the weights after the last epoch, so those are evaluated; the test split is
-    monitored during training, never selected on (``restore_best=False``).
+    A trained run (``info.reservoir`` false) trains every weight with the papers' recipe
+    (:func:`qseq.train.fit`; ``epochs`` default 100, ``batch_size`` 4, ``lr`` 0.01). The papers report
+    the weights after the last epoch, so those are evaluated; the test split is monitored during
+    training, never selected on (``restore_best=False``).
+
+    A reservoir run fits the readout of :func:`build_run_model`'s
+    :class:`~qseq.reservoir.ReservoirModel` in closed form: ridge, its penalty chosen by time-ordered
+    5-fold cross-validation on the training windows. The reservoir runs once per split and its
+    features are cached in ``out/features/``; ``resume=True`` fits an existing reservoir run again
+    from them, without a circuit evaluation. ``epochs``, ``batch_size`` and ``lr`` do not apply.
+
+    Raises:
+        ValueError: a bad :class:`RunInfo`, epochs / batch size / learning rate for a reservoir run,
+            a run directory holding the other kind of run (trained vs reservoir), or a reservoir run
+            resumed with other settings.
+        FileExistsError: ``out`` already holds a run and ``resume`` is False.
     """
-    X_train, y_train, X_test, y_test = _split(info)
+    out = Path(out)
+    _check_info(info)
+    if info.reservoir:
+        options = (("epochs", "--epochs", epochs), ("batch_size", "--batch-size", batch_size), ("lr", "--lr", lr))
+        given = [f"{name} ({flag})" for name, flag, value in options if value is not None]
+        if given:
+            raise ValueError(
+                f"a reservoir run fits its readout in closed form, without epochs: {' and '.join(given)} "
+                f"{'does' if len(given) == 1 else 'do'} not apply; leave {'it' if len(given) == 1 else 'them'} out"
+            )
+    _check_run_dir(out, info, resume)
+    data = _split(info)
+    if info.reservoir:
+        row, readout, files = _fit_reservoir_run(info, out, data)
+        run = TrainedRun([row], len(data[0]), len(data[2]), out, is_main_process(), files, readout=readout)
+    else:
+        recipe = TrainConfig(
+            epochs=100 if epochs is None else epochs,
+            batch_size=4 if batch_size is None else batch_size,
+            lr=0.01 if lr is None else lr,
+            seed=info.seed,
+            progress=progress,
+            restore_best=False,
+        )
+        row = _train_run(info, out, data, recipe, resume)
+        run = TrainedRun([row], len(data[0]), len(data[2]), out, is_main_process(), epochs=recipe.epochs)
+    run.rows += _baseline_rows(info, data)
+    if run.main:
+        write_run_info(run.run_dir, info)
+    return run
+
+
+def _check_run_dir(out: Path, info: RunInfo, resume: bool) -> None:
+    """Refuse a directory that holds the other kind of run, and an existing reservoir run unless it
+    is resumed with the same settings (a trained run's directory :func:`qseq.train.fit` checks)."""
+    saved = read_run_info(out) if (out / RUN_INFO).is_file() else None
+    if info.reservoir and ((saved is not None and not saved.reservoir) or (out / CHECKPOINT_FILE).is_file()):
+        raise ValueError(
+            f"{out} holds a trained run (`qseq train` without --reservoir): a reservoir run can neither "
+            "resume nor replace it; choose another --out"
+        )
+    if saved is None or not saved.reservoir:
+        return
+    if not info.reservoir:
+        raise ValueError(
+            f"{out} holds a reservoir run (`qseq train --reservoir`): its readout is fitted in closed form, "
+            "there are no epochs to resume; pass --reservoir to fit it again, or choose another --out"
+        )
+    if not resume:
+        raise FileExistsError(
+            f"{out} already holds a reservoir run; pass --resume to fit it again from its cached features, "
+            "or choose another --out"
+        )
+    differ = [
+        f"{f.name} {getattr(saved, f.name)!r} (requested {getattr(info, f.name)!r})"
+        for f in dataclasses.fields(RunInfo)
+        if getattr(saved, f.name) != getattr(info, f.name)
+    ]
+    if differ:
+        raise ValueError(
+            f"cannot resume {out}: the run has {'; '.join(differ)}; pass its settings or choose another --out"
+        )
+
+
+def _train_run(info: RunInfo, out: Path, data, config: TrainConfig, resume: bool) -> tuple:
+    X_train, y_train, X_test, y_test = data
     torch.manual_seed(info.seed)
     model = build_run_model(info)
-    config = TrainConfig(
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=info.seed, progress=progress, restore_best=False
-    )
     start = time.perf_counter()
-    result = fit(model, (X_train, y_train), (X_test, y_test), config=config, run_dir=out, resume=resume)
+    fit(model, (X_train, y_train), (X_test, y_test), config=config, run_dir=out, resume=resume)
     seconds = time.perf_counter() - start
-    label = f"{info.model}{'-RC' if info.reservoir else ''} ({info.backend})"
-    ar_params = X_train.shape[1] * X_train.shape[2] + 1
-    rows = [
-        (
-            label,
-            count_parameters(model),
-            f"{evaluate(model, X_train, y_train)['mse']:.3e}",
-            f"{evaluate(model, X_test, y_test)['mse']:.3e}",
-            f"{seconds:.1f}",
-        ),
+    return (
+        f"{_label(info)} ({info.backend})",
+        count_parameters(model),
+        f"{evaluate(model, X_train, y_train)['mse']:.3e}",
+        f"{evaluate(model, X_test, y_test)['mse']:.3e}",
+        f"{seconds:.1f}",
+    )
+
+
+def _fit_reservoir_run(info: RunInfo, out: Path, data) -> tuple[tuple, dict, tuple[str, ...]]:
+    """Fit the readout, evaluate it on the cached features, and (rank 0) write the run's files."""
+    X_train, y_train, X_test, y_test = data
+    model = _on_backend(_reservoir_model(info, getattr(torch, info.dtype)), info, None)
+    start = time.perf_counter()
+    regressor = model.fit_readout(X_train, y_train, alpha="cv", cache_dir=out / FEATURE_CACHE)
+    seconds = time.perf_counter() - start
+    readout = {
+        "readout": "ridge",
+        "features": info.features,
+        "n_features": model.head.in_features,
+        "alpha": regressor.alpha_,
+        "cv_folds": regressor.cv_folds,
+        "train_mse": regressor.mse(X_train, y_train),
+        "test_mse": regressor.mse(X_test, y_test),
+        "circuits": regressor.n_circuit_evaluations_,
+        "fit_seconds": seconds,
+    }
+    row = (
+        f"{_label(info)} ({info.backend})",
+        count_parameters(model),
+        f"{readout['train_mse']:.3e}",
+        f"{readout['test_mse']:.3e}",
+        f"{seconds:.1f}",
+    )
+    files: tuple[str, ...] = (RUN_INFO, METRICS_JSON, METRICS_CSV, BEST_FILE)
+    if is_main_process():
+        out.mkdir(parents=True, exist_ok=True)
+        weights = {"model_state": model.state_dict(), "readout": "ridge", "alpha": regressor.alpha_}
+        atomic_write(out / BEST_FILE, lambda f: torch.save(weights, f))
+        _write_text(out / METRICS_JSON, json.dumps(readout, indent=2) + "\n")
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(readout), lineterminator="\n")
+        writer.writeheader()
+        writer.writerow(readout)
+        _write_text(out / METRICS_CSV, buffer.getvalue())
+        if plot_prediction(regressor.predict, (X_train, y_train), (X_test, y_test), out / PREDICTION_PLOT):
+            files += (PREDICTION_PLOT,)
+    return row, readout, files + (f"{FEATURE_CACHE}/",)
+
+
+def _baseline_rows(info: RunInfo, data) -> list[tuple]:
+    """Last-value persistence and linear AR on the run's windows, in the rows of :class:`TrainedRun`."""
+    X_train, y_train, X_test, y_test = data
+    return [
         (
             "last-value persistence",
             0,
@@ -153,16 +388,20 @@ def train_run(
         ),
         (
             f"linear AR({info.seq_len})",
-            ar_params,
+            X_train.shape[1] * X_train.shape[2] + 1,
             f"{mse(linear_ar_baseline(X_train, y_train, X_train), y_train):.3e}",
             f"{mse(linear_ar_baseline(X_train, y_train, X_test), y_test):.3e}",
             "-",
         ),
     ]
-    main = is_main_process()
-    if main:
-        write_run_info(result.run_dir, info)
-    return TrainedRun(rows, len(X_train), len(X_test), result.run_dir, main)
+
+
+def _label(info: RunInfo) -> str:
+    return f"{info.model}{'-RC' if info.reservoir else ''}"
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def backend_for_run(spec: str, run_dir: Path, shots: int | None = None) -> Backend:
@@ -214,9 +453,9 @@ def predict_run(run_dir: Path, spec: str, *, shots: int | None = None, weights: 
     seconds = time.perf_counter() - start
     usage = backend.usage
     rows = [
-        (f"{info.model} on {info.backend} (as trained)", f"{mse(exact, y_test):.3e}", "-", "-", "-", "-"),
+        (f"{_label(info)} on {info.backend} (as trained)", f"{mse(exact, y_test):.3e}", "-", "-", "-", "-"),
         (
-            f"{info.model} on {backend.name}",
+            f"{_label(info)} on {backend.name}",
             f"{mse(pred, y_test):.3e}",
             f"{seconds:.1f}",
             usage.jobs,
