@@ -117,6 +117,18 @@ def test_train_reservoir_of_a_classical_model_reads_its_feature_mode(tmp_path):
     assert json.loads((tmp_path / "c" / "metrics.json").read_text())["n_features"] == 4 * 5 + 5  # steps + final c
 
 
+def test_train_reservoir_on_aer_keeps_its_jobs_in_the_run_directory(tmp_path):
+    pytest.importorskip("qiskit_aer")
+    from qseq.cli import main
+
+    base = ["train", "--model", "qrnn", "--task", "damped_shm", "--reservoir"]
+    assert main([*base, "--out", str(tmp_path / "torch")]) == 0
+    assert main([*base, "--backend", "aer", "--out", str(tmp_path / "aer")]) == 0
+    assert (tmp_path / "aer" / "jobs.sqlite").exists()
+    torch_fit, aer_fit = (json.loads((tmp_path / b / "metrics.json").read_text()) for b in ("torch", "aer"))
+    assert aer_fit["test_mse"] == pytest.approx(torch_fit["test_mse"], rel=1e-6)  # exact Aer: the same readout
+
+
 def _fails(capsys, *args: str) -> str:
     from qseq.cli import main
 

@@ -166,7 +166,7 @@ def build_run_model(info: RunInfo, backend: str | None = None) -> nn.Module:
     return _on_backend(build_model(info.model, dtype=dtype, reservoir=False, seed=info.seed), info, backend)
 
 
-def _on_backend(model: _Model, info: RunInfo, backend: str | None) -> _Model:
+def _on_backend(model: _Model, info: RunInfo, backend: str | Backend | None) -> _Model:
     """``model`` with its circuits on ``backend`` (default: the run's); a classical model stays on torch."""
     backend = info.backend if backend is None else backend
     if runs_circuits(model):
@@ -244,9 +244,10 @@ def train_run(
 
     A reservoir run fits the readout of :func:`build_run_model`'s
     :class:`~qseq.reservoir.ReservoirModel` in closed form: ridge, its penalty chosen by time-ordered
-    5-fold cross-validation on the training windows. The reservoir runs once per split and its
-    features are cached in ``out/features/``; ``resume=True`` fits an existing reservoir run again
-    from them, without a circuit evaluation. ``epochs``, ``batch_size`` and ``lr`` do not apply.
+    5-fold cross-validation on the training windows. The reservoir runs once per split; its features
+    are cached in ``out/features/`` (and a Qiskit backend's jobs in ``out/jobs.sqlite``), so
+    ``resume=True`` fits an existing reservoir run again without a circuit evaluation. ``epochs``,
+    ``batch_size`` and ``lr`` do not apply.
 
     Raises:
         ValueError: a bad :class:`RunInfo`, epochs / batch size / learning rate for a reservoir run,
@@ -337,7 +338,9 @@ def _train_run(info: RunInfo, out: Path, data, config: TrainConfig, resume: bool
 def _fit_reservoir_run(info: RunInfo, out: Path, data) -> tuple[tuple, dict, tuple[str, ...]]:
     """Fit the readout, evaluate it on the cached features, and (rank 0) write the run's files."""
     X_train, y_train, X_test, y_test = data
-    model = _on_backend(_reservoir_model(info, getattr(torch, info.dtype)), info, None)
+    model = _reservoir_model(info, getattr(torch, info.dtype))
+    # a Qiskit backend keeps its job journal in the run directory: an interrupted fit pays for no job twice
+    _on_backend(model, info, backend_for_run(info.backend, out) if runs_circuits(model) else None)
     start = time.perf_counter()
     regressor = model.fit_readout(X_train, y_train, alpha="cv", cache_dir=out / FEATURE_CACHE)
     seconds = time.perf_counter() - start
@@ -372,7 +375,8 @@ def _fit_reservoir_run(info: RunInfo, out: Path, data) -> tuple[tuple, dict, tup
         _write_text(out / METRICS_CSV, buffer.getvalue())
         if plot_prediction(regressor.predict, (X_train, y_train), (X_test, y_test), out / PREDICTION_PLOT):
             files += (PREDICTION_PLOT,)
-    return row, readout, files + (f"{FEATURE_CACHE}/",)
+    journaled = runs_circuits(model) and accepts(info.backend, "journal")
+    return row, readout, files + (f"{FEATURE_CACHE}/",) + ((JOURNAL,) if journaled else ())
 
 
 def _baseline_rows(info: RunInfo, data) -> list[tuple]:
