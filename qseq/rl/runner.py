@@ -189,12 +189,12 @@ def _restore_worker(saved, collector: Collector, envs, minibatch_order, config: 
     set_rng_state(saved["rng"], {"minibatch_order": minibatch_order})
     collector.episode_returns, collector.episode_lengths = saved["episode_returns"], saved["episode_lengths"]
     collector.return_norm.load_state_dict(saved["return_norm"])
-    collector.discounted = saved["discounted"]
+    collector.discounted = map_state(saved["discounted"], lambda t: t.to(collector.device))
     if saved["envs"] is not None:
         envs.reset(seed=config.seed)  # builds the vector env's buffers; the saved envs replace its envs
         unpickle_envs(envs, saved["envs"])
-        to = collector.device
-        collector.obs, collector.starts = saved["obs"].to(to), saved["starts"].to(to)
-        collector.state = map_state(saved["state"], lambda t: t.to(to))
+        collector.obs, collector.starts, collector.state = map_state(
+            (saved["obs"], saved["starts"], saved["state"]), lambda t: t.to(collector.device)
+        )
     else:  # an episode boundary, fresh seeds
         collector.reset(config.seed + rank * config.n_envs + 1_000_003 * update)
