@@ -18,7 +18,14 @@ from typing import NamedTuple
 
 import torch
 
-from ..backends.engine.product import ProductForm, ProductState, ProductTables, product_backward, product_forward
+from ..backends.engine.product import (
+    ProductForm,
+    ProductState,
+    ProductTables,
+    backward_rows,
+    product_backward,
+    product_forward,
+)
 
 __all__ = ["chen_layout", "qlstm_layer"]
 
@@ -54,17 +61,18 @@ class _Step(NamedTuple):
 
 
 # act = shift + mult · σ(scale · z) gives σ for f, i, o and tanh(z) = 2σ(2z) - 1 for g, in three ops.
+# The slope ∂act/∂z is mult · scale · σ'(scale · z), with mult · scale = [1, 1, 4, 1].
 _GATE_CONSTANTS: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
 
 def _gate_constants(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(scale, mult, shift)`` ``(4, 1)`` on ``like``'s device, made once per device and dtype (never
-    inside a CUDA graph capture, which a host-to-device copy would break)."""
+    """``(scale = mult, shift, mult · scale)``, each ``(4, 1)``, on ``like``'s device: made once per device
+    and dtype (never inside a CUDA graph capture, which a host-to-device copy would break)."""
     key = (like.dtype, like.device)
     if key not in _GATE_CONSTANTS:
         scale = torch.tensor([[1.0], [1.0], [2.0], [1.0]], dtype=like.dtype, device=like.device)
         shift = torch.tensor([[0.0], [0.0], [-1.0], [0.0]], dtype=like.dtype, device=like.device)
-        _GATE_CONSTANTS[key] = (scale, scale, shift)
+        _GATE_CONSTANTS[key] = (scale, shift, scale * scale)
     return _GATE_CONSTANTS[key]
 
 
@@ -80,14 +88,14 @@ def _angles(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _angles_backward(v: torch.Tensor, grad_a: torch.Tensor, grad_b: torch.Tensor) -> torch.Tensor:
-    """``∂/∂v`` of Chen's encoding: ``grad_a / (1 + v²) + grad_b · 2v / (1 + v⁴)``."""
+    """``∂/∂v`` of Chen's encoding: ``grad_a / (1 + v²) + 2 · grad_b · v / (1 + v⁴)``."""
     v2 = v * v
-    return grad_a / (1 + v2) + grad_b * (2 * v) / (1 + v2 * v2)
+    return torch.add(grad_a / (v2 + 1), grad_b * v / (v2 * v2 + 1), alpha=2)
 
 
 def _forward(layer: _Layer, x, h, c, keep, proj_w, proj_b, keep_steps: bool):
     tables = layer.tables
-    scale, mult, shift = _gate_constants(x)
+    scale, shift, slope_scale = _gate_constants(x)
     outputs, steps = [], []
     for t in range(x.shape[0]):
         if keep is not None:
@@ -96,7 +104,7 @@ def _forward(layer: _Layer, x, h, c, keep, proj_w, proj_b, keep_steps: bool):
         p = v if proj_w is None else torch.nn.functional.linear(v, proj_w, proj_b)
         z, s_gates = product_forward(*_angles(p), layer.w_gates, tables, arctan=True)  # (B, 4, n)
         sig = torch.sigmoid(z * scale)
-        act = torch.addcmul(shift, sig, mult)
+        act = torch.addcmul(shift, sig, scale)
         c_prev = c
         c = torch.addcmul(act[:, 0] * c_prev, act[:, 1], act[:, 2])
         tanh_c = torch.tanh(c)
@@ -105,7 +113,7 @@ def _forward(layer: _Layer, x, h, c, keep, proj_w, proj_b, keep_steps: bool):
         h = out[:, 0, : layer.hidden_size]
         outputs.append(out[:, 1] if layer.readout else h)
         if keep_steps:
-            slope = sig * (1 - sig) * (mult * scale)
+            slope = (sig - sig * sig) * slope_scale
             steps.append(_Step(v, p, s_gates, act, slope, c_prev, tanh_c, u, s_hidden))
     return torch.stack(outputs), h, c, steps
 
@@ -131,6 +139,7 @@ class _QLSTMLayer(torch.autograd.Function):
         gh = grad_h if grad_h is not None else steps[0].c_prev.new_zeros(batch, hs)
         gc = grad_c if grad_c is not None else steps[0].c_prev.new_zeros(batch, n)
         grad_x, gy_gates, gy_hidden, g_proj = [], [], [], []
+        back_gates, back_hidden = backward_rows(layer.w_gates), backward_rows(layer.w_hidden)
         for t in range(len(steps) - 1, -1, -1):
             s = steps[t]
             gy = grad_ys[t] if grad_ys is not None else None
@@ -138,13 +147,13 @@ class _QLSTMLayer(torch.autograd.Function):
             g_out[:, 0, :hs] = gh if (layer.readout or gy is None) else gh + gy
             if layer.readout and gy is not None:
                 g_out[:, 1] = gy
-            gy2, ga, gb = product_backward(g_out, s.hidden, layer.w_hidden, layer.tables)
+            gy2, ga, gb = product_backward(g_out, s.hidden, layer.w_hidden, layer.tables, w_back=back_hidden)
             gy_hidden.append(gy2)
             gu = _angles_backward(s.u, ga, gb)
             gc = gc + gu * s.act[:, 3] * (1 - s.tanh_c * s.tanh_c)
             g_act = torch.stack([gc * s.c_prev, gc * s.act[:, 2], gc * s.act[:, 1], gu * s.tanh_c], dim=1)
             gc = gc * s.act[:, 0]
-            gy1, ga, gb = product_backward(g_act * s.slope, s.gates, layer.w_gates, layer.tables)
+            gy1, ga, gb = product_backward(g_act * s.slope, s.gates, layer.w_gates, layer.tables, w_back=back_gates)
             gy_gates.append(gy1)
             gp = _angles_backward(s.p, ga, gb)
             g_proj.append(gp)

@@ -44,6 +44,7 @@ __all__ = [
     "product_tables",
     "real_rows",
     "product_forward",
+    "backward_rows",
     "product_backward",
     "ProductExpval",
 ]
@@ -80,8 +81,9 @@ class ProductTables:
             ``(-π/2, π/2)`` (``arctan`` of anything) and the log-domain form applies.
         log_table, log_bias: ``[log m (2n), b (n)] @ log_table + log_bias`` ``(B, 3D)`` holds
             ``log |ψ_s| = Σ_q log m_q(s_q)`` for every amplitude, then the pairs ``(φ_s + π/2, φ_s)``.
-        log_grad: ``(4D, 3n)``: maps ``[∂L/∂ψ ⊙ ψ, ∂L/∂ψ ⊙ flip(ψ)]`` (interleaved) to the gradient
-            of ``[log m, b]``.
+        log_trig: ``(n, 2)`` the first two columns of ``trig`` (the log-domain form needs no derivatives).
+        log_grad: ``(4D, 3n)``: maps ``[∂L/∂ψ ⊙ ψ, flip(∂L/∂ψ) ⊙ ψ]`` (interleaved; ``flip`` swaps each
+            ``(re, im)`` pair) to the gradient of ``[log m, b]``.
     """
 
     ry: torch.Tensor | slice
@@ -96,6 +98,7 @@ class ProductTables:
     arctan_positive: bool
     log_table: torch.Tensor
     log_bias: torch.Tensor
+    log_trig: torch.Tensor
     log_grad: torch.Tensor
 
 
@@ -151,7 +154,7 @@ def product_tables(program: Program, device: torch.device, real: torch.dtype) ->
     log_bias = np.concatenate([np.zeros(d), np.tile([math.pi / 2, 0.0], d)])
     log_grad = np.zeros((4 * d, 3 * n))
     log_grad[: 2 * d, : 2 * n] = np.repeat(select.T, 2, axis=0)
-    log_grad[2 * d :, 2 * n :] = phase_grad
+    log_grad[2 * d :, 2 * n :] = -phase_grad  # Im(conj ψ · ∂L/∂ψ) = (flip(∂L/∂ψ) ⊙ ψ)[re] - [im]
 
     def t(x):
         return torch.as_tensor(np.ascontiguousarray(x), device=device, dtype=real)
@@ -169,6 +172,7 @@ def product_tables(program: Program, device: torch.device, real: torch.dtype) ->
         arctan_positive=bool((scale == 0.5).all() and (offsets == _AFTER_H).all()),
         log_table=t(log_table),
         log_bias=t(log_bias),
+        log_trig=t(offsets),
         log_grad=t(log_grad),
     )
 
@@ -206,7 +210,7 @@ class ProductForm:
 class ProductState(NamedTuple):
     """What the backward pass of one fast-path evaluation needs (see :func:`product_forward`)."""
 
-    arg: torch.Tensor  # (B, n, 4): α a + trig (sin of it: the magnitudes and their derivatives)
+    arg: torch.Tensor  # (B, n, 4): α a + trig (sin of it: the magnitudes and their derivatives); log form (B, n, 2)
     psi: torch.Tensor  # (B, 2D): the product state, interleaved (re, im)
     phase: torch.Tensor  # (B, D, 2): its phase factors (cos φ, sin φ)
     y: torch.Tensor  # (B, K·2D): the evolved states
@@ -226,15 +230,16 @@ def product_forward(
     ``exp`` instead of ``n - 1`` Kronecker steps, and a shorter backward pass).
     """
     batch, n = a.shape
-    arg = torch.addcmul(t.trig, a.unsqueeze(-1), t.scale)  # (B, n, 4)
     if arctan and t.arctan_positive:
-        log_m = torch.log(torch.sin(arg[..., :2])).reshape(batch, -1)  # (B, 2n)
+        arg = torch.addcmul(t.log_trig, a.unsqueeze(-1), t.scale)  # (B, n, 2)
+        log_m = torch.log(torch.sin(arg)).view(batch, -1)  # (B, 2n)
         z = torch.addmm(t.log_bias, torch.cat([log_m, b], dim=-1), t.log_table)  # (B, 3D)
         d = z.shape[-1] // 3
         phase = torch.sin(z[:, d:]).view(batch, d, 2)
         psi = (phase * torch.exp(z[:, :d]).unsqueeze(-1)).view(batch, -1)
         partial = None
     else:
+        arg = torch.addcmul(t.trig, a.unsqueeze(-1), t.scale)  # (B, n, 4)
         m = torch.sin(arg[..., :2])
         partial_list = [m[:, 0]]  # Kronecker products of the first q + 1 wires' magnitudes
         for q in range(1, n):
@@ -247,23 +252,38 @@ def product_forward(
     return out.reshape(batch, -1, out.shape[-1]), ProductState(arg, psi, phase, y, partial)
 
 
+def backward_rows(w: torch.Tensor) -> torch.Tensor:
+    """``(K·2D, 4D)``: ``w.T`` beside the transpose of ``w`` with each ``(re, im)`` row pair swapped, so
+    that one product gives ``∂L/∂ψ`` and its pair-swapped copy (the log-domain backward pass; make
+    it once per ``w`` and pass it to :func:`product_backward`)."""
+    swapped = w.view(-1, 2, w.shape[-1]).flip(1).reshape(w.shape)
+    return torch.cat([w, swapped]).T
+
+
 def product_backward(
-    grad: torch.Tensor, s: ProductState, w: torch.Tensor, t: ProductTables, need_a: bool = True, need_b: bool = True
+    grad: torch.Tensor,
+    s: ProductState,
+    w: torch.Tensor,
+    t: ProductTables,
+    need_a: bool = True,
+    need_b: bool = True,
+    w_back: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """``(grad_y, grad_a, grad_b)`` for ``grad`` ``(B, K, n_obs)`` of :func:`product_forward`'s output.
 
     The unitaries' gradient is ``s.psi.T @ grad_y`` (left to the caller, which may sum it over many
-    calls in one product)."""
+    calls in one product). ``w_back``: :func:`backward_rows` of ``w`` for the log-domain form (made
+    here when not given)."""
     batch, n = s.arg.shape[:2]
     grad_y = (grad.reshape(-1, grad.shape[-1]) @ t.readout_grad).reshape(batch, -1) * s.y
     if not (need_a or need_b):
         return grad_y, None, None
-    grad_psi = grad_y @ w.T  # (B, 2D)
     if s.partial is None:  # log domain: ∂ψ/∂log|ψ| = ψ and ∂ψ/∂φ = i ψ, through one table
-        rotated = s.psi.view(batch, -1, 2).flip(-1).view(batch, -1)
-        grad_r = torch.cat([grad_psi * s.psi, grad_psi * rotated], dim=-1) @ t.log_grad  # (B, 3n): [log m, b]
+        both = (grad_y @ (backward_rows(w) if w_back is None else w_back)).view(batch, 2, -1)
+        grad_r = (both * s.psi.unsqueeze(1)).view(batch, -1) @ t.log_grad  # (B, 3n): [log m, b]
         grad_log_m = grad_r[:, : 2 * n].view(batch, n, 2)  # ∂ log m / ∂(α a) = cot(α a + c)
-        return grad_y, (grad_log_m / torch.tan(s.arg[..., :2])).sum(-1) * t.scale.squeeze(-1), grad_r[:, 2 * n :]
+        return grad_y, (grad_log_m / torch.tan(s.arg)).sum(-1) * t.scale.squeeze(-1), grad_r[:, 2 * n :]
+    grad_psi = grad_y @ w.T  # (B, 2D)
     grad_psi = grad_psi.view(batch, -1, 2)
     grad_a: torch.Tensor | None = None
     grad_b: torch.Tensor | None = None
