@@ -45,7 +45,7 @@ __all__ = ["ReservoirRegressor", "ReservoirModel", "ridge_fit", "reservoir_featu
 
 DEFAULT_ALPHAS = tuple(10.0**k for k in range(-10, 3))
 #: What a readout reads from the reservoir (see :func:`reservoir_features`).
-FEATURES = ("last", "steps", "steps+state")
+FEATURES = ("last", "steps", "steps+state", "observables")
 
 
 # -- features --------------------------------------------------------------------------------------
@@ -64,7 +64,10 @@ def reservoir_features(
     * ``"steps"`` — the output at every step, ``(N, L·D)`` (step-major);
     * ``"steps+state"`` — those plus the final internal state that the output does not show: an LSTM's
       (qseq or torch) last-layer cell state ``c``, a QFWP's fast weights; for layers whose final
-      hidden state is their last step's output (RNN, GRU: already in ``"steps"``) the same as ``"steps"``.
+      hidden state is their last step's output (RNN, GRU: already in ``"steps"``) the same as ``"steps"``;
+    * ``"observables"`` — ``"steps+state"`` plus, at every step, every ``⟨Z_i Z_j⟩`` of every VQC of the
+      last layer, measured in the same backend calls (quantum cell layers: QRNN, QLSTM, QGRU; see
+      :meth:`qseq.models.QLSTM.observe`), ``(N, L·(D + n_vqc·n(n-1)/2) + state)``.
 
     ``reservoir`` is a recurrent layer with the ``torch.nn.RNN`` call signature (its
     ``batch_first`` is respected; the output of ``(output, state)`` is used) or any module mapping
@@ -75,7 +78,7 @@ def reservoir_features(
     runs the ``r``-th of ``W`` contiguous slices of the windows and every rank receives all ``N``
     rows, in order: the features equal one process's.
     """
-    _check_features(features)
+    _check_features(features, reservoir)
     param = next(reservoir.parameters(), None)
     dtype = param.dtype if param is not None else torch.float64
     device = param.device if param is not None else torch.device("cpu")
@@ -106,22 +109,35 @@ def _read(reservoir: nn.Module, x: torch.Tensor, features: str) -> torch.Tensor:
     """Run ``reservoir`` on batch-first windows ``x`` ``(N, L, F)`` and read ``features`` from it:
     ``(N, D)`` in the reservoir's dtype (see :func:`reservoir_features`); differentiable."""
     batch_first = getattr(reservoir, "batch_first", True)
-    result = reservoir(x if batch_first else x.transpose(0, 1))
-    out, state = result if isinstance(result, tuple) else (result, None)
+    x = x if batch_first else x.transpose(0, 1)
+    correlations = None
+    if features == "observables":
+        out, state, correlations = reservoir.observe(x)
+    else:
+        result = reservoir(x)
+        out, state = result if isinstance(result, tuple) else (result, None)
     if out.ndim == 3 and not batch_first:
         out = out.transpose(0, 1)
+        correlations = None if correlations is None else correlations.transpose(0, 1)
     if out.ndim == 2 or features == "last":
         parts = [out[:, -1] if out.ndim == 3 else out]
     else:
         parts = [out.reshape(out.shape[0], -1)]
-    if features == "steps+state":
+    if features in ("steps+state", "observables"):
         parts += _hidden_state(state, out.shape[0])
+    if correlations is not None:
+        parts.append(correlations.reshape(out.shape[0], -1))
     return torch.cat(parts, dim=1)
 
 
-def _check_features(features) -> None:
+def _check_features(features, reservoir: nn.Module) -> None:
     if features not in FEATURES:
         raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
+    if features == "observables" and not callable(getattr(reservoir, "observe", None)):
+        raise ValueError(
+            f"features='observables' measures more observables of a quantum cell layer's circuits (QRNN, QLSTM, "
+            f"QGRU); {type(reservoir).__name__} has none: use 'steps+state'"
+        )
 
 
 def _hidden_state(state, n: int) -> list[torch.Tensor]:
@@ -208,8 +224,9 @@ class ReservoirRegressor(QuantumModel):
         epochs, lr, sgd_batch_size, seed: the ``"sgd"`` readout's RMSprop schedule.
         alphas, cv_folds: the ``alpha="cv"`` grid and number of folds.
         features: what the readout reads (:data:`FEATURES`): the last step's output (``"last"``, the
-            papers'), every step's output (``"steps"``), or those plus the final cell state / fast
-            weights (``"steps+state"``). Part of the feature-cache key.
+            papers'), every step's output (``"steps"``), those plus the final cell state / fast
+            weights (``"steps+state"``), or plus every ``⟨Z_i Z_j⟩`` of the circuits at every step
+            (``"observables"``, quantum cell layers). Part of the feature-cache key.
         distributed: compute features sharded over a ``torch.distributed`` process group (see
             :func:`reservoir_features`; ``None``: when ``torchrun`` launched the process). Every rank
             then holds all features and fits the same readout; rank 0 alone writes the disk cache.
@@ -259,7 +276,7 @@ class ReservoirRegressor(QuantumModel):
             seed,
         )
         self.alphas, self.cv_folds = tuple(alphas), cv_folds
-        _check_features(features)
+        _check_features(features, reservoir)
         self.features_mode = features
         if distributed not in (None, True, False):
             raise ValueError(f"distributed must be None, True or False, got {distributed!r}")
@@ -416,7 +433,7 @@ class ReservoirModel(_RecurrentWrapper):
         for name, value in (("seq_len", seq_len), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        _check_features(features)
+        _check_features(features, reservoir)
         input_size = getattr(reservoir, "input_size", None)
         if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
             raise ValueError(

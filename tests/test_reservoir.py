@@ -12,8 +12,10 @@ import torch
 from torch import nn
 
 from qseq import QFWP, QGRU, QLSTM, QRNN
+from qseq.circuits import chen_vqc
 from qseq.data import chronological_split, get_task, narma_random
 from qseq.models import build_model, count_parameters
+from qseq.models.cells import angle_encode
 from qseq.models.classical import ESN, ClassicalReservoir
 from qseq.reservoir import ReservoirModel, ReservoirRegressor, reservoir_features, ridge_fit
 from qseq.train import fit as train_fit
@@ -643,23 +645,81 @@ def test_steps_and_state_of_quantum_reservoirs():
     np.testing.assert_allclose(got, torch.cat([out.reshape(4, -1), state.fast.reshape(4, -1)], 1).numpy())
 
 
+def _correlations_by_hand(cell, bound_weights, x, state, step):
+    """Every ``⟨Z_i Z_j⟩`` (i < j) of every VQC of ``cell`` at one step: each bank's circuit measured for
+    those words alone, evaluated on the step's own encoded input (computed as the cell's equations say)."""
+    n = cell.n_qubits
+    words = [{i: "Z", j: "Z"} for i in range(n) for j in range(i + 1, n)]
+    out = []
+    for name, inputs in step(x, state):
+        circuit = chen_vqc(n, cell.n_layers).measure(words)
+        w = bound_weights[name]
+        out.append(cell.backend.expval(circuit, {"inputs": angle_encode(inputs), "weights": w.reshape(len(w), 1, -1)}))
+    return torch.cat(out, 0).permute(1, 0, 2).reshape(x.shape[0], -1)  # (N, K·pairs), bank by bank
+
+
+def test_observables_mode_adds_every_steps_correlations_of_every_vqc():
+    X = _feature_windows(n=3, length=2)
+    layer = QLSTM(2, 2, batch_first=True, n_qubits=3, reservoir=True, init="uniform", seed=4, dtype=torch.float64)
+    cell = layer.cells[0]
+    weights = {name: bank.weight.detach() for name, bank in cell.vqc.items()}
+    got = reservoir_features(layer, X, features="observables")
+    base = reservoir_features(layer, X, features="steps+state")
+    assert got.shape == (3, base.shape[1] + 2 * 5 * 3)  # 2 steps × 5 VQCs × 3 pairs of 3 qubits
+    np.testing.assert_allclose(got[:, : base.shape[1]], base, atol=1e-12)  # fused vs stepped layer
+
+    def qlstm_step(x, state):  # the values each bank encodes: the projected [x, h], then o ⊙ tanh c
+        h, c = state
+        v = cell.in_proj(torch.cat([x, h], -1))  # 4 values onto 3 qubits
+        f, i, g, o = cell.backend.expval(
+            cell.vqc["gates"].circuit, {"inputs": angle_encode(v), "weights": weights["gates"].reshape(4, 1, -1)}
+        ).unbind(0)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return [("gates", v), ("hidden", torch.sigmoid(o) * torch.tanh(c))]
+
+    x = torch.as_tensor(X)
+    state = (torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, 3, dtype=torch.float64))
+    expected = []
+    with torch.no_grad():
+        for t in range(2):
+            expected.append(_correlations_by_hand(cell, weights, x[:, t], state, qlstm_step))
+            _, state, _ = cell.step(cell._bind(), x[:, t], state)
+    np.testing.assert_allclose(got[:, base.shape[1] :], torch.cat(expected, 1).numpy(), atol=1e-12)
+
+
+def test_observe_returns_what_forward_returns_with_the_same_calls():
+    x = torch.randn(4, 3, 1, dtype=torch.float64)
+    for layer in (QLSTM(1, 3, dtype=torch.float64), QGRU(1, 2, dtype=torch.float64), QRNN(1, 1, dtype=torch.float64)):
+        with torch.no_grad():
+            layer.backend.usage.reset()
+            out, final = layer(x)
+            calls = layer.backend.usage.calls
+            layer.backend.usage.reset()
+            out_o, final_o, correlations = layer.observe(x)
+        assert layer.backend.usage.calls == calls
+        torch.testing.assert_close(out_o, out, atol=1e-12, rtol=0)
+        n, n_vqc = layer.n_qubits, sum(len(bank.weight) for bank in layer.cells[-1].vqc.values())
+        assert correlations.shape == (4, 3, n_vqc * n * (n - 1) // 2)
+
+
 def test_the_cache_keeps_feature_modes_apart_and_a_second_fit_runs_no_circuit(tmp_path):
     X, y = _feature_windows(n=12, length=3), np.random.default_rng(3).normal(size=(12, 1))
     reservoir = QLSTM(2, 2, batch_first=True, n_qubits=4, reservoir=True, seed=3, dtype=torch.float64)
-    for mode in ("last", "steps"):
+    for mode in ("last", "steps", "observables"):
         first = ReservoirRegressor(reservoir, features=mode, alpha=1e-3, cache_dir=tmp_path).fit(X, y)
         assert first.n_circuit_evaluations_ > 0
         again = ReservoirRegressor(reservoir, features=mode, alpha=1e-3, cache_dir=tmp_path).fit(X, y)
         assert again.n_circuit_evaluations_ == 0
         np.testing.assert_array_equal(first.coef_, again.coef_)
-    assert len(list(tmp_path.glob("features-*.npy"))) == 2
-    assert first.coef_.shape == (3 * 2, 1)  # "steps": every step's hidden state
+    assert len(list(tmp_path.glob("features-*.npy"))) == 3
+    assert first.coef_.shape == (3 * 2 + 4 + 3 * 5 * 6, 1)  # steps, the final c, 3 steps × 5 VQCs × 6 pairs
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
     [
         ({"features": "all"}, "features must be one of"),
+        ({"features": "observables"}, "features='observables' measures more observables .* RNN has none"),
     ],
 )
 def test_bad_feature_modes_are_refused(kwargs, match):

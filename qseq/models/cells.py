@@ -51,6 +51,9 @@ class _VQCBank(Initialisable, nn.Module):
     def __init__(self, k: int, n_qubits: int, n_layers: int, dtype=None):
         super().__init__()
         self.circuit = chen_vqc(n_qubits, n_layers)
+        pairs = [{i: "Z", j: "Z"} for i in range(n_qubits) for j in range(i + 1, n_qubits)]
+        #: the same gates measured for every ⟨Z_i⟩, then every ⟨Z_i Z_j⟩ (i < j): see :meth:`_QuantumRNN.observe`
+        self.observed_circuit = self.circuit.measure([{i: "Z"} for i in range(n_qubits)] + pairs)
         self.weight = nn.Parameter(torch.empty(k, n_layers, n_qubits, 3, dtype=dtype))
         self._bound: tuple | None = None  # (key, BoundCircuit) of the last bind without gradients
 
@@ -73,6 +76,23 @@ class _VQCBank(Initialisable, nn.Module):
 
     def __getstate__(self) -> dict:
         return {**super().__getstate__(), "_bound": None}  # a cache: never saved or copied
+
+
+class _Recorded:
+    """A bank bound with :attr:`_VQCBank.observed_circuit`: each call returns the ``⟨Z_i⟩`` the cell's
+    step uses, ``(K, ..., n)``, and keeps the correlations for :meth:`recorded`."""
+
+    def __init__(self, bound: BoundCircuit, n_qubits: int):
+        self.bound, self.n_qubits, self.values = bound, n_qubits, []
+
+    def __call__(self, **groups) -> torch.Tensor:
+        out = self.bound(**groups)
+        self.values.append(out[..., self.n_qubits :])
+        return out[..., : self.n_qubits]
+
+    def recorded(self) -> torch.Tensor:
+        """``(calls, K, N, n(n-1)/2)``: every call's correlations."""
+        return torch.stack(self.values)
 
 
 def _bind_cached(owner, attr: str, backend: Backend, circuit, weights: list[torch.Tensor]) -> BoundCircuit:
@@ -180,6 +200,16 @@ class _QuantumCell(QuantumModel, Initialisable, nn.Module):
     # -- helpers for subclasses ------------------------------------------------------------------
     def _bind(self) -> dict[str, BoundCircuit]:
         return {name: bank.bind(self.backend) for name, bank in self.vqc.items()}
+
+    def _bind_observed(self) -> dict[str, _Recorded]:
+        """The banks bound measuring every ⟨Z_i Z_j⟩ too (see :meth:`_QuantumRNN.observe`)."""
+        return {
+            name: _Recorded(
+                self.backend.bind(bank.observed_circuit, weights=bank.weight.reshape(len(bank.weight), 1, -1)),
+                self.n_qubits,
+            )
+            for name, bank in self.vqc.items()
+        }
 
     def _angles(self, *parts: torch.Tensor) -> torch.Tensor:
         v = torch.cat(parts, dim=-1)
@@ -471,6 +501,26 @@ class _QuantumRNN(QuantumModel, Initialisable, nn.Module):
             input) holds the last layer's per-step output; ``h_n`` the final state of every layer
             in the layout of ``hx``.
         """
+        output, final, _ = self._run(input, hx, episode_starts, observe=False)
+        return output, final
+
+    def observe(self, input: torch.Tensor, hx=None, episode_starts: torch.Tensor | None = None):
+        """:meth:`forward`, and every two-qubit correlation the last layer's circuits measure.
+
+        Each VQC of the last layer is measured for ``⟨Z_i Z_j⟩`` (``i < j``) besides the ``⟨Z_i⟩`` that
+        drive the cell, in the same backend call (one per bank and time step, as in :meth:`forward`):
+        more of each circuit's state for a reservoir readout (``ReservoirRegressor(features=
+        "observables")``). Runs the cells step by step.
+
+        Returns:
+            ``(output, h_n, correlations)``: ``output`` and ``h_n`` as :meth:`forward` returns them,
+            ``correlations`` ``(L, N, n_vqc · n_qubits (n_qubits - 1) / 2)`` in the layout of
+            ``output`` (``n_vqc``: the last layer's VQCs, bank by bank).
+        """
+        output, final, correlations = self._run(input, hx, episode_starts, observe=True)
+        return output, final, correlations
+
+    def _run(self, input, hx, episode_starts, observe: bool):
         x, unbatched = self._check_input(input)
         starts = check_episode_starts(
             type(self).__name__, episode_starts, x.shape[0], x.shape[1], self.batch_first, unbatched
@@ -478,26 +528,35 @@ class _QuantumRNN(QuantumModel, Initialisable, nn.Module):
         if unbatched:
             hx = map_state(hx, lambda t: t.unsqueeze(1))
         states = self._layer_states(hx, x.shape[1], x)
+        correlations = None
         for k, cell in enumerate(self.cells):
             state = states[k]
-            fused = cell.sequence(x, state, starts)
+            measure_more = observe and k == self.num_layers - 1
+            fused = None if measure_more else cell.sequence(x, state, starts)
             if fused is None:
-                bound, outputs = cell._bind(), []
+                bound, outputs = (cell._bind_observed() if measure_more else cell._bind()), []
                 for t, x_t in enumerate(x.unbind(0)):
                     if starts is not None:
                         state = zero_where(state, starts[t])
                     _, state, y = cell.step(bound, x_t, state)
                     outputs.append(y)
                 x = torch.stack(outputs, 0)
+                if measure_more:  # (L, Σ K, N, pairs) over the banks
+                    correlations = torch.cat([b.recorded() for b in bound.values()], dim=1)
             else:
                 x, state = fused
             states[k] = state
             if self.dropout is not None and k < self.num_layers - 1:
                 x = self.dropout(x)
         final = self._final_state(states)
+        if correlations is not None:  # (L, K, N, pairs) -> (L, N, K·pairs)
+            correlations = correlations.permute(0, 2, 1, 3).reshape(x.shape[0], x.shape[1], -1)
         if unbatched:
-            return x.squeeze(1), map_state(final, lambda t: t.squeeze(1))
-        return (x.transpose(0, 1) if self.batch_first else x), final
+            squeezed = None if correlations is None else correlations.squeeze(1)
+            return x.squeeze(1), map_state(final, lambda t: t.squeeze(1)), squeezed
+        if self.batch_first:
+            x, correlations = x.transpose(0, 1), None if correlations is None else correlations.transpose(0, 1)
+        return x, final, correlations
 
     def _check_input(self, input: torch.Tensor) -> tuple[torch.Tensor, bool]:
         name = type(self).__name__
