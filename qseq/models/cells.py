@@ -346,7 +346,8 @@ class QLSTMCell(_QuantumCell):
         h, c = (None, None) if hx is None else hx
         h = self._check_step(x, h, self.hidden_size, "h")
         c = self._check_step(x, c, self.n_qubits, "c")
-        return self.step(self._bind(), x, (h, c))[1]
+        fused = self.sequence(x.unsqueeze(0), (h, c), None)  # a sequence of one step
+        return self.step(self._bind(), x, (h, c))[1] if fused is None else fused[1]
 
 
 class QGRUCell(_QuantumCell):

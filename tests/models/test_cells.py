@@ -769,11 +769,11 @@ def test_cells_reuse_their_binding_without_gradients_and_rebind_when_weights_cha
     x = torch.randn(4, 2, dtype=torch.float64)
     with torch.no_grad():
         first = cell(x)
-        assert len(binds) == 2  # two banks
-        assert torch.equal(cell(x)[0], first[0]) and len(binds) == 2  # reused, same values
+        assert len(binds) == 1  # VQC1–5 bound as one bank (the fused step)
+        assert torch.equal(cell(x)[0], first[0]) and len(binds) == 1  # reused, same values
         cell.vqc["gates"].weight.add_(0.1)  # an in-place update (an optimiser step) invalidates it
         changed = cell(x)
-        assert len(binds) == 3
+        assert len(binds) == 2
     fresh = QLSTMCell(2, 3, n_qubits=5, dtype=torch.float64)
     fresh.load_state_dict(cell.state_dict())
     with torch.no_grad():
@@ -781,4 +781,4 @@ def test_cells_reuse_their_binding_without_gradients_and_rebind_when_weights_cha
     # with gradients every call binds afresh, and the weights get their gradient
     out = cell(x)[0].sum() + cell(x)[0].sum()
     out.backward()
-    assert len(binds) == 3 + 2 + 4 and cell.vqc["gates"].weight.grad.abs().sum() > 0  # + fresh's two banks
+    assert len(binds) == 2 + 1 + 2 and cell.vqc["gates"].weight.grad.abs().sum() > 0  # + fresh's two banks

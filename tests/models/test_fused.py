@@ -107,6 +107,16 @@ def test_the_fused_path_is_not_taken_where_it_does_not_apply(fused_calls):
     QLSTM(2, 2, backend=TorchBackend(fuse=False))(x)
     QLSTM(2, 2, backend=TorchBackend(diff="adjoint"))(x)
     assert fused_calls == []
-    cell = QLSTMCell(2, 2)
-    cell(x[0])  # a single step through the cell's own call
-    assert fused_calls == []
+
+
+def test_a_cell_call_is_a_fused_sequence_of_one_step(fused_calls):
+    torch.manual_seed(3)
+    fused = QLSTMCell(2, 2, n_qubits=3, init="uniform", dtype=torch.float64)
+    stepped = QLSTMCell(2, 2, n_qubits=3, backend=TorchBackend(fuse=False), dtype=torch.float64)
+    stepped.load_state_dict(fused.state_dict())
+    x = torch.randn(4, 2, dtype=torch.float64)
+    state = (torch.randn(4, 2, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64))
+    got, want = fused(x, state), stepped(x, state)
+    assert len(fused_calls) == 1
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
