@@ -254,6 +254,61 @@ def test_checkpoint_contents_load_weights_only(data, tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 3
 
 
+def _snapshot(run_dir) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in run_dir.iterdir()}
+
+
+@pytest.mark.parametrize("name", ["checkpoint.pt", "best.pt"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_a_damaged_checkpoint_is_named_and_left_as_it_is(data, tmp_path, name, damage):
+    fit(make_model(), *data, run_dir=tmp_path, epochs=1, **FAST)
+    path = tmp_path / name
+    good = path.read_bytes()
+    path.write_bytes({"garbage": b"not a checkpoint\n", "truncated": good[: len(good) // 2], "empty": b""}[damage])
+    before = _snapshot(tmp_path)
+    with pytest.raises(ValueError) as err:
+        if name == "checkpoint.pt":
+            fit(make_model(), *data, run_dir=tmp_path, resume=True, epochs=2, **FAST)
+        else:
+            load_model_weights(make_model().double(), tmp_path)
+    message = str(err.value)
+    assert message.startswith(f"{path} is not a readable qseq checkpoint") and "\n" not in message
+    assert "Restore it from a copy" in message
+    assert _snapshot(tmp_path) == before  # nothing rewritten, nothing deleted
+
+
+def test_a_file_that_is_no_checkpoint_is_named(tmp_path):
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    with pytest.raises(ValueError, match=r"tensor.pt is not a qseq checkpoint \(it holds a Tensor"):
+        load_model_weights(make_model(), tmp_path / "tensor.pt")
+
+
+class WiderLSTM(TinyLSTM):
+    """TinyLSTM with 8 hidden features and one more layer: other shapes and other tensors."""
+
+    def __init__(self):
+        super().__init__(hidden=8)
+        self.extra = nn.Linear(1, 1)
+
+
+def test_weights_of_another_model_name_the_file_and_the_tensors_that_differ(data, tmp_path):
+    fit(make_model(), *data, run_dir=tmp_path, epochs=1, **FAST)
+    with pytest.raises(ValueError, match="belong to another model") as err:
+        load_model_weights(WiderLSTM().double(), tmp_path)
+    message = str(err.value)
+    assert f"{tmp_path / 'best.pt'}" in message and "not to this WiderLSTM" in message
+    assert "missing from the file: extra.weight, extra.bias" in message
+    assert "lstm.weight_ih_l0 (16, 1) vs (32, 1)" in message
+
+
+def test_resuming_with_another_model_names_the_checkpoint(data, tmp_path):
+    fit(make_model(), *data, run_dir=tmp_path, epochs=1, **FAST)
+    before = _snapshot(tmp_path)
+    with pytest.raises(ValueError, match=rf"the weights in {tmp_path / 'checkpoint.pt'} belong to another model"):
+        fit(WiderLSTM(), *data, run_dir=tmp_path, resume=True, epochs=2, **FAST)
+    assert _snapshot(tmp_path) == before
+
+
 # ---------------------------------------------------------------------------------- early stopping
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._io import atomic_write
+from .._io import atomic_write, load_torch
 from .._plotting import matplotlib_figure, save_figure
 from .config import RLConfig, config_from_dict
 
@@ -105,12 +105,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     file = path / CHECKPOINT_FILE if path.is_dir() else path
     if not file.is_file():
         raise FileNotFoundError(f"no RL checkpoint at {file} (train one with `qseq rl ... --out DIR`)")
-    try:
-        ckpt = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(
-            f"{file} is not a readable qseq RL checkpoint ({type(err).__name__}); it may be damaged"
-        ) from None
+    ckpt = load_torch(
+        file, "qseq RL checkpoint", "Restore it from a copy, or train again into another directory (--out)."
+    )
     if not isinstance(ckpt, dict) or ckpt.get("kind") != "qseq-rl" or ckpt.get("format") != _FORMAT:
         raise ValueError(f"{file} is not a qseq RL checkpoint (format {_FORMAT})")
     ckpt["config"] = config_from_dict(ckpt["config"])

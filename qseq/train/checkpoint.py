@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._io import atomic_write
+from .._io import DamagedFileError, atomic_write, load_torch
 from .._rng import rng_state, set_rng_state
 from .config import (
     _RESUME_FREE_FIELDS,
@@ -117,13 +117,59 @@ def load_checkpoint(path: PathLike, map_location: str | torch.device = "cpu") ->
     Returns:
         The checkpoint dict (keys ``epoch``, ``model_state``, ``optimizer_state``, ``history``, ``best``,
         ``config``, ``rng``, ...; for ``best.pt``: ``model_state``, ``epoch``, ``monitor``, ``value``).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        DamagedFileError: (a ``ValueError``) the file cannot be read as a checkpoint; it is left as it is.
     """
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    remedy = (
+        f"Restore it from a copy, load the run's other weights file ({CHECKPOINT_FILE}: the last epoch, "
+        f"{BEST_FILE}: the best), or train again into another directory."
+    )
+    saved = load_torch(path, "qseq checkpoint", remedy, map_location=map_location)
+    if not isinstance(saved, dict) or "model_state" not in saved:
+        raise DamagedFileError(
+            f"{path} is not a qseq checkpoint (it holds a {type(saved).__name__} without 'model_state'); "
+            f"pass a {BEST_FILE} or {CHECKPOINT_FILE} written by qseq.train.fit (`qseq train`)"
+        )
+    return saved
+
+
+def _load_weights(model: nn.Module, state: dict[str, Any], source: str) -> None:
+    """``model.load_state_dict(state)`` (strict), or a ``ValueError`` saying how the weights from
+    ``source`` differ from ``model``'s: tensors missing, tensors too many, and shapes."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state and isinstance(state[k], torch.Tensor) and state[k].shape != own[k].shape
+    ]
+    if missing or unexpected or shapes:
+
+        def some(keys: list[str]) -> str:
+            return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+        parts = [
+            f"{label}: {some(keys)}"
+            for label, keys in (
+                ("missing from the file", missing),
+                ("not in the model", unexpected),
+                ("shape in the file vs the model", shapes),
+            )
+            if keys
+        ]
+        raise ValueError(
+            f"the weights in {source} belong to another model, not to this {type(model).__name__} "
+            f"({'; '.join(parts)}); load weights saved from a model built the same way (same model and sizes)"
+        )
+    model.load_state_dict(state)
 
 
 def load_model_weights(model: nn.Module, run_dir: PathLike) -> nn.Module:
@@ -135,6 +181,11 @@ def load_model_weights(model: nn.Module, run_dir: PathLike) -> nn.Module:
 
     Returns:
         ``model``, with the weights loaded (strictly: every key must match).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a damaged file, a checkpoint without weights, or weights of another model (the
+            message names the tensors that differ).
     """
     path = Path(run_dir)
     if path.is_dir():
@@ -142,7 +193,7 @@ def load_model_weights(model: nn.Module, run_dir: PathLike) -> nn.Module:
     saved = load_checkpoint(path, map_location=_model_dtype_device(model)[1])
     if saved.get("model_state") is None:
         raise ValueError(f"{path} holds no model weights (no epoch has finished yet)")
-    model.load_state_dict(saved["model_state"])
+    _load_weights(model, saved["model_state"], str(path))
     return model
 
 
@@ -190,8 +241,10 @@ def _restore(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     shuffle_gen: torch.Generator,
+    source: str = "the checkpoint",
 ) -> _State:
-    """Check that ``checkpoint`` belongs to this run, load it into the objects, return the progress."""
+    """Check that ``checkpoint`` (read from ``source``, named in errors) belongs to this run, load it
+    into the objects, return the progress."""
     if checkpoint.get("format_version") != _CHECKPOINT_FORMAT:
         raise ValueError(f"unsupported checkpoint format {checkpoint.get('format_version')!r}")
     mismatches = _config_mismatches(checkpoint["config"], config)
@@ -207,7 +260,7 @@ def _restore(
             f"(shapes {checkpoint['data']['shapes']} vs {data_signature['shapes']}, or their values)"
         )
     device = _model_dtype_device(model)[1]
-    model.load_state_dict(checkpoint["model_state"])
+    _load_weights(model, checkpoint["model_state"], source)
     optimizer.load_state_dict(checkpoint["optimizer_state"])
     best = checkpoint["best"]
     best_weights = None if best["model_state"] is None else {k: v.to(device) for k, v in best["model_state"].items()}

@@ -16,7 +16,17 @@ from .._distributed import barrier, join, total
 from .._rng import seed_everything
 from .._threads import small_work_threads
 from .checkpoint import _open_run_dir, _restore, _save_best, _save_checkpoint, _write_json, _write_metrics
-from .config import _DTYPES, _MONITORS, CONFIG_FILE, ArrayLike, PathLike, TrainConfig, TrainResult, _State
+from .config import (
+    _DTYPES,
+    _MONITORS,
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    ArrayLike,
+    PathLike,
+    TrainConfig,
+    TrainResult,
+    _State,
+)
 from .distributed import sharded_step, wrap
 from .evaluation import (
     _EVAL_BATCH_SIZE,
@@ -197,7 +207,8 @@ def fit(
     shuffle_gen = torch.Generator().manual_seed(cfg.seed)
     signature = _data_signature(train_xy, val_xy)
     if checkpoint is not None:
-        state = _restore(checkpoint, cfg, signature, model, optimizer, shuffle_gen)
+        source = str(Path(str(run_dir)) / CHECKPOINT_FILE)
+        state = _restore(checkpoint, cfg, signature, model, optimizer, shuffle_gen, source)
         logger.info("resuming %s after epoch %d", run, state.epoch)
     else:
         state = _State()
