@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import DamagedFileError, damaged
+
 __all__ = ["JobJournal", "JobRecord"]
 
 _SCHEMA = """
@@ -49,6 +51,21 @@ create table if not exists jobs (
     error text              -- why the job failed
 )
 """
+
+_COLUMNS = [
+    "key",
+    "backend",
+    "job_id",
+    "status",
+    "submitted",
+    "finished",
+    "n_circuits",
+    "shots",
+    "evs",
+    "stds",
+    "metadata",
+    "error",
+]
 
 
 @dataclass(frozen=True)
@@ -91,19 +108,42 @@ class JobJournal:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        if self.path.exists() and not self.path.is_file():
+            raise IsADirectoryError(f"the job journal {self.path} is a directory, not a file; name a file")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
             con.execute(_SCHEMA)
+            columns = [row[1] for row in con.execute("pragma table_info(jobs)")]
+        if set(columns) != set(_COLUMNS):
+            raise DamagedFileError(
+                f"{self.path} is an SQLite file but not a qseq job journal: its 'jobs' table has the columns "
+                f"{columns}, expected {_COLUMNS}. It is left as it is; name another journal file."
+            )
+
+    def _damaged(self, err: BaseException, detail: str) -> DamagedFileError:
+        return damaged(
+            self.path,
+            "qseq job journal",
+            err,
+            "Restore it from a copy to reuse the jobs it records; moving it aside starts a new journal, and "
+            "every job it recorded would then be submitted (and paid for) again.",
+            detail,
+        )
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection that commits on success and is always closed."""
-        con = sqlite3.connect(self.path, timeout=30)
+        """A connection that commits on success and is always closed; SQLite's errors name the file."""
         try:
-            with con:
-                yield con
-        finally:
-            con.close()
+            con = sqlite3.connect(self.path, timeout=30)
+            try:
+                with con:
+                    yield con
+            finally:
+                con.close()
+        except sqlite3.OperationalError as err:  # locked, unwritable, unopenable: the file may be fine
+            raise OSError(f"job journal {self.path}: {err}") from err
+        except sqlite3.DatabaseError as err:  # "file is not a database", "database disk image is malformed"
+            raise self._damaged(err, str(err)) from None
 
     def get(self, key: str) -> JobRecord | None:
         """The row for ``key``, or ``None`` if this job never was submitted."""
@@ -114,8 +154,11 @@ class JobJournal:
         with self._connect() as con:
             con.row_factory = sqlite3.Row  # the columns are named as JobRecord's fields
             rows = con.execute(f"select * from jobs {clause}", args).fetchall()
-        return [
-            JobRecord(
+        return [self._record(row) for row in rows]
+
+    def _record(self, row: sqlite3.Row) -> JobRecord:
+        try:
+            return JobRecord(
                 **{
                     **dict(row),
                     "evs": _from_blob(row["evs"]),
@@ -123,8 +166,8 @@ class JobJournal:
                     "metadata": json.loads(row["metadata"] or "{}"),
                 }
             )
-            for row in rows
-        ]
+        except (ValueError, EOFError) as err:  # a result array or the metadata JSON does not parse
+            raise self._damaged(err, f"the row of job {row['job_id'] or row['key']!r} does not parse") from None
 
     def submitted(self, key: str, backend: str, job_id: str | None, n_circuits: int, shots: int | None) -> None:
         """Record a job right after submission (before waiting for it)."""
