@@ -18,6 +18,7 @@ precision only adds Gaussian noise to exact values, which is not what a QPU retu
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -37,6 +38,17 @@ def precision_for_shots(shots: int) -> float:
     while math.ceil(1 / eps**2) < shots:
         eps = math.nextafter(eps, 0.0)
     return eps
+
+
+@functools.cache
+def simulator_options() -> frozenset[str] | None:
+    """The option names ``AerSimulator`` takes (passed on by :class:`AerBackend`), or ``None``
+    without qiskit-aer."""
+    try:
+        from qiskit_aer import AerSimulator
+    except ImportError:
+        return None
+    return frozenset(AerSimulator().options.__dict__)
 
 
 class AerBackend(QiskitEstimatorBackend):

@@ -8,6 +8,7 @@ to the parameters through autograd with the device's differentiation method.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 from collections.abc import Iterator
 from importlib.metadata import entry_points
@@ -45,6 +46,23 @@ def _check_device(device: str) -> None:
             f"PennyLane device {device!r} is not installed; it comes with: pip install {_DEVICE_PACKAGES[device]}"
         )
     raise ValueError(f"unknown PennyLane device {device!r}; installed devices: {', '.join(installed)}")
+
+
+def device_keywords(device: str) -> frozenset[str] | None:
+    """The keywords the PennyLane device ``device`` takes besides ``wires`` (read from its class,
+    without building it), or ``None`` when that cannot be told: PennyLane or the device is not
+    installed, or the device takes any keyword."""
+    try:
+        require("pennylane", "pennylane")
+        (entry,) = [ep for ep in entry_points(group="pennylane.plugins") if ep.name == device]
+        cls = entry.load()
+        parameters = inspect.signature(cls).parameters.values()
+    except (ImportError, ValueError, TypeError):  # not installed, not exactly one entry point, no signature
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return frozenset(p.name for p in parameters if p.kind in kinds) - {"wires"}
 
 
 @contextlib.contextmanager
