@@ -22,7 +22,7 @@ follow-up's form). Neither is in the original paper.
 
 from __future__ import annotations
 
-import math
+import numbers
 from typing import NamedTuple
 
 import torch
@@ -64,7 +64,10 @@ class QFWP(QuantumModel, nn.Module):
         latent: output width of the default slow programmer (paper: 8); with a custom ``slow`` it
             is read from a dry run.
         update: ``"additive"`` (paper), ``"decay"`` or ``"gated"``.
-        decay: λ of ``update="decay"``.
+        decay: λ of ``update="decay"``, in ``[0, 1)``: the fast weights then stay bounded,
+            ``|θ_t| <= max |Δ| / (1 - λ)``, and forget a change by a factor λ per step. λ = 1 is the
+            unbounded ``"additive"`` update; λ > 1 grows them geometrically (λ^t), and λ < 0 flips
+            their sign every step, so both are refused.
         batch_first: input layout ``(N, L, F)`` instead of ``(L, N, F)``.
         backend, dtype: where the fast programmer runs; parameter dtype.
         reservoir: freeze the slow programmer and its heads at seeded random values (``seed``):
@@ -105,8 +108,11 @@ class QFWP(QuantumModel, nn.Module):
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not math.isfinite(decay):
-            raise ValueError(f"decay must be a finite number, got {decay!r}")
+        if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0 <= decay < 1:
+            raise ValueError(
+                f"decay must be a number in [0, 1), got {decay!r}: θ_t = decay·θ_(t-1) + Δ_t keeps the fast weights "
+                "bounded only for decay < 1 (decay = 1 is update='additive')"
+            )
         self.input_size, self.n_qubits, self.depth, self.n_measured = input_size, n_qubits, depth, n_measured
         self.update, self.decay, self.batch_first = update, decay, batch_first
         self.circuit = fwp_vqc(n_qubits, depth, n_measured, n_inputs=input_size)

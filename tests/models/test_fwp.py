@@ -502,3 +502,19 @@ def test_custom_slow_programmer_follows_dtype_and_tensor_state_is_accepted():
 def test_more_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         QFWP(1, **kwargs)
+
+
+@pytest.mark.parametrize("decay", [2.0, 1.0, 1.0001, -0.5, float("inf"), float("nan"), True, "0.5"])
+def test_a_decay_that_would_not_keep_the_fast_weights_bounded_is_refused(decay):
+    with pytest.raises(ValueError, match=rf"decay must be a number in \[0, 1\), got {decay!r}.*bounded"):
+        QFWP(1, update="decay", decay=decay)
+
+
+@pytest.mark.parametrize("decay", [0, 0.0, 0.5, 0.999])
+def test_decay_in_range_keeps_the_fast_weights_within_the_geometric_bound(decay):
+    model = _model(seed=3, update="decay", decay=decay)
+    x = _rand(60, 2, 1, seed=4, scale=2.0)
+    with torch.no_grad():
+        _, state = model(x)
+        bound = max(_hand_delta(model, x[t])[0].abs().max() for t in range(len(x))) / (1 - decay)
+    assert state.fast.abs().max() <= bound * (1 + 1e-12)
