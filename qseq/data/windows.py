@@ -221,7 +221,8 @@ def load_csv(path, column: ColumnSpec = None, *, delimiter: str = ",", skip_head
     Raises:
         FileNotFoundError: the file does not exist (the message gives the path).
         ValueError: empty file, no data rows, a non-numeric or empty cell, a ragged row (each with
-            the line number and the offending text), or an unknown column name / index.
+            the line number and the offending text), an unknown column name / index, or a name the
+            header gives to more than one column.
     """
     p = Path(path)
     if not p.is_file():
@@ -269,7 +270,13 @@ def load_csv(path, column: ColumnSpec = None, *, delimiter: str = ",", skip_head
                 raise ValueError(f"column {col!r} given by name but {str(p)!r} has no header line")
             if col not in header:
                 raise ValueError(f"unknown column {col!r}; the header has {header}")
-            return header.index(col)
+            places = [j for j, name in enumerate(header) if name == col]
+            if len(places) > 1:
+                raise ValueError(
+                    f"column {col!r} is ambiguous: the header of {str(p)!r} (line {first_line}) names columns "
+                    f"{places} {col!r}; select one by index (column={places[0]}) or rename the duplicates"
+                )
+            return places[0]
         if isinstance(col, bool) or not isinstance(col, (int, np.integer)):
             raise TypeError(f"column must be an int, a str or a list of them, got {col!r}")
         if not -width <= col < width:

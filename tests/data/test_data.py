@@ -430,6 +430,14 @@ def test_scaler_errors():
 # --------------------------------------------------------------------------------------------------
 
 
+def test_load_csv_duplicate_names_still_load_by_index(tmp_path):
+    p = tmp_path / "dup.csv"
+    p.write_text("t,v,v\n0,1,2\n1,3,4\n")
+    np.testing.assert_array_equal(load_csv(p, 2), [2, 4])
+    np.testing.assert_array_equal(load_csv(p, "t"), [0, 1])
+    assert load_csv(p).shape == (2, 3)
+
+
 def test_load_csv_good_files(tmp_path):
     p = tmp_path / "series.csv"
     p.write_text("time,value,other\n0,1.5,10\n1,2.5,20\n\n# a comment\n2,-3e-1,30\n")
@@ -463,6 +471,8 @@ def test_load_csv_good_files(tmp_path):
         ("a,b\n1,2\n", {"column": 2}, "column index 2 out of range for 2"),
         ("1,2\n3,4\n", {"column": "a"}, "no header"),
         ("1,2\n3,4\n", {"skip_header": "yes"}, "skip_header"),
+        ("t,v,v\n0,1,2\n", {"column": "v"}, r"column 'v' is ambiguous: .*\(line 1\) names columns \[1, 2\] 'v'"),
+        ("t,v,v\n0,1,2\n", {"column": ["t", "v"]}, r"column 'v' is ambiguous.*select one by index \(column=1\)"),
     ],
 )
 def test_load_csv_bad_files(tmp_path, text, kwargs, pattern):
