@@ -279,6 +279,26 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _out_dir(text: str) -> str:
+    """An argparse type of ``--out``: a directory that exists and is writable, or can be created (nothing
+    is created here)."""
+    from ._io import check_writable_dir
+
+    try:
+        check_writable_dir(text, "--out")
+    except OSError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
+def _existing_file(text: str) -> str:
+    """An argparse type: the path of an existing file."""
+    if not Path(text).is_file():
+        what = "a directory, not a file" if Path(text).is_dir() else "not there"
+        raise argparse.ArgumentTypeError(f"{text} is {what}; pass the path of a .pt file, e.g. RUN_DIR/best.pt")
+    return text
+
+
 def _json_object(text: str) -> dict:
     try:
         value = json.loads(text)
@@ -317,7 +337,7 @@ def _rl_parsers(sub) -> None:
         metavar="K",
         help=f"environments stepped together (default: {rl_defaults('n_envs')})",
     )
-    rl.add_argument("--out", required=True, help="run directory, e.g. runs/cartpole")
+    rl.add_argument("--out", required=True, type=_out_dir, help="run directory, e.g. runs/cartpole")
     rl.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     rl.add_argument(
         "--seed", type=_seed, help=f"seed of weights, environments and training (default: {rl_defaults('seed')})"
@@ -403,16 +423,29 @@ def _reservoir_options(parser: argparse.ArgumentParser, when: str, init_note: st
     )
 
 
+_DEBUG_HELP = "on an error, show the full traceback instead of one line (also: QSEQ_DEBUG=1)"
+
+#: Errors the library raises for bad options, files and environments (missing extras, memory,
+#: unreachable services); the CLI reports them in one line. Anything else is a bug and keeps its traceback.
+_USER_ERRORS = (ValueError, TypeError, OSError, ImportError, RuntimeError, MemoryError)
+
+
 def _parser() -> argparse.ArgumentParser:
     from .models import MODELS
 
-    ap = argparse.ArgumentParser(prog="qseq", description="Quantum-classical hybrid sequence models.")
+    ap = argparse.ArgumentParser(
+        prog="qseq",
+        description="Quantum-classical hybrid sequence models.",
+        epilog="A bad option or file ends in one line, 'qseq: error: ...', and exit code 2; --debug (or the "
+        "environment variable QSEQ_DEBUG=1) shows the full traceback instead.",
+    )
+    ap.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     sub = ap.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train the paper QLSTM on damped SHM and show the results")
-    demo.add_argument("--out", default=None, help="run directory (default: runs/demo/<date-time>)")
-    demo.add_argument("--epochs", type=int, default=30)
-    demo.add_argument("--batch-size", type=int, default=4)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", type=_out_dir, default=None, help="run directory (default: runs/demo/<date-time>)")
+    demo.add_argument("--epochs", type=_positive_int, default=30, help="epochs (default: 30)")
+    demo.add_argument("--batch-size", type=_positive_int, default=4, help="windows per step (default: 4)")
+    demo.add_argument("--seed", type=_seed, default=0, help="seed of weights and training (default: 0)")
     demo.set_defaults(func=cmd_demo)
     train = sub.add_parser(
         "train",
@@ -424,18 +457,20 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--model", required=True, choices=sorted(MODELS))
     train.add_argument("--task", required=True, help="a task name (see `qseq tasks`)")
     train.add_argument("--backend", default="torch", help="backend spec (see `qseq backends`)")
-    train.add_argument("--epochs", type=int, default=None, help="epochs (default: 100; not with --reservoir)")
+    train.add_argument("--epochs", type=_positive_int, default=None, help="epochs (default: 100; not with --reservoir)")
     train.add_argument(
-        "--batch-size", type=int, default=None, help="windows per step (default: 4; not with --reservoir)"
+        "--batch-size", type=_positive_int, default=None, help="windows per step (default: 4; not with --reservoir)"
     )
-    train.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.01; not with --reservoir)")
-    train.add_argument("--out", required=True, help="run directory, e.g. runs/shm")
+    train.add_argument(
+        "--lr", type=_positive_float, default=None, help="learning rate (default: 0.01; not with --reservoir)"
+    )
+    train.add_argument("--out", required=True, type=_out_dir, help="run directory, e.g. runs/shm")
     train.add_argument(
         "--resume",
         action="store_true",
         help="continue from the run directory's checkpoint (with --reservoir: fit again from its cached features)",
     )
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=_seed, default=0, help="seed of weights and training (default: 0)")
     train.add_argument(
         "--reservoir",
         action="store_true",
@@ -449,17 +484,21 @@ def _parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
     compare = sub.add_parser("compare", help="reservoir vs fully trained vs classical models on one task")
     compare.add_argument("--task", required=True)
-    compare.add_argument("--seeds", type=int, default=5)
-    compare.add_argument("--epochs", type=int, default=100, help="epochs of the fully trained QLSTM")
+    compare.add_argument("--seeds", type=_positive_int, default=5, help="seeds per model: 0, 1, ..., N-1 (default: 5)")
+    compare.add_argument(
+        "--epochs", type=_positive_int, default=100, help="epochs of the fully trained models (default: 100)"
+    )
     compare.add_argument("--backend", default="torch")
-    compare.add_argument("--out", default=None, help="where the figure goes (default: runs/compare-TASK)")
+    compare.add_argument(
+        "--out", type=_out_dir, default=None, help="where the figure goes (default: runs/compare-TASK)"
+    )
     _reservoir_options(compare, "", "; the classical reservoirs are drawn as torch draws its layers")
     compare.set_defaults(func=cmd_compare)
     pred = sub.add_parser("predict", help="predict the test split of a trained run on another backend")
     pred.add_argument("--checkpoint", required=True, help="the run directory of `qseq train` (trained or --reservoir)")
     pred.add_argument("--backend", required=True, help="backend spec, e.g. aer, ibm:fake_manila, ibm:ibm_fez")
-    pred.add_argument("--shots", type=int, default=None, help="shots per circuit (default: the backend's)")
-    pred.add_argument("--weights", default=None, help="a .pt file instead of the run's best.pt")
+    pred.add_argument("--shots", type=_positive_int, default=None, help="shots per circuit (default: the backend's)")
+    pred.add_argument("--weights", type=_existing_file, default=None, help="a .pt file instead of the run's best.pt")
     pred.set_defaults(func=cmd_predict)
     est = sub.add_parser("estimate", help="jobs, shots and QPU time of a model on an IBM device, without running")
     est.add_argument(
@@ -468,13 +507,15 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--task", required=True)
     est.add_argument("--backend", required=True, help="ibm:<device>, e.g. ibm:ibm_fez or ibm:fake_manila")
     est.add_argument("--reservoir", action="store_true", help="frozen reservoir: only the readout trains")
-    est.add_argument("--shots", type=int, default=4096)
-    est.add_argument("--epochs", type=int, default=100)
-    est.add_argument("--batch-size", type=int, default=4)
+    est.add_argument("--shots", type=_positive_int, default=4096, help="shots per circuit (default: 4096)")
+    est.add_argument("--epochs", type=_positive_int, default=100, help="training epochs priced (default: 100)")
+    est.add_argument("--batch-size", type=_positive_int, default=4, help="windows per step (default: 4)")
     est.set_defaults(func=cmd_estimate)
     _rl_parsers(sub)
     sub.add_parser("tasks", help="list the built-in tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("backends", help="list backends and whether they are usable").set_defaults(func=cmd_backends)
+    for command in sub.choices.values():  # --debug also after the command: qseq train ... --debug
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
     return ap
 
 
@@ -483,9 +524,12 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as stop:  # argparse's usage errors (exit code 2) and --help (0), returned to the caller
         return stop.code if isinstance(stop.code, int) else 2
+    debug = getattr(args, "debug", False) or os.environ.get("QSEQ_DEBUG", "") not in ("", "0")
     try:
         args.func(args)
-    except (ValueError, OSError, ImportError, RuntimeError, MemoryError) as err:  # OSError: files, connections
+    except _USER_ERRORS as err:  # OSError: files, connections
+        if debug:
+            raise
         print(f"qseq: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

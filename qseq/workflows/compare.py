@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._io import check_writable_dir
 from ..data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
 from ..models import ESN, build_model, count_parameters, runs_circuits
 from ..reservoir import ReservoirRegressor
@@ -103,7 +104,16 @@ def compare(
     MSE mean ± std) with last-value persistence and linear AR(4) on the same windows, and saves a
     bar chart to ``out/compare.png`` when ``out`` is given. Entries whose optional dependency is
     missing (reservoirpy for the ESN) are reported as skipped.
+
+    Raises:
+        ValueError: ``seeds`` or ``epochs`` not a positive integer, or an unknown task.
+        OSError: ``out`` is a file or not writable (checked before any model runs).
     """
+    for name, value in (("seeds", seeds), ("epochs", epochs)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if out is not None:
+        check_writable_dir(out, "out")
     X, y = get_task(task).load(seq_len=4)
     data = chronological_split(X, y)
     X_train, y_train, X_test, y_test = data

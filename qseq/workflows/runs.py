@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._io import atomic_write
+from .._io import DamagedFileError, atomic_write, check_writable_dir, read_cached_array, read_json
 from ..backends import Backend, accepts, get
 from ..data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
 from ..models import QFWP, QuantumModel, build_model, count_parameters, runs_circuits
@@ -147,7 +147,19 @@ def read_run_info(run_dir: Path) -> RunInfo:
     path = Path(run_dir) / RUN_INFO
     if not path.is_file():
         raise ValueError(f"{run_dir} is not a run directory of `qseq train` (no {RUN_INFO})")
-    return RunInfo(**json.loads(path.read_text()))
+    remedy = (
+        "Restore it from a copy, or write it again as a JSON object of the run's `qseq train` options, e.g. "
+        '{"model": "qlstm", "task": "damped_shm", "seed": 0} (the fields and defaults of qseq.workflows.RunInfo).'
+    )
+    saved = read_json(path, f"{RUN_INFO} of `qseq train`", remedy)
+    fields = {f.name for f in dataclasses.fields(RunInfo)}
+    if not isinstance(saved, dict) or "model" not in saved or "task" not in saved or set(saved) - fields:
+        extra = sorted(set(saved) - fields) if isinstance(saved, dict) else []
+        raise DamagedFileError(
+            f"{path} is not a {RUN_INFO} of `qseq train`: it needs an object with 'model' and 'task' and "
+            f"only the fields {sorted(fields)}" + (f" (unknown: {extra})" if extra else "") + f". {remedy}"
+        )
+    return RunInfo(**saved)
 
 
 def build_run_model(info: RunInfo, backend: str | None = None) -> nn.Module:
@@ -296,6 +308,12 @@ def _check_run_dir(out: Path, info: RunInfo, resume: bool) -> None:
             f"{out} holds a trained run (`qseq train` without --reservoir): a reservoir run can neither "
             "resume nor replace it; choose another --out"
         )
+    if saved is not None and not saved.reservoir and resume:
+        differ = _differences(saved, info, ("task", "seed", *_MODEL_FIELDS))  # the backend may change
+        if differ:
+            raise ValueError(
+                f"cannot resume {out}: the run has {'; '.join(differ)}; pass its settings or choose another --out"
+            )
     if saved is None or not saved.reservoir:
         return
     if not info.reservoir:
@@ -308,15 +326,24 @@ def _check_run_dir(out: Path, info: RunInfo, resume: bool) -> None:
             f"{out} already holds a reservoir run; pass --resume to fit it again from its cached features, "
             "or choose another --out"
         )
-    differ = [
-        f"{f.name} {getattr(saved, f.name)!r} (requested {getattr(info, f.name)!r})"
-        for f in dataclasses.fields(RunInfo)
-        if getattr(saved, f.name) != getattr(info, f.name)
-    ]
+    differ = _differences(saved, info, [f.name for f in dataclasses.fields(RunInfo)])
     if differ:
         raise ValueError(
             f"cannot resume {out}: the run has {'; '.join(differ)}; pass its settings or choose another --out"
         )
+
+
+#: What a run's weights depend on: runs that agree on these have weights of the same shapes.
+_MODEL_FIELDS = ("model", "reservoir", "features", "seq_len", "dtype")
+
+
+def _differences(saved: RunInfo, requested: RunInfo, fields) -> list[str]:
+    """``"<field> <saved> (requested <requested>)"`` for each of ``fields`` that differs."""
+    return [
+        f"{name} {getattr(saved, name)!r} (requested {getattr(requested, name)!r})"
+        for name in fields
+        if getattr(saved, name) != getattr(requested, name)
+    ]
 
 
 def _train_run(info: RunInfo, out: Path, data, config: TrainConfig, resume: bool) -> tuple:
@@ -341,6 +368,7 @@ def _fit_reservoir_run(info: RunInfo, out: Path, data) -> tuple[tuple, dict, tup
     model = _reservoir_model(info, getattr(torch, info.dtype))
     # a Qiskit backend keeps its job journal in the run directory: an interrupted fit pays for no job twice
     _on_backend(model, info, backend_for_run(info.backend, out) if runs_circuits(model) else None)
+    _set_aside_damaged_features(out / FEATURE_CACHE)
     start = time.perf_counter()
     regressor = model.fit_readout(X_train, y_train, alpha="cv", cache_dir=out / FEATURE_CACHE)
     seconds = time.perf_counter() - start
@@ -377,6 +405,14 @@ def _fit_reservoir_run(info: RunInfo, out: Path, data) -> tuple[tuple, dict, tup
             files += (PREDICTION_PLOT,)
     journaled = runs_circuits(model) and accepts(info.backend, "journal")
     return row, readout, files + (f"{FEATURE_CACHE}/",) + ((JOURNAL,) if journaled else ())
+
+
+def _set_aside_damaged_features(cache: Path) -> None:
+    """Rename cached feature files that cannot be read to ``<name>.damaged`` (with a warning), so the
+    fit computes them again instead of failing; nothing is deleted."""
+    if is_main_process() and cache.is_dir():
+        for path in sorted(cache.glob("features-*.npy")):
+            read_cached_array(path, set_aside=True)
 
 
 def _baseline_rows(info: RunInfo, data) -> list[tuple]:
@@ -444,10 +480,19 @@ def predict_run(run_dir: Path, spec: str, *, shots: int | None = None, weights: 
     ``weights``), beside the same weights evaluated exactly; write the predictions CSV."""
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
+    try:
+        check_writable_dir(run_dir, "the run directory")
+    except PermissionError:
+        raise PermissionError(
+            f"no file can be created in the run directory {run_dir}, and the predictions (and a Qiskit backend's "
+            "job journal) are written into it; copy the run directory to a writable place and predict from there"
+        ) from None
     _, _, X_test, y_test = _split(info)
     model = build_run_model(info, backend="torch")
     if not runs_circuits(model):
         raise ValueError(f"model {info.model!r} is classical and runs on torch only")
+    if weights is not None:
+        _check_weights_source(Path(weights), run_dir, info)
     load_model_weights(model, weights or run_dir)
     exact = predict(model, X_test)
     backend = backend_for_run(spec, run_dir, shots)
@@ -469,6 +514,24 @@ def predict_run(run_dir: Path, spec: str, *, shots: int | None = None, weights: 
     ]
     path = _write_predictions(run_dir, backend.name, np.asarray(y_test), exact, pred)
     return PredictedRun(rows, len(X_test), path, run_dir / JOURNAL if accepts(spec, "journal") else None)
+
+
+def _check_weights_source(weights: Path, run_dir: Path, info: RunInfo) -> None:
+    """Refuse ``weights`` that come from a run directory of another model than ``run_dir``'s, naming both."""
+    source = weights if weights.is_dir() else weights.parent
+    if not (source / RUN_INFO).is_file() or source.resolve() == run_dir.resolve():
+        return
+    other = read_run_info(source)
+    differ = [
+        f"{name} {getattr(other, name)!r} (this run: {getattr(info, name)!r})"
+        for name in _MODEL_FIELDS
+        if getattr(other, name) != getattr(info, name)
+    ]
+    if differ:
+        raise ValueError(
+            f"the weights {weights} belong to the run {source}, whose model differs from that of {run_dir}: "
+            f"{'; '.join(differ)}. Pass weights of a run of the same model, or predict with --checkpoint {source}"
+        )
 
 
 def _write_predictions(run_dir: Path, backend_name: str, y: np.ndarray, exact: np.ndarray, pred: np.ndarray) -> Path:
