@@ -88,7 +88,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from .workflows import RESERVOIR_FEATURES, RESERVOIR_INIT, compare
+    from .workflows import RESERVOIR_INIT, compare
 
     compare(
         args.task,
@@ -96,7 +96,7 @@ def cmd_compare(args) -> None:
         epochs=args.epochs,
         out=Path(args.out or f"runs/compare-{args.task}"),
         backend=args.backend,
-        features=RESERVOIR_FEATURES if args.features is None else args.features,
+        features=args.features,
         init=RESERVOIR_INIT if args.init is None else args.init,
     )
 
@@ -403,16 +403,17 @@ def _rl_parsers(sub) -> None:
 def _reservoir_options(parser: argparse.ArgumentParser, when: str, init_note: str) -> None:
     """``--features`` and ``--init`` of the commands that read reservoirs (``train``, ``compare``)."""
     from .reservoir import FEATURES
-    from .workflows import RESERVOIR_FEATURES, RESERVOIR_INIT
+    from .workflows import RESERVOIR_INIT
 
     when = f" ({when})" if when else ""
     parser.add_argument(
         "--features",
         choices=FEATURES,
         default=None,
-        help=f"what a reservoir's readout reads{when}: the last step's output (the papers'), every step's, or "
-        f"every step's plus the final cell state / fast weights (default: {RESERVOIR_FEATURES}, the best for "
-        "QLSTM-RC on all four paper tasks in benchmarks/RESULTS.md, 'Reservoir feature modes')",
+        help=f"what a reservoir's readout reads{when}: the last step's output (the papers'), every step's, "
+        "every step's plus the final cell state / fast weights, or those plus every ⟨Z_i Z_j⟩ of the circuits at "
+        "every step (default: observables for QRNN/QLSTM/QGRU reservoirs, steps+state for the others: the best "
+        "modes on the five tasks of benchmarks/RESULTS.md, 'Reservoir feature modes')",
     )
     parser.add_argument(
         "--init",

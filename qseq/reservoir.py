@@ -34,18 +34,26 @@ from torch import nn
 
 from ._checks import check_targets, check_windows
 from ._distributed import gather_objects, is_main_process, join
-from ._io import atomic_write
+from ._io import atomic_write, read_cached_array
 from ._threads import small_work_threads
 from .backends import Backend
 from .models import QuantumModel, backends_of, freeze_reservoir
 from .models.init import Init, init_linear
 from .models.registry import _RecurrentWrapper
 
-__all__ = ["ReservoirRegressor", "ReservoirModel", "ridge_fit", "reservoir_features", "FEATURES"]
+__all__ = ["ReservoirRegressor", "ReservoirModel", "ridge_fit", "reservoir_features", "default_features", "FEATURES"]
 
 DEFAULT_ALPHAS = tuple(10.0**k for k in range(-10, 3))
 #: What a readout reads from the reservoir (see :func:`reservoir_features`).
 FEATURES = ("last", "steps", "steps+state", "observables")
+
+
+def default_features(reservoir: nn.Module) -> str:
+    """The feature mode ``qseq train --reservoir`` and ``qseq compare`` read from ``reservoir`` unless
+    told otherwise: ``"observables"`` where it has circuits to measure more of (QRNN, QLSTM and QGRU
+    layers), else ``"steps+state"`` — the best modes on the five tasks of ``benchmarks/RESULTS.md``
+    ("Reservoir feature modes")."""
+    return "observables" if callable(getattr(reservoir, "observe", None)) else "steps+state"
 
 
 # -- features --------------------------------------------------------------------------------------
@@ -292,9 +300,10 @@ class ReservoirRegressor(QuantumModel):
         if key in self._cache:
             return self._cache[key]
         path = None if self.cache_dir is None else self.cache_dir / f"features-{key}.npy"
-        if path is not None and path.exists():
-            features = np.load(path)
-        else:
+        features = None
+        if path is not None and path.exists():  # a damaged file is set aside (never deleted) and recomputed
+            features = read_cached_array(path, set_aside=is_main_process())
+        if features is None:
             features = reservoir_features(self.reservoir, X, self.batch_size, self.distributed, self.features_mode)
             if path is not None and is_main_process():
                 path.parent.mkdir(parents=True, exist_ok=True)

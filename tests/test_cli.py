@@ -80,14 +80,15 @@ def test_train_reservoir_fits_a_ridge_readout_that_predict_loads(tmp_path):
     run = tmp_path / "rc"
     out = qseq("train", "--model", "qrnn", "--task", "damped_shm", "--reservoir", "--out", str(run))
     assert out.returncode == 0, out.stderr
-    assert "ridge readout on 16 'steps+state' features" in out.stdout  # 4 steps x 4 qubits read; no cell state
+    # the default for a quantum reservoir: 4 steps x (4 outputs + 2 circuits x 6 pairs of qubits); no cell state
+    assert "ridge readout on 64 'observables' features" in out.stdout
     assert "1,256 circuit evaluations" in out.stdout  # one pass: 157 windows x 4 steps x 2 circuits
     row = _row(out.stdout, "qrnn-RC (torch)")
-    assert row[2] == "17"  # Linear(16 -> 1): the only fitted part
+    assert row[2] == "65"  # Linear(64 -> 1): the only fitted part
     info = json.loads((run / "run.json").read_text())
-    assert (info["reservoir"], info["features"], info["init"]) == (True, "steps+state", "scaled:0.3")
+    assert (info["reservoir"], info["features"], info["init"]) == (True, "observables", "scaled:0.3")
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["readout"] == "ridge" and metrics["n_features"] == 16 and metrics["circuits"] == 1256
+    assert metrics["readout"] == "ridge" and metrics["n_features"] == 64 and metrics["circuits"] == 1256
     assert f"{metrics['test_mse']:.3e}" == row[4]
     assert (run / "metrics.csv").read_text().startswith("readout,features,n_features,alpha,")
     assert (run / "prediction.png").stat().st_size > 0 and len(list((run / "features").glob("*.npy"))) == 2
@@ -154,7 +155,7 @@ def test_train_refuses_to_mix_trained_and_reservoir_runs(tmp_path, capsys):
     err = _fails(capsys, *base, "--reservoir", "--features", "last", "--out", reservoir)
     assert f"{reservoir} already holds a reservoir run" in err and "--resume" in err
     err = _fails(capsys, *base, "--reservoir", "--out", reservoir, "--resume")
-    assert f"cannot resume {reservoir}" in err and "features 'last' (requested 'steps+state')" in err
+    assert f"cannot resume {reservoir}" in err and "features 'last' (requested 'observables')" in err
     assert json.loads((tmp_path / "reservoir" / "run.json").read_text())["features"] == "last"  # untouched
 
 

@@ -715,6 +715,20 @@ def test_the_cache_keeps_feature_modes_apart_and_a_second_fit_runs_no_circuit(tm
     assert first.coef_.shape == (3 * 2 + 4 + 3 * 5 * 6, 1)  # steps, the final c, 3 steps × 5 VQCs × 6 pairs
 
 
+def test_a_damaged_disk_cache_is_set_aside_and_computed_again(tmp_path):
+    X, y = _feature_windows(n=12, length=3), np.random.default_rng(3).normal(size=(12, 1))
+    reservoir = QRNN(2, 2, batch_first=True, n_qubits=3, reservoir=True, seed=1, dtype=torch.float64)
+    first = ReservoirRegressor(reservoir, features="steps", alpha=1e-3, cache_dir=tmp_path).fit(X, y)
+    (cached,) = tmp_path.glob("features-*.npy")
+    cached.write_bytes(b"not an array")
+    with pytest.warns(RuntimeWarning, match=f"the cache file {cached} cannot be read"):
+        again = ReservoirRegressor(reservoir, features="steps", alpha=1e-3, cache_dir=tmp_path).fit(X, y)
+    assert again.n_circuit_evaluations_ == first.n_circuit_evaluations_ > 0  # computed again, not crashed
+    np.testing.assert_array_equal(again.coef_, first.coef_)
+    assert (tmp_path / f"{cached.name}.damaged").read_bytes() == b"not an array"  # kept, never deleted
+    np.load(cached)  # and the recomputed features were written back
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -10,7 +10,7 @@ another backend), the reservoir-vs-trained comparison, hardware cost estimates, 
 from .compare import compare
 from .estimate import Cost, estimate
 from .report import duration, table
-from .runs import RESERVOIR_FEATURES, RESERVOIR_INIT, RunInfo, predict_run, read_run_info, run_info, train_run
+from .runs import RESERVOIR_INIT, RunInfo, predict_run, read_run_info, run_info, train_run
 
 __all__ = [
     "compare",
@@ -23,6 +23,5 @@ __all__ = [
     "train_run",
     "predict_run",
     "read_run_info",
-    "RESERVOIR_FEATURES",
     "RESERVOIR_INIT",
 ]

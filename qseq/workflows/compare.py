@@ -16,7 +16,7 @@ import torch
 from .._io import check_writable_dir
 from ..data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
 from ..models import ESN, build_model, count_parameters, runs_circuits
-from ..reservoir import ReservoirRegressor
+from ..reservoir import ReservoirRegressor, default_features
 from ..train import TrainConfig, evaluate, fit
 from .report import table
 
@@ -59,10 +59,11 @@ class Row:
 
 
 def _run(
-    entry: Entry, seed: int, data, epochs: int, backend: str, features: str = "last", init: str = "paper"
+    entry: Entry, seed: int, data, epochs: int, backend: str, features: str | None = None, init: str = "paper"
 ) -> tuple[float, int, int]:
     """Train one entry with one seed: ``(test MSE, trainable parameters, circuit evaluations)``.
-    Reservoirs are drawn with ``init`` (circuit angles) and read with ``features``."""
+    Reservoirs are drawn with ``init`` (circuit angles) and read with ``features`` (``None``: each
+    reservoir's :func:`~qseq.reservoir.default_features`)."""
     X_train, y_train, X_test, y_test = data
     if entry.kind == "esn":
         model = ESN(seed=seed).fit(X_train, y_train)
@@ -73,7 +74,8 @@ def _run(
     if runs_circuits(model):
         model.to_backend(backend)
     if entry.kind == "rc":
-        readout = ReservoirRegressor(model.rnn, readout="ridge", alpha="cv", features=features).fit(X_train, y_train)
+        mode = default_features(model.rnn) if features is None else features
+        readout = ReservoirRegressor(model.rnn, readout="ridge", alpha="cv", features=mode).fit(X_train, y_train)
         return readout.mse(X_test, y_test), readout.n_trainable_, readout.n_circuit_evaluations_
     before = _circuits(model)
     torch.manual_seed(seed)
@@ -95,7 +97,7 @@ def compare(
     backend: str = "torch",
     entries=ENTRIES,
     verbose: bool = True,
-    features: str = "last",
+    features: str | None = "last",
     init: str = "paper",
 ) -> list[Row]:
     """Run every entry on ``task`` (window 4, chronological 67/33) for ``seeds`` seeds.

@@ -26,12 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._io import DamagedFileError, atomic_write, check_writable_dir, read_cached_array, read_json
+from .._io import DamagedFileError, atomic_write, check_writable_dir, read_json
 from ..backends import Backend, accepts, get
 from ..data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
 from ..models import QFWP, QuantumModel, build_model, count_parameters, runs_circuits
 from ..models.init import Initialisable, check_init
-from ..reservoir import FEATURES, ReservoirModel
+from ..reservoir import FEATURES, ReservoirModel, default_features
 from ..train import TrainConfig, evaluate, fit, is_main_process, load_model_weights, plot_prediction, predict
 from ..train.config import BEST_FILE, CHECKPOINT_FILE, LOSS_PLOT, METRICS_CSV, METRICS_JSON, PREDICTION_PLOT
 
@@ -39,7 +39,6 @@ __all__ = [
     "RUN_INFO",
     "JOURNAL",
     "FEATURE_CACHE",
-    "RESERVOIR_FEATURES",
     "RESERVOIR_INIT",
     "RunInfo",
     "TrainedRun",
@@ -56,11 +55,9 @@ __all__ = [
 RUN_INFO = "run.json"
 JOURNAL = "jobs.sqlite"
 FEATURE_CACHE = "features"
-#: What ``qseq train --reservoir`` and ``qseq compare`` read from a reservoir unless told otherwise: the
-#: best mode for QLSTM-RC on all four paper tasks (``benchmarks/RESULTS.md``, "Reservoir feature modes").
-RESERVOIR_FEATURES = "steps+state"
-#: How they draw a quantum reservoir's circuit angles unless told otherwise: U[-0.3π, 0.3π), the best
-#: initialisation on three of the four paper tasks with ``steps+state`` (same section).
+#: How ``qseq train --reservoir`` and ``qseq compare`` draw a quantum reservoir's circuit angles unless
+#: told otherwise: U[-0.3π, 0.3π) (``benchmarks/RESULTS.md``, "Reservoir feature modes"); what they
+#: read from it is :func:`qseq.reservoir.default_features`.
 RESERVOIR_INIT = "scaled:0.3"
 _Model = TypeVar("_Model", bound=QuantumModel)
 _TRAINED_RUN_FILES = (RUN_INFO, METRICS_CSV, METRICS_JSON, CHECKPOINT_FILE, BEST_FILE, LOSS_PLOT, PREDICTION_PLOT)
@@ -105,8 +102,9 @@ def run_info(
     features: str | None = None,
     init: str | None = None,
 ) -> RunInfo:
-    """The :class:`RunInfo` of ``qseq train``: a reservoir run reads :data:`RESERVOIR_FEATURES` and
-    draws its circuit angles by :data:`RESERVOIR_INIT` unless ``features`` / ``init`` say otherwise
+    """The :class:`RunInfo` of ``qseq train``: a reservoir run reads
+    :func:`~qseq.reservoir.default_features` and draws its circuit angles by :data:`RESERVOIR_INIT`
+    unless ``features`` / ``init`` say otherwise
     (``"paper"`` for a reservoir without circuit angles); a trained run takes neither."""
     if not reservoir:
         if features is not None or init is not None:
@@ -115,9 +113,10 @@ def run_info(
                 "they need reservoir=True (--reservoir)"
             )
         return RunInfo(model, task, seed=seed, backend=backend)
+    built = build_model(model)
     if init is None:
-        init = RESERVOIR_INIT if _has_circuit_angles(build_model(model)) else "paper"
-    features = RESERVOIR_FEATURES if features is None else features
+        init = RESERVOIR_INIT if _has_circuit_angles(built) else "paper"
+    features = default_features(built.rnn) if features is None else features
     return RunInfo(model, task, reservoir=True, seed=seed, backend=backend, features=features, init=init)
 
 
@@ -368,7 +367,6 @@ def _fit_reservoir_run(info: RunInfo, out: Path, data) -> tuple[tuple, dict, tup
     model = _reservoir_model(info, getattr(torch, info.dtype))
     # a Qiskit backend keeps its job journal in the run directory: an interrupted fit pays for no job twice
     _on_backend(model, info, backend_for_run(info.backend, out) if runs_circuits(model) else None)
-    _set_aside_damaged_features(out / FEATURE_CACHE)
     start = time.perf_counter()
     regressor = model.fit_readout(X_train, y_train, alpha="cv", cache_dir=out / FEATURE_CACHE)
     seconds = time.perf_counter() - start
@@ -405,14 +403,6 @@ def _fit_reservoir_run(info: RunInfo, out: Path, data) -> tuple[tuple, dict, tup
             files += (PREDICTION_PLOT,)
     journaled = runs_circuits(model) and accepts(info.backend, "journal")
     return row, readout, files + (f"{FEATURE_CACHE}/",) + ((JOURNAL,) if journaled else ())
-
-
-def _set_aside_damaged_features(cache: Path) -> None:
-    """Rename cached feature files that cannot be read to ``<name>.damaged`` (with a warning), so the
-    fit computes them again instead of failing; nothing is deleted."""
-    if is_main_process() and cache.is_dir():
-        for path in sorted(cache.glob("features-*.npy")):
-            read_cached_array(path, set_aside=True)
 
 
 def _baseline_rows(info: RunInfo, data) -> list[tuple]:
