@@ -8,7 +8,8 @@ Everything here is numpy float64 and deterministic (random generators take a see
   :func:`population_inversion`, whose original loaders are not public), and the standard
   reservoir-computing benchmarks (:func:`narma_random`, :func:`mackey_glass`, :func:`lorenz`).
 * **Preparation**: :func:`windows` (Chen's windowing, including its extra ``-1``),
-  :func:`chronological_split` (``int(0.67 * N)`` training windows), :class:`MinMaxScaler`
+  :func:`chronological_split` (``int(0.67 * N)`` training windows; with ``val=`` a
+  train / validation / test :class:`Split`), :class:`MinMaxScaler`
   (fitted on the whole series, as Chen's code does), :func:`load_csv` for users' own data, and the
   :data:`TASKS` registry that chains these exactly as the papers' code does.
 * **Baselines**: :func:`persistence_baseline`, :func:`linear_ar_baseline` and :func:`mse`. Several
@@ -33,7 +34,7 @@ from .generators import (
     sine,
 )
 from .tasks import TASKS, Task, get_task
-from .windows import MinMaxScaler, chronological_split, load_csv, windows
+from .windows import MinMaxScaler, Split, chronological_split, load_csv, windows
 
 __all__ = [
     "damped_shm",
@@ -48,6 +49,7 @@ __all__ = [
     "population_inversion",
     "windows",
     "chronological_split",
+    "Split",
     "MinMaxScaler",
     "load_csv",
     "persistence_baseline",

@@ -2,9 +2,9 @@
 CSV loading for users' own data.
 
 :func:`windows` follows Chen's windowing (including its extra ``-1``), :func:`chronological_split`
-keeps ``int(0.67 * N)`` training windows, :class:`MinMaxScaler` is fitted on the whole series as
-Chen's code does. Shapes: a series is ``(T,)`` or ``(T, F)``; windows are ``X (N, seq_len, F)``
-and targets ``y (N, G)``.
+keeps ``int(0.67 * N)`` training windows (with ``val=``: train / validation / test), and
+:class:`MinMaxScaler` is fitted on the whole series as Chen's code does. Shapes: a series is ``(T,)``
+or ``(T, F)``; windows are ``X (N, seq_len, F)`` and targets ``y (N, G)``.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple, overload
 
 import numpy as np
 
 from .._checks import check_count, first_nonfinite
 
-__all__ = ["windows", "chronological_split", "MinMaxScaler", "load_csv", "ColumnSpec"]
+__all__ = ["windows", "chronological_split", "Split", "MinMaxScaler", "load_csv", "ColumnSpec"]
 
 
 def _as_series(name: str, a) -> np.ndarray:
@@ -77,33 +78,129 @@ def windows(series, seq_len: int, *, target=None, horizon: int = 1) -> tuple[np.
     return X, y
 
 
-def chronological_split(X, y, train_fraction: float = 0.67) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Split windows in time order: the first ``int(train_fraction * N)`` train, the rest test.
+class Split(NamedTuple):
+    """A chronological train / validation / test split of windows (:func:`chronological_split` with
+    ``val``). Unpacks as ``X_train, y_train, X_val, y_val, X_test, y_test``; :attr:`train`,
+    :attr:`val` and :attr:`test` give the ``(X, y)`` pairs."""
 
-    Chen's convention (``int(0.67 * len(x))``): 235 windows → 157 train / 78 test. No shuffling, so
-    the test part lies strictly after the training part in time (its windows overlap the last
-    training targets by at most ``seq_len`` points, as in the papers).
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def train(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(X_train, y_train)``: what the weights are fitted on."""
+        return self.X_train, self.y_train
+
+    @property
+    def val(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(X_val, y_val)``: what early stopping and model selection read; ``None`` when empty (``val=0``)."""
+        return (self.X_val, self.y_val) if len(self.X_val) else None
+
+    @property
+    def test(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(X_test, y_test)``: evaluated once, at the end."""
+        return self.X_test, self.y_test
+
+    def sizes(self) -> tuple[int, int, int]:
+        """Windows in train, validation and test."""
+        return len(self.X_train), len(self.X_val), len(self.X_test)
+
+
+def _check_fraction(name: str, value, low_open: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not (0.0 < value < 1.0 if low_open else 0.0 <= value < 1.0):
+        raise ValueError(f"{name} must be in {'(0, 1)' if low_open else '[0, 1)'}, got {value}")
+    return value
+
+
+@overload
+def chronological_split(
+    X, y, train_fraction: float = 0.67, *, val: None = None, test: None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+@overload
+def chronological_split(X, y, train_fraction: None = None, *, val: float, test: float = 0.33) -> Split: ...
+
+
+def chronological_split(X, y, train_fraction=None, *, val=None, test=None):
+    """Split windows in time order: train, then (with ``val``) validation, then test. No shuffling.
+
+    Without ``val``: the first ``int(train_fraction * N)`` windows train, the rest test (Chen's
+    convention ``int(0.67 * len(x))``: 235 windows → 157 train / 78 test); returns
+    ``(X_train, y_train, X_test, y_test)``.
+
+    With ``val`` (a fraction of all ``N`` windows, ``0 <= val``) and ``test`` (default 0.33): the
+    test windows are the last ``N - int((1 - test) * N)`` (for ``test=0.33`` the same windows as the
+    two-way split, so test MSEs stay comparable with the papers'), the validation windows the
+    ``int(val * N)`` before them, and training the rest; returns a :class:`Split`
+    ``(X_train, y_train, X_val, y_val, X_test, y_test)``. 235 windows, ``val=0.1`` → 134 / 23 / 78.
+    Fit on train; pick the epoch, stop early and tune on validation; evaluate test once at the end.
+    ``val=0`` gives an empty validation part (train on everything before the test windows).
+
+    Each part lies strictly after the previous one in time; its windows overlap the previous part's
+    last targets by at most ``seq_len`` points, as in the papers.
 
     Args:
         X: ``(N, ...)`` windows.
         y: ``(N, ...)`` targets.
-        train_fraction: in ``(0, 1)``.
+        train_fraction: in ``(0, 1)``; the two-way split only (default 0.67).
+        val: validation fraction in ``[0, 1)``; asks for the three-way split.
+        test: test fraction in ``(0, 1)``, with ``val`` only (default 0.33).
 
     Returns:
-        ``(X_train, y_train, X_test, y_test)``.
+        ``(X_train, y_train, X_test, y_test)``, or a :class:`Split` when ``val`` is given.
 
     Raises:
-        ValueError: mismatched ``N``, a fraction outside ``(0, 1)``, or an empty side.
+        ValueError: mismatched ``N``, a fraction outside its range, ``val + test >= 1``, an empty
+            train or test part (or an empty validation part for ``val > 0``), ``train_fraction``
+            together with ``val``, or ``test`` without ``val``.
+        TypeError: a fraction that is not a number.
     """
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X and y must have the same number of windows, got {len(X)} and {len(y)}")
-    if not 0.0 < train_fraction < 1.0:
-        raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
-    n_train = int(train_fraction * len(X))
-    if n_train < 1 or n_train >= len(X):
-        raise ValueError(f"{len(X)} windows with train_fraction={train_fraction} leave an empty train or test set")
-    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+    if val is None:
+        if test is not None:
+            raise ValueError(
+                "test is the fraction of the three-way split: pass val too (e.g. val=0.1, test=0.33), "
+                "or train_fraction alone for the two-way split"
+            )
+        train_fraction = 0.67 if train_fraction is None else train_fraction
+        if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float, np.integer, np.floating)):
+            raise TypeError(f"train_fraction must be a number, got {train_fraction!r}")
+        if not 0.0 < train_fraction < 1.0:
+            raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
+        n_train = int(train_fraction * len(X))
+        if n_train < 1 or n_train >= len(X):
+            raise ValueError(f"{len(X)} windows with train_fraction={train_fraction} leave an empty train or test set")
+        return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+    if train_fraction is not None:
+        raise ValueError(
+            "pass either train_fraction (two-way split) or val and test (three-way split), not both; "
+            f"got train_fraction={train_fraction}, val={val}"
+        )
+    val = _check_fraction("val", val, low_open=False)
+    test = _check_fraction("test", 0.33 if test is None else test, low_open=True)
+    if val + test >= 1.0:
+        raise ValueError(f"val + test must be < 1 to leave training windows, got val={val} + test={test}")
+    n = len(X)
+    n_before_test = int(round(1.0 - test, 12) * n)
+    n_val = int(val * n)
+    n_train = n_before_test - n_val
+    if n_train < 1 or n_before_test >= n or (val > 0 and n_val < 1):
+        raise ValueError(
+            f"{n} windows with val={val}, test={test} leave an empty part: {max(n_train, 0)} train / "
+            f"{n_val} validation / {n - n_before_test} test windows; use more data or other fractions"
+        )
+    train, val_part, test_part = slice(n_train), slice(n_train, n_before_test), slice(n_before_test, None)
+    return Split(X[train], y[train], X[val_part], y[val_part], X[test_part], y[test_part])
 
 
 class MinMaxScaler:
