@@ -48,20 +48,23 @@ def _write_json(path: Path, obj: Any) -> None:
     _write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
-def _write_metrics(run_dir: Path, state: _State, monitor: str) -> None:
-    """Rewrite ``metrics.csv`` and ``metrics.json`` from the whole history."""
+def _write_metrics(run_dir: Path, state: _State, monitor: str, final: dict[str, Any] | None = None) -> None:
+    """Rewrite ``metrics.csv`` and ``metrics.json`` from the whole history (and, at the end of
+    :func:`fit`, the ``final`` evaluation: which weights, and their train / val / test metrics)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(state.history)
     _write_text(run_dir / METRICS_CSV, buffer.getvalue())
-    summary = {
+    summary: dict[str, Any] = {
         "monitor": monitor,
         "best_epoch": state.best_epoch,
         "best_value": state.best_value if state.best_epoch is not None else None,
         "stopped_early": state.stopped_early,
         "history": state.history,
     }
+    if final is not None:
+        summary["final"] = final
     _write_json(run_dir / METRICS_JSON, summary)
 
 

@@ -90,8 +90,8 @@ class TrainConfig:
 
     restore_best: bool = True
     """Load the best weights by ``monitor`` into the model at the end. Set ``False`` to keep the
-    last epoch's weights, e.g. when the validation data is the test set and picking the best epoch
-    on it would leak."""
+    last epoch's weights (the papers report those). Pick on a validation split, never on the test
+    windows: those go to ``fit(..., test=...)``, which evaluates them once, after the choice."""
 
     plot: bool = True
     """Write ``loss.png`` and ``prediction.png`` into ``run_dir`` at the end (needs matplotlib)."""
@@ -186,10 +186,14 @@ class TrainResult:
         best_value: that value.
         monitor: the history column actually monitored (after the fallback without validation data).
         stopped_early: whether early stopping ended the run.
-        final_metrics: :func:`evaluate` of the returned model, keys prefixed ``train_`` / ``val_``.
+        final_metrics: :func:`evaluate` of the returned model, keys prefixed ``train_`` / ``val_`` /
+            ``test_`` (the test windows' only evaluation).
         run_dir: the run directory, or ``None``.
         wall_time: seconds spent in this call.
         start_epoch: epochs already done when this call started (``> 0`` after a resume).
+        weights: which weights the model holds: ``"last"``, or ``"best on validation"`` (``"best on
+            training loss"`` / ``"best on training MSE"`` without validation data).
+        weights_epoch: the epoch those weights are from (``None`` if no epoch ran).
     """
 
     history: list[dict[str, Any]]
@@ -201,6 +205,8 @@ class TrainResult:
     run_dir: Path | None
     wall_time: float
     start_epoch: int = 0
+    weights: str = "last"
+    weights_epoch: int | None = None
 
     @property
     def epochs_run(self) -> int:

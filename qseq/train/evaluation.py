@@ -91,11 +91,13 @@ def _as_xy(data: Any, name: str, dtype: torch.dtype, device: torch.device) -> tu
     return X, y
 
 
-def _check_same_features(train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor]) -> None:
+def _check_same_features(
+    train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor], name: str = "val"
+) -> None:
     if train[0].shape[2] != val[0].shape[2]:
-        raise ValueError(f"val X has {val[0].shape[2]} features but train X has {train[0].shape[2]}")
+        raise ValueError(f"{name} X has {val[0].shape[2]} features but train X has {train[0].shape[2]}")
     if train[1].shape[1] != val[1].shape[1]:
-        raise ValueError(f"val y has {val[1].shape[1]} outputs but train y has {train[1].shape[1]}")
+        raise ValueError(f"{name} y has {val[1].shape[1]} outputs but train y has {train[1].shape[1]}")
 
 
 def _data_signature(train: tuple[torch.Tensor, ...], val: tuple[torch.Tensor, ...] | None) -> dict[str, Any]:

@@ -143,11 +143,23 @@ def _postfix(row: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _final_metrics(model: nn.Module, train: tuple, val: tuple | None) -> dict[str, float]:
+def _final_metrics(model: nn.Module, train: tuple, val: tuple | None, test: tuple | None) -> dict[str, float]:
     metrics = {f"train_{k}": v for k, v in evaluate(model, *train).items()}
-    if val is not None:
-        metrics.update({f"val_{k}": v for k, v in evaluate(model, *val).items()})
+    for name, data in (("val", val), ("test", test)):
+        if data is not None:
+            metrics.update({f"{name}_{k}": v for k, v in evaluate(model, *data).items()})
     return metrics
+
+
+#: What the weights that :func:`fit` hands back were selected on, by monitored history column.
+_SELECTED_ON = {"val_mse": "validation", "train_loss": "training loss", "train_mse": "training MSE"}
+
+
+def _weights_label(cfg: TrainConfig, state: _State, monitor: str) -> tuple[str, int | None]:
+    """``("last" | "best on <split>", epoch)`` of the weights the model holds after :func:`fit`."""
+    if cfg.restore_best and state.best_weights is not None:
+        return f"best on {_SELECTED_ON[monitor]}", state.best_epoch
+    return "last", state.epoch or None
 
 
 @small_work_threads()
@@ -158,6 +170,8 @@ def fit(
     config: TrainConfig | None = None,
     run_dir: PathLike | None = None,
     resume: bool = False,
+    *,
+    test: tuple[ArrayLike, ArrayLike] | None = None,
     **overrides: Any,
 ) -> TrainResult:
     """Train ``model`` with MSE on ``train``, monitoring ``val``, optionally in a resumable run directory.
@@ -166,7 +180,13 @@ def fit(
         model: maps ``(B, seq_len, features)`` to ``(B, out_features)``; moved to the configured dtype
             and device in place.
         train: ``(X (N, seq_len, features), y (N, out_features))``, numpy arrays or tensors.
-        val: the same for validation (e.g. the chronologically later 33 %), or ``None``.
+        val: the same for validation: what ``monitor`` reads, so what picks the best epoch
+            (``restore_best``) and stops early; e.g. the validation part of
+            :func:`qseq.data.chronological_split` with ``val=``. Never the test windows. ``None``:
+            the monitor falls back to the training loss.
+        test: the same for the held-out test windows, or ``None``. They are evaluated exactly once,
+            after training and after the weights are chosen (``final_metrics["test_mse"]``, and
+            ``metrics.json``'s ``"final"``); nothing during training reads them.
         config: a :class:`TrainConfig`; ``None`` for the defaults.
         run_dir: directory for metrics, checkpoints and plots (see the module docstring); ``None``
             keeps everything in memory.
@@ -176,7 +196,7 @@ def fit(
 
     Returns:
         A :class:`TrainResult`. The model holds the best weights by ``config.monitor`` (or the last
-        ones with ``restore_best=False``).
+        ones with ``restore_best=False``); ``TrainResult.weights`` says which.
 
     Raises:
         ValueError: malformed data (the message names the argument), a config mismatch on resume,
@@ -191,6 +211,9 @@ def fit(
     val_xy = None if val is None else _as_xy(val, "val", dtype, device)
     if val_xy is not None:
         _check_same_features(train_xy, val_xy)
+    test_xy = None if test is None else _as_xy(test, "test", dtype, device)
+    if test_xy is not None:
+        _check_same_features(train_xy, test_xy, "test")
     if resume and run_dir is None:
         raise ValueError("resume=True needs a run_dir")
     run = None if run_dir is None else Path(run_dir)
@@ -226,8 +249,13 @@ def fit(
 
     if cfg.restore_best and state.best_weights is not None:
         model.load_state_dict(state.best_weights)
+    weights, weights_epoch = _weights_label(cfg, state, monitor)
+    final_metrics = _final_metrics(model, train_xy, val_xy, test_xy)  # the only read of the test windows
     if run is not None and state.best_weights is not None:
         _save_best(run, state, monitor)
+    if run is not None:
+        final = {"weights": weights, "epoch": weights_epoch, **final_metrics}
+        _write_metrics(run, state, monitor, final)
     if run is not None and cfg.plot:
         _write_plots(run, state.history, model, train_xy, val_xy)
     if team is not None:
@@ -238,10 +266,12 @@ def fit(
         best_value=state.best_value if state.best_epoch is not None else None,
         monitor=monitor,
         stopped_early=state.stopped_early,
-        final_metrics=_final_metrics(model, train_xy, val_xy),
+        final_metrics=final_metrics,
         run_dir=run,
         wall_time=time.perf_counter() - started,
         start_epoch=start_epoch,
+        weights=weights,
+        weights_epoch=weights_epoch,
     )
 
 
