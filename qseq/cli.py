@@ -4,6 +4,7 @@
 
     qseq demo                     # train the paper QLSTM on damped SHM, print a results table, write plots
     qseq train --model qlstm --task damped_shm --backend torch --epochs 100 --out runs/shm [--resume] [--seed 0]
+               [--seq-len 4] [--dtype float64] [--val 0.1] [--patience N]   # best epoch on validation, test once
     qseq train --model qlstm --task narma10 --reservoir --out runs/narma10-rc   # frozen reservoir, ridge readout
     qseq compare --task damped_shm [--seeds 5]   # reservoir vs fully trained vs classical, one table + figure
     qseq predict --checkpoint runs/shm --backend ibm:fake_manila   # a trained model on another backend
@@ -38,24 +39,29 @@ def _train(
     epochs: int | None = None,
     batch_size: int | None = None,
     lr: float | None = None,
+    patience: int | None = None,
     resume: bool = False,
 ) -> None:
     from .workflows import table, train_run
 
-    run = train_run(info, out, epochs=epochs, batch_size=batch_size, lr=lr, resume=resume)
+    run = train_run(info, out, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, resume=resume)
     if not run.main:
         return
-    windows = f"{run.n_train} training / {run.n_test} test windows of length {info.seq_len}"
+    windows = (
+        f"{run.n_train} training / {run.n_val} validation / {run.n_test} test windows of length {info.seq_len} "
+        f"({info.dtype})"
+    )
     if run.readout is None:
-        print(f"\n{info.task}: {windows}, {run.epochs} epochs\n")
+        print(f"\n{info.task}: {windows}, {run.epochs} epochs; weights: {run.weights}\n")
     else:
         r = run.readout
         print(
             f"\n{info.task}: {windows}; ridge readout on {r['n_features']} {r['features']!r} features "
             f"(alpha {r['alpha']:.0e} by time-ordered {r['cv_folds']}-fold CV), {r['circuits']:,} circuit "
-            "evaluations\n"
+            "evaluations; fitted on train\n"
         )
-    print(table(run.rows, ("model", "parameters", "train MSE", "test MSE", "seconds")))
+    print(table(run.rows, ("model", "parameters", "train MSE", "val MSE", "test MSE", "seconds")))
+    print("\nThe test windows were evaluated once, at the end, with these weights.")
     print(f"\nRun directory: {run.run_dir} ({', '.join(run.files)})")
 
 
@@ -83,8 +89,19 @@ def cmd_train(args) -> None:
         backend=args.backend,
         features=args.features,
         init=args.init,
+        seq_len=args.seq_len,
+        dtype=args.dtype,
+        val=args.val,
     )
-    _train(info, Path(args.out), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, resume=args.resume)
+    _train(
+        info,
+        Path(args.out),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        patience=args.patience,
+        resume=args.resume,
+    )
 
 
 def cmd_compare(args) -> None:
@@ -98,6 +115,10 @@ def cmd_compare(args) -> None:
         backend=args.backend,
         features=args.features,
         init=RESERVOIR_INIT if args.init is None else args.init,
+        seq_len=args.seq_len,
+        val=args.val,
+        dtype=args.dtype,
+        patience=args.patience,
     )
 
 
@@ -105,7 +126,7 @@ def cmd_predict(args) -> None:
     from .workflows import predict_run, table
 
     run = predict_run(Path(args.checkpoint), args.backend, shots=args.shots, weights=args.weights)
-    print(f"\n{args.checkpoint}: {run.n_test} test windows\n")
+    print(f"\n{args.checkpoint}: {run.n_test} test windows; weights {run.weights}\n")
     print(table(run.rows, ("model", "test MSE", "seconds", "jobs", "from journal", "circuits")))
     print(f"\nPredictions: {run.predictions}" + (f"\nJob journal: {run.journal}" if run.journal is not None else ""))
 
@@ -279,6 +300,47 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    """An argparse type: a fraction in ``[0, 1)``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.1, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def _split_options(parser: argparse.ArgumentParser, trained: str) -> None:
+    """``--seq-len``, ``--dtype``, ``--val`` and ``--patience`` of ``train`` and ``compare``."""
+    parser.add_argument(
+        "--seq-len", type=_positive_int, default=4, metavar="L", help="window length in time steps (default: 4)"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="floating dtype of the models and the data (default: float64)",
+    )
+    parser.add_argument(
+        "--val",
+        type=_fraction,
+        default=0.1,
+        metavar="FRACTION",
+        help="validation fraction of the windows, in time order between the training and the test windows; "
+        f"{trained} keep the epoch with the lowest validation MSE, and the test windows (the last 33%%) are "
+        "evaluated once, at the end; 0: no validation windows, the last epoch's weights (default: 0.1)",
+    )
+    parser.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help=f"stop training {trained} after N epochs without a lower validation MSE (default: none, train "
+        "every epoch; needs --val > 0)",
+    )
+
+
 def _out_dir(text: str) -> str:
     """An argparse type of ``--out``: a directory that exists and is writable, or can be created (nothing
     is created here)."""
@@ -319,12 +381,16 @@ def _rl_parsers(sub) -> None:
         "learning_curve.png). Options left out keep the algorithm's defaults (shown); with --resume they keep "
         "the run's saved values, and only --steps and --no-progress may change.",
     )
-    rl.add_argument("--env", help="gymnasium id, e.g. qseq/CartPoleNoVel-v1, qseq/CueRecall-v0, CartPole-v1")
+    new_run = "(required for a new run; with --resume: the run's)"
+    rl.add_argument("--env", help=f"gymnasium id, e.g. qseq/CartPoleNoVel-v1, qseq/CueRecall-v0, CartPole-v1 {new_run}")
     rl.add_argument(
-        "--env-kwargs", type=_json_object, metavar="JSON", help="keywords of the environment, e.g. '{\"delay\": 1}'"
+        "--env-kwargs",
+        type=_json_object,
+        metavar="JSON",
+        help="keywords of the environment, e.g. '{\"delay\": 1}' (default: none, the environment's defaults)",
     )
-    rl.add_argument("--model", choices=RL_MODELS, help="the recurrent core")
-    rl.add_argument("--algo", choices=RL_ALGORITHMS, help="the algorithm")
+    rl.add_argument("--model", choices=RL_MODELS, help=f"the recurrent core {new_run}")
+    rl.add_argument("--algo", choices=RL_ALGORITHMS, help=f"the algorithm {new_run}")
     rl.add_argument(
         "--steps",
         type=_positive_int,
@@ -337,8 +403,10 @@ def _rl_parsers(sub) -> None:
         metavar="K",
         help=f"environments stepped together (default: {rl_defaults('n_envs')})",
     )
-    rl.add_argument("--out", required=True, type=_out_dir, help="run directory, e.g. runs/cartpole")
-    rl.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    rl.add_argument("--out", required=True, type=_out_dir, help="run directory, e.g. runs/cartpole (required)")
+    rl.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its checkpoint (default: off)"
+    )
     rl.add_argument(
         "--seed", type=_seed, help=f"seed of weights, environments and training (default: {rl_defaults('seed')})"
     )
@@ -346,7 +414,7 @@ def _rl_parsers(sub) -> None:
         "--reservoir",
         action="store_true",
         default=None,
-        help="freeze the recurrent core at seeded random weights; only the heads train",
+        help="freeze the recurrent core at seeded random weights; only the heads train (default: off)",
     )
     rl.add_argument(
         "--hidden", type=_positive_int, help=f"hidden features of the core (default: {rl_defaults('hidden_size')})"
@@ -362,7 +430,13 @@ def _rl_parsers(sub) -> None:
     rl.add_argument(
         "--n-steps", type=_positive_int, help=f"steps per environment per update (default: {rl_defaults('n_steps')})"
     )
-    rl.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
+    rl.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        default=None,
+        help="no progress bar (default: a progress bar)",
+    )
     rl.set_defaults(func=cmd_rl)
 
     ev = sub.add_parser(
@@ -371,7 +445,9 @@ def _rl_parsers(sub) -> None:
         description="Play whole episodes with the policy of a `qseq rl` run and print the mean return. On a backend "
         "other than the torch engine it also prints what the circuits would cost on an IBM device.",
     )
-    ev.add_argument("--checkpoint", required=True, help="the run directory of `qseq rl` (or its checkpoint.pt)")
+    ev.add_argument(
+        "--checkpoint", required=True, help="the run directory of `qseq rl` (or its checkpoint.pt) (required)"
+    )
     ev.add_argument(
         "--backend",
         default=None,
@@ -388,7 +464,12 @@ def _rl_parsers(sub) -> None:
     ev.add_argument(
         "--seed", type=_seed, default=EVAL_SEED, help=f"environment i starts with seed + i (default: {EVAL_SEED})"
     )
-    ev.add_argument("--record", default=None, metavar="OUT.gif", help="save the first episode as an animated GIF")
+    ev.add_argument(
+        "--record",
+        default=None,
+        metavar="OUT.gif",
+        help="save the first episode as an animated GIF (default: no recording)",
+    )
     ev.add_argument("--sample", action="store_true", help="sample actions from the policy (default: most probable)")
     ev.add_argument("--shots", type=_positive_int, default=None, help="shots per circuit (default: the backend's)")
     ev.add_argument(
@@ -424,7 +505,7 @@ def _reservoir_options(parser: argparse.ArgumentParser, when: str, init_note: st
     )
 
 
-_DEBUG_HELP = "on an error, show the full traceback instead of one line (also: QSEQ_DEBUG=1)"
+_DEBUG_HELP = "on an error, show the full traceback instead of one line (also: QSEQ_DEBUG=1) (default: off)"
 
 #: Errors the library raises for bad options, files and environments (missing extras, memory,
 #: unreachable services); the CLI reports them in one line. Anything else is a bug and keeps its traceback.
@@ -455,9 +536,11 @@ def _parser() -> argparse.ArgumentParser:
         "or, with --reservoir, freeze its recurrent part at seeded random weights and fit a linear readout of "
         "its features in closed form (ridge, penalty by time-ordered cross-validation; no epochs).",
     )
-    train.add_argument("--model", required=True, choices=sorted(MODELS))
-    train.add_argument("--task", required=True, help="a task name (see `qseq tasks`)")
-    train.add_argument("--backend", default="torch", help="backend spec (see `qseq backends`)")
+    train.add_argument("--model", required=True, choices=sorted(MODELS), help="the model to train (required)")
+    train.add_argument("--task", required=True, help="a task name, see `qseq tasks` (required)")
+    train.add_argument(
+        "--backend", default="torch", help="where the circuits run, see `qseq backends` (default: torch)"
+    )
     train.add_argument("--epochs", type=_positive_int, default=None, help="epochs (default: 100; not with --reservoir)")
     train.add_argument(
         "--batch-size", type=_positive_int, default=None, help="windows per step (default: 4; not with --reservoir)"
@@ -465,49 +548,80 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--lr", type=_positive_float, default=None, help="learning rate (default: 0.01; not with --reservoir)"
     )
-    train.add_argument("--out", required=True, type=_out_dir, help="run directory, e.g. runs/shm")
+    train.add_argument("--out", required=True, type=_out_dir, help="run directory, e.g. runs/shm (required)")
     train.add_argument(
         "--resume",
         action="store_true",
-        help="continue from the run directory's checkpoint (with --reservoir: fit again from its cached features)",
+        help="continue from the run directory's checkpoint (with --reservoir: fit again from its cached "
+        "features) (default: off)",
     )
     train.add_argument("--seed", type=_seed, default=0, help="seed of weights and training (default: 0)")
     train.add_argument(
         "--reservoir",
         action="store_true",
-        help="freeze the recurrent part with seeded random weights; fit only a linear readout, in closed form",
+        help="freeze the recurrent part with seeded random weights; fit only a linear readout, in closed form "
+        "(default: off, train every weight)",
     )
+    _split_options(train, "trained runs")
     _reservoir_options(
         train,
         "with --reservoir",
         "; classical reservoirs and the QFWP have no circuit angles and take no --init",
     )
     train.set_defaults(func=cmd_train)
-    compare = sub.add_parser("compare", help="reservoir vs fully trained vs classical models on one task")
-    compare.add_argument("--task", required=True)
+    compare = sub.add_parser(
+        "compare",
+        help="reservoir vs fully trained vs classical models on one task",
+        description="Fit every model on the same chronological training windows, pick the trained models' "
+        "epochs on the validation windows, and evaluate the test windows once; one line per model and seed "
+        "while it runs, then a table and a figure.",
+    )
+    compare.add_argument("--task", required=True, help="a task name, see `qseq tasks` (required)")
     compare.add_argument("--seeds", type=_positive_int, default=5, help="seeds per model: 0, 1, ..., N-1 (default: 5)")
     compare.add_argument(
         "--epochs", type=_positive_int, default=100, help="epochs of the fully trained models (default: 100)"
     )
-    compare.add_argument("--backend", default="torch")
+    compare.add_argument("--backend", default="torch", help="where the quantum models' circuits run (default: torch)")
     compare.add_argument(
         "--out", type=_out_dir, default=None, help="where the figure goes (default: runs/compare-TASK)"
     )
     _reservoir_options(compare, "", "; the classical reservoirs are drawn as torch draws its layers")
+    _split_options(compare, "the fully trained models")
     compare.set_defaults(func=cmd_compare)
-    pred = sub.add_parser("predict", help="predict the test split of a trained run on another backend")
-    pred.add_argument("--checkpoint", required=True, help="the run directory of `qseq train` (trained or --reservoir)")
-    pred.add_argument("--backend", required=True, help="backend spec, e.g. aer, ibm:fake_manila, ibm:ibm_fez")
+    pred = sub.add_parser(
+        "predict",
+        help="predict the test split of a trained run on another backend",
+        description="Predict the run's test windows on another backend with the weights whose test MSE "
+        "`qseq train` reported (best.pt: best on validation; checkpoint.pt for a run trained with --val 0: "
+        "the last epoch), beside the same weights on the torch engine.",
+    )
+    pred.add_argument(
+        "--checkpoint", required=True, help="the run directory of `qseq train`, trained or --reservoir (required)"
+    )
+    pred.add_argument(
+        "--backend", required=True, help="backend spec, e.g. aer, ibm:fake_manila, ibm:ibm_fez (required)"
+    )
     pred.add_argument("--shots", type=_positive_int, default=None, help="shots per circuit (default: the backend's)")
-    pred.add_argument("--weights", type=_existing_file, default=None, help="a .pt file instead of the run's best.pt")
+    pred.add_argument(
+        "--weights",
+        type=_existing_file,
+        default=None,
+        help="a .pt file instead of the run's weights (default: those `qseq train` reported: best.pt, or "
+        "checkpoint.pt for --val 0)",
+    )
     pred.set_defaults(func=cmd_predict)
     est = sub.add_parser("estimate", help="jobs, shots and QPU time of a model on an IBM device, without running")
     est.add_argument(
-        "--model", required=True, choices=sorted(MODELS), help="a quantum model (classical ones run no circuits)"
+        "--model",
+        required=True,
+        choices=sorted(MODELS),
+        help="a quantum model; classical ones run no circuits (required)",
     )
-    est.add_argument("--task", required=True)
-    est.add_argument("--backend", required=True, help="ibm:<device>, e.g. ibm:ibm_fez or ibm:fake_manila")
-    est.add_argument("--reservoir", action="store_true", help="frozen reservoir: only the readout trains")
+    est.add_argument("--task", required=True, help="a task name, see `qseq tasks` (required)")
+    est.add_argument("--backend", required=True, help="ibm:<device>, e.g. ibm:ibm_fez or ibm:fake_manila (required)")
+    est.add_argument(
+        "--reservoir", action="store_true", help="frozen reservoir: only the readout trains (default: off)"
+    )
     est.add_argument("--shots", type=_positive_int, default=4096, help="shots per circuit (default: 4096)")
     est.add_argument("--epochs", type=_positive_int, default=100, help="training epochs priced (default: 100)")
     est.add_argument("--batch-size", type=_positive_int, default=4, help="windows per step (default: 4)")

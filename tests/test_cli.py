@@ -82,28 +82,29 @@ def test_train_reservoir_fits_a_ridge_readout_that_predict_loads(tmp_path):
     assert out.returncode == 0, out.stderr
     # the default for a quantum reservoir: 4 steps x (4 outputs + 2 circuits x 6 pairs of qubits); no cell state
     assert "ridge readout on 64 'observables' features" in out.stdout
-    assert "1,256 circuit evaluations" in out.stdout  # one pass: 157 windows x 4 steps x 2 circuits
+    assert "1,072 circuit evaluations" in out.stdout  # one pass: 134 training windows x 4 steps x 2 circuits
+    assert "134 training / 23 validation / 78 test windows" in out.stdout
     row = _row(out.stdout, "qrnn-RC (torch)")
     assert row[2] == "65"  # Linear(64 -> 1): the only fitted part
     info = json.loads((run / "run.json").read_text())
     assert (info["reservoir"], info["features"], info["init"]) == (True, "observables", "scaled:0.3")
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["readout"] == "ridge" and metrics["n_features"] == 64 and metrics["circuits"] == 1256
-    assert f"{metrics['test_mse']:.3e}" == row[4]
+    assert metrics["readout"] == "ridge" and metrics["n_features"] == 64 and metrics["circuits"] == 1072
+    assert [f"{metrics[k]:.3e}" for k in ("train_mse", "val_mse", "test_mse")] == row[3:6]
     assert (run / "metrics.csv").read_text().startswith("readout,features,n_features,alpha,")
-    assert (run / "prediction.png").stat().st_size > 0 and len(list((run / "features").glob("*.npy"))) == 2
+    assert (run / "prediction.png").stat().st_size > 0 and len(list((run / "features").glob("*.npy"))) == 3
     assert not (run / "checkpoint.pt").exists()
 
     predicted = qseq("predict", "--checkpoint", str(run), "--backend", "aer")
     assert predicted.returncode == 0, predicted.stderr
     mses = [next(t for t in _row(predicted.stdout, f"qrnn-RC on {b}") if "e-" in t) for b in ("torch", "aer")]
-    assert mses == [row[4], row[4]]  # as fitted, and on exact Aer: the same test MSE
+    assert mses == [row[5], row[5]]  # as fitted, and on exact Aer: the same test MSE
     assert (run / "predictions-aer_statevector.csv").exists()
 
     again = qseq("train", "--model", "qrnn", "--task", "damped_shm", "--reservoir", "--out", str(run), "--resume")
     assert again.returncode == 0, again.stderr
     assert "0 circuit evaluations" in again.stdout  # the features come from the run's cache
-    assert _row(again.stdout, "qrnn-RC (torch)")[4] == row[4]
+    assert _row(again.stdout, "qrnn-RC (torch)")[5] == row[5]
 
 
 def test_train_reservoir_of_a_classical_model_reads_its_feature_mode(tmp_path):
@@ -127,7 +128,7 @@ def test_train_reservoir_on_aer_keeps_its_jobs_in_the_run_directory(tmp_path):
     assert main([*base, "--backend", "aer", "--out", str(tmp_path / "aer")]) == 0
     assert (tmp_path / "aer" / "jobs.sqlite").exists()
     torch_fit, aer_fit = (json.loads((tmp_path / b / "metrics.json").read_text()) for b in ("torch", "aer"))
-    assert aer_fit["test_mse"] == pytest.approx(torch_fit["test_mse"], rel=1e-6)  # exact Aer: the same readout
+    assert aer_fit["test_mse"] == pytest.approx(torch_fit["test_mse"], rel=1e-4)  # exact Aer: the same readout
 
 
 def _fails(capsys, *args: str) -> str:
@@ -185,7 +186,7 @@ def test_compare_prints_every_model_and_saves_figure(tmp_path):
     for label in ("QRNN-RC", "QLSTM-RC", "QGRU-RC", "QLSTM (trained)", "LSTM-RC", "linear AR(4)"):
         assert label in out.stdout
     qlstm_rc = next(line for line in out.stdout.splitlines() if line.startswith("QLSTM-RC"))
-    assert "3,768" in qlstm_rc  # one pass: 157 windows x 4 steps x 6 circuits
+    assert "3,216" in qlstm_rc  # one pass: 134 training windows x 4 steps x 6 circuits
     assert (tmp_path / "compare.png").stat().st_size > 0
 
 

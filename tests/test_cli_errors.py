@@ -126,11 +126,14 @@ def test_a_damaged_feature_cache_is_computed_again_and_kept_aside(capsys, tmp_pa
     base = ["train", "--model", "qrnn", "--task", "damped_shm", "--reservoir", "--features", "last", "--out", str(out)]
     assert main(base) == 0
     fitted = json.loads((out / "metrics.json").read_text())
-    damaged = sorted((out / "features").glob("features-*.npy"))[0]
-    damaged.write_bytes(b"garbage")
-    with pytest.warns(RuntimeWarning, match=rf"the cache file {damaged} cannot be read .*computed again"):
+    cached = sorted((out / "features").glob("features-*.npy"))
+    assert len(cached) == 3  # train, validation and test windows
+    for damaged in cached:
+        damaged.write_bytes(b"garbage")
+    with pytest.warns(RuntimeWarning, match=rf"the cache file {cached[0]} cannot be read .*computed again"):
         assert main([*base, "--resume"]) == 0
-    assert (out / "features" / f"{damaged.name}.damaged").read_bytes() == b"garbage"
+    for damaged in cached:
+        assert (out / "features" / f"{damaged.name}.damaged").read_bytes() == b"garbage"
     refitted = json.loads((out / "metrics.json").read_text())
     assert refitted["circuits"] > 0 and refitted["test_mse"] == fitted["test_mse"]
     with warnings.catch_warnings():

@@ -2,6 +2,11 @@
 comparison (``docs/references.md``) as one table and one figure, with naive baselines beside them.
 
 Used by ``qseq compare --task TASK``; :func:`compare` returns the rows for programmatic use.
+
+Every entry sees the same chronological train / validation / test windows
+(:func:`qseq.data.chronological_split` with ``val``): readouts and weights are fitted on train, a
+trained model keeps its best epoch on validation, and the test windows are evaluated once per entry
+and seed, at the end.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import numpy as np
 import torch
 
 from .._io import check_writable_dir
-from ..data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
+from ..data import Split, chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
 from ..models import ESN, build_model, count_parameters, runs_circuits
 from ..reservoir import ReservoirRegressor, default_features
 from ..train import TrainConfig, evaluate, fit
@@ -54,21 +59,31 @@ class Row:
     trainable: int = 0
     circuits: int = 0
     seconds: list = field(default_factory=list)
+    val_mse: list = field(default_factory=list)
     test_mse: list = field(default_factory=list)
     note: str = ""
 
 
 def _run(
-    entry: Entry, seed: int, data, epochs: int, backend: str, features: str | None = None, init: str = "paper"
-) -> tuple[float, int, int]:
-    """Train one entry with one seed: ``(test MSE, trainable parameters, circuit evaluations)``.
-    Reservoirs are drawn with ``init`` (circuit angles) and read with ``features`` (``None``: each
-    reservoir's :func:`~qseq.reservoir.default_features`)."""
-    X_train, y_train, X_test, y_test = data
+    entry: Entry,
+    seed: int,
+    data: Split,
+    epochs: int,
+    backend: str,
+    features: str | None = None,
+    init: str = "paper",
+    dtype: str = "float64",
+    patience: int | None = None,
+) -> tuple[float | None, float, int, int]:
+    """Train one entry with one seed: ``(validation MSE, test MSE, trainable parameters, circuit
+    evaluations)``. Reservoirs are drawn with ``init`` (circuit angles) and read with ``features``
+    (``None``: each reservoir's :func:`~qseq.reservoir.default_features`)."""
+    X_train, y_train = data.train
     if entry.kind == "esn":
-        model = ESN(seed=seed).fit(X_train, y_train)
-        return model.mse(X_test, y_test), int(model.n_trainable_), 0
-    model = build_model(entry.model, dtype=torch.float64)
+        esn = ESN(seed=seed).fit(X_train, y_train)
+        val = None if data.val is None else esn.mse(*data.val)
+        return val, esn.mse(*data.test), int(esn.n_trainable_), 0
+    model = build_model(entry.model, dtype=getattr(torch, dtype))
     if entry.kind == "rc":
         model.freeze_reservoir(init, seed)
     if runs_circuits(model):
@@ -76,12 +91,25 @@ def _run(
     if entry.kind == "rc":
         mode = default_features(model.rnn) if features is None else features
         readout = ReservoirRegressor(model.rnn, readout="ridge", alpha="cv", features=mode).fit(X_train, y_train)
-        return readout.mse(X_test, y_test), readout.n_trainable_, readout.n_circuit_evaluations_
+        circuits = readout.n_circuit_evaluations_  # the fit's: one pass over the training windows
+        val = None if data.val is None else readout.mse(*data.val)
+        return val, readout.mse(*data.test), readout.n_trainable_, circuits
     before = _circuits(model)
     torch.manual_seed(seed)
-    config = TrainConfig(epochs=epochs, seed=seed, progress=False, plot=False, restore_best=False)
-    fit(model, (X_train, y_train), config=config)
-    return evaluate(model, X_test, y_test)["mse"], count_parameters(model), _circuits(model) - before
+    config = TrainConfig(
+        epochs=epochs,
+        seed=seed,
+        dtype=dtype,  # type: ignore[arg-type]
+        progress=False,
+        plot=False,
+        monitor="val_mse",
+        restore_best=data.val is not None,
+        early_stopping_patience=patience,
+    )
+    result = fit(model, data.train, data.val, config=config)
+    circuits = _circuits(model) - before  # training and validation, not the test evaluation below
+    test = evaluate(model, *data.test)["mse"]  # the test windows' only use: the chosen weights, once
+    return result.final_metrics.get("val_mse"), test, count_parameters(model), circuits
 
 
 def _circuits(model) -> int:
@@ -99,48 +127,80 @@ def compare(
     verbose: bool = True,
     features: str | None = "last",
     init: str = "paper",
+    *,
+    seq_len: int = 4,
+    val: float = 0.1,
+    test: float = 0.33,
+    dtype: str = "float64",
+    patience: int | None = None,
 ) -> list[Row]:
-    """Run every entry on ``task`` (window 4, chronological 67/33) for ``seeds`` seeds.
+    """Run every entry on ``task`` for ``seeds`` seeds, on one chronological train / validation /
+    test split of windows of length ``seq_len`` (:func:`qseq.data.chronological_split` with ``val``
+    and ``test``; default 57 / 10 / 33 %).
 
-    Prints a table (model, trainable parameters, circuit evaluations for training, train time, test
-    MSE mean ± std) with last-value persistence and linear AR(4) on the same windows, and saves a
-    bar chart to ``out/compare.png`` when ``out`` is given. Entries whose optional dependency is
-    missing (reservoirpy for the ESN) are reported as skipped.
+    Reservoir readouts (ridge, penalty by time-ordered CV on train) and the ESN are fitted on the
+    training windows; fully trained models train on them for ``epochs`` in ``dtype`` and keep the
+    epoch with the lowest validation MSE (with ``patience``: stop after that many epochs without
+    improvement; ``val=0``: no validation windows, the last epoch's weights). Every entry's test MSE
+    is one evaluation of those weights, after training. Prints which entry and seed runs (with
+    ``verbose``), then a table (model, trainable parameters, circuit evaluations of the fit, a
+    trained model's with its per-epoch validation; train time; validation and test MSE mean ± std)
+    with last-value persistence and linear AR on the same windows, and saves a bar chart to
+    ``out/compare.png`` when ``out`` is given. Entries whose optional dependency is missing
+    (reservoirpy for the ESN) are reported as skipped.
 
     Raises:
-        ValueError: ``seeds`` or ``epochs`` not a positive integer, or an unknown task.
+        ValueError: ``seeds``, ``epochs``, ``seq_len`` or ``patience`` not a positive integer, a
+            fraction out of range, ``dtype`` not float32/float64, ``patience`` with ``val=0``, or an
+            unknown task.
         OSError: ``out`` is a file or not writable (checked before any model runs).
     """
-    for name, value in (("seeds", seeds), ("epochs", epochs)):
+    for name, value in (("seeds", seeds), ("epochs", epochs), ("seq_len", seq_len), ("patience", patience)):
+        if name == "patience" and value is None:
+            continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    if patience is not None and val == 0:
+        raise ValueError("patience stops training on the validation MSE: it needs val > 0")
     if out is not None:
         check_writable_dir(out, "out")
-    X, y = get_task(task).load(seq_len=4)
-    data = chronological_split(X, y)
-    X_train, y_train, X_test, y_test = data
+    X, y = get_task(task).load(seq_len=seq_len)
+    data = chronological_split(X, y, val=val, test=test)
+    X_train, y_train = data.train
     rows = []
-    for entry in entries:
+    for number, entry in enumerate(entries, 1):
         row = Row(entry.label)
         for seed in range(seeds):
+            if verbose:
+                print(f"[{number}/{len(entries)}] {entry.label}, seed {seed + 1}/{seeds} ...", end=" ", flush=True)
             start = time.perf_counter()
             try:
-                test, row.trainable, circuits = _run(entry, seed, data, epochs, backend, features, init)
+                val_mse, test_mse, row.trainable, circuits = _run(
+                    entry, seed, data, epochs, backend, features, init, dtype, patience
+                )
             except ImportError as err:
                 row.note = f"skipped: {err}"
+                if verbose:
+                    print(row.note, flush=True)
                 break
             row.seconds.append(time.perf_counter() - start)
-            row.test_mse.append(test)
+            if val_mse is not None:
+                row.val_mse.append(val_mse)
+            row.test_mse.append(test_mse)
             row.circuits = circuits
+            if verbose:
+                shown = "" if val_mse is None else f"val MSE {val_mse:.3e}, "
+                print(f"{shown}test MSE {test_mse:.3e} ({row.seconds[-1]:.1f} s)", flush=True)
         rows.append(row)
-        if verbose and row.test_mse:
-            print(f"  {entry.label}: test MSE {np.mean(row.test_mse):.3e}", flush=True)
+    ar = f"linear AR({seq_len})"
     baselines = {
-        "last-value persistence": mse(persistence_baseline(X_test), y_test),
-        "linear AR(4)": mse(linear_ar_baseline(X_train, y_train, X_test), y_test),
+        "last-value persistence": _split_mses(data, lambda X: persistence_baseline(X)),
+        ar: _split_mses(data, lambda X: linear_ar_baseline(X_train, y_train, X)),
     }
     if verbose:
-        print(_format(task, rows, baselines, seeds, len(X_train), len(X_test)))
+        print(_format(task, rows, baselines, seeds, data, seq_len))
     if out is not None:
         path = _figure(task, rows, baselines, Path(out))
         if verbose and path:
@@ -148,11 +208,21 @@ def compare(
     return rows
 
 
-def _format(task, rows, baselines, seeds, n_train, n_test) -> str:
+def _split_mses(data: Split, predict) -> tuple[float | None, float]:
+    """``(validation MSE, test MSE)`` of a baseline's predictions (``None`` without validation windows)."""
+    val = None if data.val is None else mse(predict(data.X_val), data.y_val)
+    return val, mse(predict(data.X_test), data.y_test)
+
+
+def _spread(values: list) -> str:
+    return f"{np.mean(values):.3e} ± {np.std(values):.1e}" if values else "-"
+
+
+def _format(task, rows, baselines, seeds, data: Split, seq_len: int = 4) -> str:
     lines = []
     for r in rows:
         if not r.test_mse:
-            lines.append((r.label, "-", "-", "-", r.note))
+            lines.append((r.label, "-", "-", "-", "-", r.note))
             continue
         lines.append(
             (
@@ -160,16 +230,26 @@ def _format(task, rows, baselines, seeds, n_train, n_test) -> str:
                 r.trainable,
                 f"{r.circuits:,}",
                 f"{np.mean(r.seconds):.2f}",
-                f"{np.mean(r.test_mse):.3e} ± {np.std(r.test_mse):.1e}",
+                _spread(r.val_mse),
+                _spread(r.test_mse),
             )
         )
-    for name, value in baselines.items():
-        lines.append((name, "-", "-", "-", f"{value:.3e}"))
-    head = f"\n{task}: {n_train} training / {n_test} test windows of length 4, {seeds} seed(s)\n"
-    return head + table(lines, ("model", "trainable", "circuit evals (training)", "train s", "test MSE"))
+    for name, (val, test) in baselines.items():
+        lines.append((name, "-", "-", "-", "-" if val is None else f"{val:.3e}", f"{test:.3e}"))
+    n_train, n_val, n_test = data.sizes()
+    weights = (
+        "trained models: the epoch best on validation" if n_val else "no validation windows: trained models' last epoch"
+    )
+    head = (
+        f"\n{task}: {n_train} training / {n_val} validation / {n_test} test windows of length {seq_len}, "
+        f"{seeds} seed(s)\nreadouts and ESN fitted on train; {weights}; test evaluated once per seed\n"
+    )
+    header = ("model", "trainable", "circuit evals (fit)", "train s", "val MSE", "test MSE")
+    return head + table(lines, header)
 
 
 def _figure(task, rows, baselines, out: Path) -> Path | None:
+    baselines = {name: test for name, (_, test) in baselines.items()}
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -189,7 +269,7 @@ def _figure(task, rows, baselines, out: Path) -> Path | None:
         ax.axhline(value, color="k", linestyle=style, linewidth=1, label=name)
     ax.set_xticks(range(len(done)), [r.label for r in done], rotation=30, ha="right")
     ax.set_yscale("log")
-    ax.set_ylabel("test MSE")
+    ax.set_ylabel("test MSE (evaluated once)")
     ax.set_title(f"{task}: reservoir vs trained vs classical")
     ax.legend(fontsize=8)
     out.mkdir(parents=True, exist_ok=True)

@@ -108,9 +108,11 @@ def estimate(
     batch_size: int = 4,
     seq_len: int = 4,
     seed: int = 0,
+    val: float = 0.1,
 ) -> tuple[IBMBackend, dict[str, Cost]]:
     """Cost of inference on the test split, of fitting a ridge readout on a frozen reservoir, and of
-    ``epochs`` epochs of training (with per-epoch evaluation), on the chronological 67/33 split.
+    ``epochs`` epochs of training (with per-epoch evaluation of the training and validation windows),
+    on the chronological train / validation / test split of ``qseq train`` (``val``, test 33 %).
 
     Returns:
         the pricing device and ``{"inference": Cost, "reservoir fit": Cost, "training": Cost}``.
@@ -118,7 +120,9 @@ def estimate(
     device = device_for_estimate(backend, shots)
     pricer = Pricer(device)
     X, y = get_task(task).load(seq_len=seq_len)
-    X_train, y_train, X_test, y_test = chronological_split(X, y)
+    split = chronological_split(X, y, val=val)
+    X_train, y_train = split.train
+    X_test, y_test = split.test
 
     def recorded(run, *, frozen: bool = reservoir) -> list[tuple[Circuit, int]]:
         model = build_model(model_name, dtype=torch.float64, reservoir=frozen, seed=seed)
@@ -138,7 +142,7 @@ def estimate(
         config = TrainConfig(
             epochs=n_epochs, batch_size=batch_size, seed=seed, progress=False, plot=False, restore_best=False
         )
-        return lambda m: fit(m, (X_train, y_train), (X_test, y_test), config=config)
+        return lambda m: fit(m, (X_train, y_train), split.val, config=config)
 
     # one epoch and two epochs: the difference is one epoch, the rest is paid once
     one, two = astuple(pricer.cost(recorded(train(1)))), astuple(pricer.cost(recorded(train(2))))

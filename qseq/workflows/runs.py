@@ -6,9 +6,18 @@ A trained run's directory holds what :func:`qseq.train.fit` writes (``checkpoint
 metrics, plots). A reservoir run's holds ``best.pt`` (the weights of a
 :class:`~qseq.reservoir.ReservoirModel`: the frozen reservoir and the fitted readout),
 ``metrics.json`` / ``metrics.csv`` (one row: the fit), ``prediction.png`` and the feature cache
-``features/``. Both hold ``run.json`` (:class:`RunInfo`: which model, task and settings, so the run
-can be rebuilt), ``predictions-<backend>.csv`` files and, for Qiskit backends, the job journal
+``features/``. Both hold ``run.json`` (:class:`RunInfo`: which model, task, split and settings, so the
+run can be rebuilt), ``predictions-<backend>.csv`` files and, for Qiskit backends, the job journal
 ``jobs.sqlite``.
+
+``run.json`` is written when a run starts, with ``"status": "running"``, and again when it ends, with
+``"status": "complete"`` and ``"result"``: the windows in each split, which weights were evaluated
+(``"best on validation"``, or ``"last"`` without a validation split) and their train / validation /
+test MSE. An interrupted run directory is therefore still a run directory (``--resume`` continues it).
+
+The windows are split in time order into train / validation / test (:func:`qseq.data.chronological_split`
+with ``val``, default 10 % / 33 %): weights are fitted on train, the best epoch (and early stopping) is
+chosen on validation, and the test windows are evaluated once, at the end, with the chosen weights.
 """
 
 from __future__ import annotations
@@ -28,11 +37,11 @@ from torch import nn
 
 from .._io import DamagedFileError, atomic_write, check_writable_dir, read_json
 from ..backends import Backend, accepts, get
-from ..data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
+from ..data import Split, chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
 from ..models import QFWP, QuantumModel, build_model, count_parameters, runs_circuits
 from ..models.init import Initialisable, check_init
 from ..reservoir import FEATURES, ReservoirModel, default_features
-from ..train import TrainConfig, evaluate, fit, is_main_process, load_model_weights, plot_prediction, predict
+from ..train import TrainConfig, fit, is_main_process, load_model_weights, plot_prediction, predict
 from ..train.config import BEST_FILE, CHECKPOINT_FILE, LOSS_PLOT, METRICS_CSV, METRICS_JSON, PREDICTION_PLOT
 
 __all__ = [
@@ -49,6 +58,8 @@ __all__ = [
     "build_run_model",
     "train_run",
     "predict_run",
+    "run_weights",
+    "read_run_record",
     "backend_for_run",
 ]
 
@@ -60,6 +71,11 @@ FEATURE_CACHE = "features"
 #: read from it is :func:`qseq.reservoir.default_features`.
 RESERVOIR_INIT = "scaled:0.3"
 _Model = TypeVar("_Model", bound=QuantumModel)
+#: Keys of ``run.json`` besides the :class:`RunInfo` fields: the run's progress and its final evaluation.
+_STATUS_KEYS = ("status", "result")
+#: The validation fraction of runs whose ``run.json`` predates the validation split (they trained on
+#: every window before the test windows, and reported the last epoch's weights).
+_LEGACY_VAL = 0.0
 _TRAINED_RUN_FILES = (RUN_INFO, METRICS_CSV, METRICS_JSON, CHECKPOINT_FILE, BEST_FILE, LOSS_PLOT, PREDICTION_PLOT)
 
 
@@ -70,15 +86,18 @@ class RunInfo:
     Attributes:
         model: a name of :data:`qseq.models.MODELS`.
         task: a name of :data:`qseq.data.TASKS`.
-        seq_len: window length.
+        seq_len: window length (the papers': 4).
         reservoir: whether the recurrent part is a frozen reservoir.
         seed: the seed of the weights and of training.
         backend: the backend spec the model trained on.
-        dtype: the parameter dtype (``"float64"``).
+        dtype: the parameter dtype, ``"float64"`` or ``"float32"``.
         features: what the readout reads (:data:`qseq.reservoir.FEATURES`); a trained model's head
             reads the last step, ``"last"``.
         init: how the reservoir's circuit angles were drawn (:data:`qseq.models.INITS`); ``"paper"``
             for a trained run and for a reservoir without circuit angles (classical, QFWP).
+        val: the validation fraction of the windows (:func:`qseq.data.chronological_split`); ``0``:
+            no validation split, the last epoch's weights are evaluated.
+        test: the test fraction (the last windows in time).
     """
 
     model: str
@@ -90,6 +109,11 @@ class RunInfo:
     dtype: str = "float64"
     features: str = "last"
     init: str = "paper"
+    val: float = 0.1
+    test: float = 0.33
+
+
+_DTYPE_NAMES = ("float64", "float32")
 
 
 def run_info(
@@ -101,23 +125,29 @@ def run_info(
     backend: str = "torch",
     features: str | None = None,
     init: str | None = None,
+    seq_len: int = 4,
+    dtype: str = "float64",
+    val: float = 0.1,
+    test: float = 0.33,
 ) -> RunInfo:
     """The :class:`RunInfo` of ``qseq train``: a reservoir run reads
     :func:`~qseq.reservoir.default_features` and draws its circuit angles by :data:`RESERVOIR_INIT`
     unless ``features`` / ``init`` say otherwise
     (``"paper"`` for a reservoir without circuit angles); a trained run takes neither."""
+    trained = RunInfo(model, task, seq_len, False, seed, backend, dtype, val=val, test=test)
+    _check_info(trained)
     if not reservoir:
         if features is not None or init is not None:
             raise ValueError(
                 "features and init (--features, --init) choose how a reservoir is read and drawn: "
                 "they need reservoir=True (--reservoir)"
             )
-        return RunInfo(model, task, seed=seed, backend=backend)
+        return trained
     built = build_model(model)
     if init is None:
         init = RESERVOIR_INIT if _has_circuit_angles(built) else "paper"
     features = default_features(built.rnn) if features is None else features
-    return RunInfo(model, task, reservoir=True, seed=seed, backend=backend, features=features, init=init)
+    return dataclasses.replace(trained, reservoir=True, features=features, init=init)
 
 
 def _has_circuit_angles(model: nn.Module) -> bool:
@@ -126,6 +156,16 @@ def _has_circuit_angles(model: nn.Module) -> bool:
 
 
 def _check_info(info: RunInfo) -> None:
+    if isinstance(info.seq_len, bool) or not isinstance(info.seq_len, int) or info.seq_len < 1:
+        raise ValueError(f"seq_len (--seq-len) must be a whole number >= 1, got {info.seq_len!r}")
+    if info.dtype not in _DTYPE_NAMES:
+        raise ValueError(f"dtype (--dtype) must be one of {_DTYPE_NAMES}, got {info.dtype!r}")
+    for name, value, low in (("val", info.val, "[0"), ("test", info.test, "(0")):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not (0 <= value < 1 if low == "[0" else 0 < value < 1):
+            raise ValueError(f"{name} (--{name}) must be a fraction in {low}, 1), got {value!r}")
+    if info.val + info.test >= 1:
+        raise ValueError(f"val (--val) + test must be < 1 to leave training windows, got {info.val} + {info.test}")
     if info.features not in FEATURES:
         raise ValueError(f"features must be one of {FEATURES}, got {info.features!r}")
     check_init(info.init)
@@ -136,9 +176,27 @@ def _check_info(info: RunInfo) -> None:
         )
 
 
-def write_run_info(run_dir: Path, info: RunInfo) -> None:
-    """Write ``run_dir/run.json`` atomically."""
-    _write_text(Path(run_dir) / RUN_INFO, json.dumps(dataclasses.asdict(info), indent=2) + "\n")
+def write_run_info(run_dir: Path, info: RunInfo, status: str = "complete", result: dict | None = None) -> None:
+    """Write ``run_dir/run.json`` atomically: ``info``, the run's ``status`` (``"running"`` while it
+    trains, ``"complete"`` at the end) and its final evaluation ``result``."""
+    record: dict = {**dataclasses.asdict(info), "status": status}
+    if result is not None:
+        record["result"] = result
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    _write_text(Path(run_dir) / RUN_INFO, json.dumps(record, indent=2) + "\n")
+
+
+def read_run_record(run_dir: Path) -> tuple[RunInfo, dict]:
+    """The :class:`RunInfo` of a run directory and the rest of its ``run.json``: ``status``
+    (``"running"``, ``"complete"``; ``"complete"`` for runs written before it was recorded) and,
+    once complete, ``result``."""
+    path = Path(run_dir) / RUN_INFO
+    info = read_run_info(run_dir)
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    record = {"status": saved.get("status", "complete")}
+    if "result" in saved:
+        record["result"] = saved["result"]
+    return info, record
 
 
 def read_run_info(run_dir: Path) -> RunInfo:
@@ -152,6 +210,9 @@ def read_run_info(run_dir: Path) -> RunInfo:
     )
     saved = read_json(path, f"{RUN_INFO} of `qseq train`", remedy)
     fields = {f.name for f in dataclasses.fields(RunInfo)}
+    if isinstance(saved, dict):
+        saved = {k: v for k, v in saved.items() if k not in _STATUS_KEYS}
+        saved.setdefault("val", _LEGACY_VAL)
     if not isinstance(saved, dict) or "model" not in saved or "task" not in saved or set(saved) - fields:
         extra = sorted(set(saved) - fields) if isinstance(saved, dict) else []
         raise DamagedFileError(
@@ -205,9 +266,9 @@ def _reservoir_model(info: RunInfo, dtype: torch.dtype) -> ReservoirModel:
     return ReservoirModel(layer, info.seq_len, features=info.features)
 
 
-def _split(info: RunInfo):
+def _split(info: RunInfo) -> Split:
     X, y = get_task(info.task).load(seq_len=info.seq_len)
-    return chronological_split(X, y)
+    return chronological_split(X, y, val=info.val, test=info.test)
 
 
 @dataclass
@@ -215,25 +276,32 @@ class TrainedRun:
     """What :func:`train_run` returns.
 
     Attributes:
-        rows: ``(label, trainable parameters, train MSE, test MSE, seconds)`` for the model, then
-            last-value persistence and linear AR on the same windows.
-        n_train, n_test: windows in each split.
+        rows: ``(label, trainable parameters, train MSE, validation MSE, test MSE, seconds)`` for the
+            model (with the weights :attr:`weights` names), then last-value persistence and linear AR
+            (fitted on train) on the same windows; ``"-"`` for an empty validation split.
+        n_train, n_val, n_test: windows in each split.
         run_dir: where the run was written.
         main: False on the other ranks of a data-parallel (``torchrun``) run: they write and print nothing.
         files: what the run directory holds.
         epochs: the epochs of a trained run; ``None`` for a reservoir run.
         readout: a reservoir run's fit (what ``metrics.json`` holds: feature mode and width, penalty,
             MSEs, circuit evaluations, seconds); ``None`` for a trained run.
+        weights: which weights the MSEs are of: ``"best on validation (epoch k of n)"``, ``"last
+            (epoch n)"``, or a reservoir's ``"ridge readout fitted on train"``.
+        result: what ``run.json``'s ``"result"`` holds.
     """
 
     rows: list[tuple]
     n_train: int
+    n_val: int
     n_test: int
     run_dir: Path
     main: bool = True
     files: tuple[str, ...] = _TRAINED_RUN_FILES
     epochs: int | None = None
     readout: dict | None = None
+    weights: str = ""
+    result: dict = dataclasses.field(default_factory=dict)
 
 
 def train_run(
@@ -243,22 +311,30 @@ def train_run(
     epochs: int | None = None,
     batch_size: int | None = None,
     lr: float | None = None,
+    patience: int | None = None,
     resume: bool = False,
     progress: bool = True,
 ) -> TrainedRun:
-    """Train ``info.model`` on ``info.task`` (chronological 67/33 split) into ``out``.
+    """Train ``info.model`` on ``info.task`` into ``out``, on a chronological train / validation /
+    test split (``info.val``, ``info.test``; default 57 / 10 / 33 %).
 
     A trained run (``info.reservoir`` false) trains every weight with the papers' recipe
-    (:func:`qseq.train.fit`; ``epochs`` default 100, ``batch_size`` 4, ``lr`` 0.01). The papers report
-    the weights after the last epoch, so those are evaluated; the test split is monitored during
-    training, never selected on (``restore_best=False``).
+    (:func:`qseq.train.fit`; ``epochs`` default 100, ``batch_size`` 4, ``lr`` 0.01) on the training
+    windows. The validation MSE of every epoch picks the weights that are kept and evaluated (the
+    best on validation; ``best.pt``) and, with ``patience``, stops training after that many epochs
+    without improvement. With ``info.val == 0`` there is no validation split: the last epoch's
+    weights are evaluated (the papers' protocol; ``checkpoint.pt``) and ``patience`` is refused. The
+    test windows are evaluated once, at the end.
 
     A reservoir run fits the readout of :func:`build_run_model`'s
     :class:`~qseq.reservoir.ReservoirModel` in closed form: ridge, its penalty chosen by time-ordered
     5-fold cross-validation on the training windows. The reservoir runs once per split; its features
     are cached in ``out/features/`` (and a Qiskit backend's jobs in ``out/jobs.sqlite``), so
     ``resume=True`` fits an existing reservoir run again without a circuit evaluation. ``epochs``,
-    ``batch_size`` and ``lr`` do not apply.
+    ``batch_size``, ``lr`` and ``patience`` do not apply; the validation windows are reported, not fitted on.
+
+    ``out/run.json`` is written before any work (``"status": "running"``; on ``resume`` an existing
+    one is kept) and again at the end with the result.
 
     Raises:
         ValueError: a bad :class:`RunInfo`, epochs / batch size / learning rate for a reservoir run,
@@ -269,32 +345,57 @@ def train_run(
     out = Path(out)
     _check_info(info)
     if info.reservoir:
-        options = (("epochs", "--epochs", epochs), ("batch_size", "--batch-size", batch_size), ("lr", "--lr", lr))
+        options = (
+            ("epochs", "--epochs", epochs),
+            ("batch_size", "--batch-size", batch_size),
+            ("lr", "--lr", lr),
+            ("patience", "--patience", patience),
+        )
         given = [f"{name} ({flag})" for name, flag, value in options if value is not None]
         if given:
             raise ValueError(
                 f"a reservoir run fits its readout in closed form, without epochs: {' and '.join(given)} "
                 f"{'does' if len(given) == 1 else 'do'} not apply; leave {'it' if len(given) == 1 else 'them'} out"
             )
+    elif patience is not None and info.val == 0:
+        raise ValueError(
+            "patience (--patience) stops training on the validation MSE, and val=0 (--val 0) leaves no "
+            "validation windows: give a validation fraction, or leave patience out"
+        )
     _check_run_dir(out, info, resume)
     data = _split(info)
-    if info.reservoir:
-        row, readout, files = _fit_reservoir_run(info, out, data)
-        run = TrainedRun([row], len(data[0]), len(data[2]), out, is_main_process(), files, readout=readout)
-    else:
+    recipe = None
+    if not info.reservoir:
         recipe = TrainConfig(
             epochs=100 if epochs is None else epochs,
             batch_size=4 if batch_size is None else batch_size,
             lr=0.01 if lr is None else lr,
             seed=info.seed,
+            dtype=info.dtype,  # type: ignore[arg-type]
             progress=progress,
-            restore_best=False,
+            monitor="val_mse",
+            restore_best=info.val > 0,
+            early_stopping_patience=patience,
         )
-        row = _train_run(info, out, data, recipe, resume)
-        run = TrainedRun([row], len(data[0]), len(data[2]), out, is_main_process(), epochs=recipe.epochs)
+
+    def started() -> None:
+        """Write ``run.json`` once the model stands on its backend, before the first epoch or feature."""
+        if is_main_process() and not (resume and (out / RUN_INFO).is_file()):
+            write_run_info(out, info, status="running")
+
+    n_train, n_val, n_test = data.sizes()
+    if recipe is None:
+        row, readout, files = _fit_reservoir_run(info, out, data, started)
+        run = TrainedRun([row], n_train, n_val, n_test, out, is_main_process(), files, readout=readout)
+        run.weights = "ridge readout fitted on train"
+        mses = {f"{part}_mse": readout[f"{part}_mse"] for part in ("train", "val", "test")}
+    else:
+        row, mses, weights = _train_run(info, out, data, recipe, resume, started)
+        run = TrainedRun([row], n_train, n_val, n_test, out, is_main_process(), epochs=recipe.epochs, weights=weights)
     run.rows += _baseline_rows(info, data)
+    run.result = {"n_train": n_train, "n_val": n_val, "n_test": n_test, "weights": run.weights, **mses}
     if run.main:
-        write_run_info(run.run_dir, info)
+        write_run_info(run.run_dir, info, status="complete", result=run.result)
     return run
 
 
@@ -302,6 +403,11 @@ def _check_run_dir(out: Path, info: RunInfo, resume: bool) -> None:
     """Refuse a directory that holds the other kind of run, and an existing reservoir run unless it
     is resumed with the same settings (a trained run's directory :func:`qseq.train.fit` checks)."""
     saved = read_run_info(out) if (out / RUN_INFO).is_file() else None
+    if not info.reservoir and not resume and (out / CHECKPOINT_FILE).is_file():
+        raise FileExistsError(
+            f"{out} already holds a trained run (a {CHECKPOINT_FILE}); pass --resume (resume=True) to continue "
+            "it, or choose another --out"
+        )
     if info.reservoir and ((saved is not None and not saved.reservoir) or (out / CHECKPOINT_FILE).is_file()):
         raise ValueError(
             f"{out} holds a trained run (`qseq train` without --reservoir): a reservoir run can neither "
@@ -345,28 +451,35 @@ def _differences(saved: RunInfo, requested: RunInfo, fields) -> list[str]:
     ]
 
 
-def _train_run(info: RunInfo, out: Path, data, config: TrainConfig, resume: bool) -> tuple:
-    X_train, y_train, X_test, y_test = data
+def _train_run(
+    info: RunInfo, out: Path, data: Split, config: TrainConfig, resume: bool, started
+) -> tuple[tuple, dict, str]:
+    """Fit on train, select on validation, evaluate the test windows once: ``(row, MSEs, weights)``."""
     torch.manual_seed(info.seed)
     model = build_run_model(info)
+    started()
     start = time.perf_counter()
-    fit(model, (X_train, y_train), (X_test, y_test), config=config, run_dir=out, resume=resume)
+    result = fit(model, data.train, data.val, config=config, run_dir=out, resume=resume, test=data.test)
     seconds = time.perf_counter() - start
-    return (
-        f"{_label(info)} ({info.backend})",
-        count_parameters(model),
-        f"{evaluate(model, X_train, y_train)['mse']:.3e}",
-        f"{evaluate(model, X_test, y_test)['mse']:.3e}",
-        f"{seconds:.1f}",
-    )
+    final = result.final_metrics
+    mses = {f"{part}_mse": final.get(f"{part}_mse") for part in ("train", "val", "test")}
+    weights = f"{result.weights} (epoch {result.weights_epoch} of {result.epochs_run})"
+    row = (f"{_label(info)} ({info.backend})", count_parameters(model), *_mse_cells(mses), f"{seconds:.1f}")
+    return row, mses, weights
 
 
-def _fit_reservoir_run(info: RunInfo, out: Path, data) -> tuple[tuple, dict, tuple[str, ...]]:
+def _mse_cells(mses: dict) -> tuple[str, str, str]:
+    """Train, validation and test MSE as table cells (``"-"`` where a split is empty)."""
+    return tuple("-" if mses.get(f"{p}_mse") is None else f"{mses[f'{p}_mse']:.3e}" for p in ("train", "val", "test"))  # type: ignore[return-value]
+
+
+def _fit_reservoir_run(info: RunInfo, out: Path, data: Split, started) -> tuple[tuple, dict, tuple[str, ...]]:
     """Fit the readout, evaluate it on the cached features, and (rank 0) write the run's files."""
-    X_train, y_train, X_test, y_test = data
+    X_train, y_train, X_test, y_test = data.X_train, data.y_train, data.X_test, data.y_test
     model = _reservoir_model(info, getattr(torch, info.dtype))
     # a Qiskit backend keeps its job journal in the run directory: an interrupted fit pays for no job twice
     _on_backend(model, info, backend_for_run(info.backend, out) if runs_circuits(model) else None)
+    started()
     start = time.perf_counter()
     regressor = model.fit_readout(X_train, y_train, alpha="cv", cache_dir=out / FEATURE_CACHE)
     seconds = time.perf_counter() - start
@@ -377,17 +490,12 @@ def _fit_reservoir_run(info: RunInfo, out: Path, data) -> tuple[tuple, dict, tup
         "alpha": regressor.alpha_,
         "cv_folds": regressor.cv_folds,
         "train_mse": regressor.mse(X_train, y_train),
+        "val_mse": None if data.val is None else regressor.mse(*data.val),
         "test_mse": regressor.mse(X_test, y_test),
         "circuits": regressor.n_circuit_evaluations_,
         "fit_seconds": seconds,
     }
-    row = (
-        f"{_label(info)} ({info.backend})",
-        count_parameters(model),
-        f"{readout['train_mse']:.3e}",
-        f"{readout['test_mse']:.3e}",
-        f"{seconds:.1f}",
-    )
+    row = (f"{_label(info)} ({info.backend})", count_parameters(model), *_mse_cells(readout), f"{seconds:.1f}")
     files: tuple[str, ...] = (RUN_INFO, METRICS_JSON, METRICS_CSV, BEST_FILE)
     if is_main_process():
         out.mkdir(parents=True, exist_ok=True)
@@ -405,24 +513,21 @@ def _fit_reservoir_run(info: RunInfo, out: Path, data) -> tuple[tuple, dict, tup
     return row, readout, files + (f"{FEATURE_CACHE}/",) + ((JOURNAL,) if journaled else ())
 
 
-def _baseline_rows(info: RunInfo, data) -> list[tuple]:
-    """Last-value persistence and linear AR on the run's windows, in the rows of :class:`TrainedRun`."""
-    X_train, y_train, X_test, y_test = data
+def _baseline_rows(info: RunInfo, data: Split) -> list[tuple]:
+    """Last-value persistence and linear AR (fitted on train) on the run's windows, in the rows of
+    :class:`TrainedRun`."""
+    parts = {"train": data.train, "val": data.val, "test": data.test}
+    persistence = {
+        f"{p}_mse": None if xy is None else mse(persistence_baseline(xy[0]), xy[1]) for p, xy in parts.items()
+    }
+    ar = {
+        f"{p}_mse": None if xy is None else mse(linear_ar_baseline(*data.train, xy[0]), xy[1])
+        for p, xy in parts.items()
+    }
+    X_train = data.X_train
     return [
-        (
-            "last-value persistence",
-            0,
-            f"{mse(persistence_baseline(X_train), y_train):.3e}",
-            f"{mse(persistence_baseline(X_test), y_test):.3e}",
-            "-",
-        ),
-        (
-            f"linear AR({info.seq_len})",
-            X_train.shape[1] * X_train.shape[2] + 1,
-            f"{mse(linear_ar_baseline(X_train, y_train, X_train), y_train):.3e}",
-            f"{mse(linear_ar_baseline(X_train, y_train, X_test), y_test):.3e}",
-            "-",
-        ),
+        ("last-value persistence", 0, *_mse_cells(persistence), "-"),
+        (f"linear AR({info.seq_len})", X_train.shape[1] * X_train.shape[2] + 1, *_mse_cells(ar), "-"),
     ]
 
 
@@ -455,6 +560,8 @@ class PredictedRun:
         rows: ``(label, test MSE, seconds, jobs, jobs from the journal, circuits)``: the trained
             weights evaluated exactly (torch engine), then on the new backend.
         n_test: test windows.
+        weights: which weights were loaded: the file, and what ``qseq train`` reported for it
+            (``"best on validation"``, ``"last"``, a reservoir's readout), or ``"--weights FILE"``.
         predictions: the CSV written (target, as trained, on the new backend).
         journal: the job journal's path, or ``None`` for a backend without one.
     """
@@ -463,11 +570,25 @@ class PredictedRun:
     n_test: int
     predictions: Path
     journal: Path | None
+    weights: str = ""
+
+
+def run_weights(run_dir: Path, info: RunInfo) -> tuple[Path, str]:
+    """The weights file whose test MSE ``qseq train`` reported, and what they are: ``best.pt``
+    (best on validation, or a reservoir's readout) or, for a trained run without a validation split,
+    ``checkpoint.pt`` (the last epoch's)."""
+    run_dir = Path(run_dir)
+    if info.reservoir:
+        return run_dir / BEST_FILE, "ridge readout fitted on train"
+    if info.val == 0:
+        return run_dir / CHECKPOINT_FILE, "last"
+    return run_dir / BEST_FILE, "best on validation"
 
 
 def predict_run(run_dir: Path, spec: str, *, shots: int | None = None, weights: Path | None = None) -> PredictedRun:
-    """Predict the test split of a trained run on backend ``spec`` with the run's ``best.pt`` (or
-    ``weights``), beside the same weights evaluated exactly; write the predictions CSV."""
+    """Predict the test split of a run on backend ``spec`` with the weights whose test MSE
+    ``qseq train`` reported (:func:`run_weights`; or ``weights``), beside the same weights evaluated
+    exactly; write the predictions CSV."""
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
     try:
@@ -477,13 +598,17 @@ def predict_run(run_dir: Path, spec: str, *, shots: int | None = None, weights: 
             f"no file can be created in the run directory {run_dir}, and the predictions (and a Qiskit backend's "
             "job journal) are written into it; copy the run directory to a writable place and predict from there"
         ) from None
-    _, _, X_test, y_test = _split(info)
+    X_test, y_test = _split(info).test
     model = build_run_model(info, backend="torch")
     if not runs_circuits(model):
         raise ValueError(f"model {info.model!r} is classical and runs on torch only")
     if weights is not None:
         _check_weights_source(Path(weights), run_dir, info)
-    load_model_weights(model, weights or run_dir)
+        source, which = Path(weights), f"--weights {weights}"
+    else:
+        source, what = run_weights(run_dir, info)
+        which = f"{source.name}: {what}"
+    load_model_weights(model, source)
     exact = predict(model, X_test)
     backend = backend_for_run(spec, run_dir, shots)
     model.to_backend(backend)
@@ -503,7 +628,8 @@ def predict_run(run_dir: Path, spec: str, *, shots: int | None = None, weights: 
         ),
     ]
     path = _write_predictions(run_dir, backend.name, np.asarray(y_test), exact, pred)
-    return PredictedRun(rows, len(X_test), path, run_dir / JOURNAL if accepts(spec, "journal") else None)
+    journal = run_dir / JOURNAL if accepts(spec, "journal") else None
+    return PredictedRun(rows, len(X_test), path, journal, which)
 
 
 def _check_weights_source(weights: Path, run_dir: Path, info: RunInfo) -> None:
