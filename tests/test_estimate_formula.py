@@ -1,0 +1,64 @@
+"""``qseq estimate``'s price of recorded calls against a hand computation:
+
+    QPU seconds = Σ_calls rows · shots · (rep_delay + duration of the ISA circuit + measurement),
+
+with the ISA circuit's duration scheduled here by hand (as soon as possible, each gate's length
+from the device's calibration), the longest measurement of the device, and one PUB per job
+(a call of more rows than ``max_circuits`` is split into several jobs).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from qseq.circuits import chen_vqc, fwp_vqc
+
+pytest.importorskip("qiskit_ibm_runtime")
+
+from qseq.backends.ibm import IBMBackend  # noqa: E402
+from qseq.workflows.estimate import Pricer, device_for_estimate  # noqa: E402
+
+
+def asap_seconds(isa, target) -> float:
+    """Length of ``isa`` when every gate starts as soon as its qubits are free."""
+    free = [0.0] * isa.num_qubits
+    for instruction in isa.data:
+        name = instruction.operation.name
+        if name == "barrier":
+            continue
+        qubits = tuple(isa.find_bit(q).index for q in instruction.qubits)
+        length = target[name][qubits].duration or 0.0
+        start = max(free[q] for q in qubits)
+        for q in qubits:
+            free[q] = start + length
+    return max(free)
+
+
+@pytest.mark.parametrize("max_circuits", [None, 4])
+def test_qpu_seconds_and_counts_equal_the_formula_by_hand(max_circuits):
+    shots = 1000
+    device = IBMBackend("fake_manila", shots=shots, journal=False, max_circuits=max_circuits)
+    target = device._device.target
+    a, b = chen_vqc(3, 1), fwp_vqc(4, 2, 2)
+    records = [(a, 5), (b, 3), (a, 7)]
+
+    cost = Pricer(device).cost(records)
+
+    rep_delay = 250e-6  # fake_manila's default_rep_delay
+    assert device._device.default_rep_delay == rep_delay
+    measure = max(target["measure"][(q,)].duration for q in range(target.num_qubits))
+    per_shot = {c: rep_delay + asap_seconds(device.isa_circuit(c), target) + measure for c in (a, b)}
+    assert all(200e-6 < t < 1e-3 for t in per_shot.values())  # a few µs of gates on top of the delay
+    want = 5 * shots * per_shot[a] + 3 * shots * per_shot[b] + 7 * shots * per_shot[a]
+    jobs = 3 if max_circuits is None else math.ceil(5 / 4) + math.ceil(3 / 4) + math.ceil(7 / 4)
+    assert (cost.jobs, cost.pubs, cost.circuits, cost.shots) == (jobs, jobs, 15, 15 * shots)
+    assert cost.qpu_seconds == pytest.approx(want, rel=1e-12)
+
+
+def test_a_cloud_name_is_priced_on_its_fake_snapshot():
+    device = device_for_estimate("ibm:ibm_fez", shots=64)
+    assert device.name == "ibm:fake_fez" and device.shots == 64 and device.journal is None
+    with pytest.raises(ValueError, match="ibm:<device>"):
+        device_for_estimate("aer", shots=64)
