@@ -1,7 +1,7 @@
 """Paper QFWP benchmarks (targets T7–T8, docs/references.md): accuracy against the paper QLSTM, and training speed.
 
-``accuracy``: T7–T8 (damped SHM, Bessel J2, NARMA5, NARMA10; window 4, chronological 67/33, Chen's
-scaling, float64) with the QFWP reference code's recipe — RMSprop 0.01 (alpha 0.99, eps 1e-8),
+``accuracy``: T7–T8 (damped SHM, Bessel J2, NARMA5, NARMA10; window 4, Chen's scaling, float64) with
+the QFWP reference code's recipe — RMSprop 0.01 (alpha 0.99, eps 1e-8),
 batch 10, no shuffling, 100 epochs, MSE on the last-step output — for
 
 * the paper QFWP (``build_model("qfwp")``: 8 qubits, depth 2, 4 measured, slow programmer
@@ -10,7 +10,10 @@ batch 10, no shuffling, 100 epochs, MSE on the last-step output — for
 
 test MSE mean ± std over seeds, wall time per run, last-value persistence and linear AR(4) on the
 same windows, a verdict per task computed from the numbers, and a figure per task in
-``benchmarks/figures/`` (prediction vs truth of the first seed).
+``benchmarks/figures/`` (prediction vs truth of the first seed). The windows are split in time order
+into train / validation / test (``--val``, default 0.1; test: the papers' last 33 %): weights are
+fitted on train, the epoch with the lowest validation MSE is kept, the test windows are evaluated
+once, at the end; ``--val 0`` is the reference code's protocol (first 67 %, last epoch).
 
 ``speed``: one training epoch of the paper QFWP on damped SHM (157 windows, batch 10, float64):
 
@@ -24,7 +27,7 @@ Both losses on the first batch are checked to agree (max |Δ| column).
 Run::
 
     python benchmarks/paper_qfwp.py speed [--reference-batches 2]
-    python benchmarks/paper_qfwp.py accuracy [--tasks damped_shm narma10] [--seeds 5] [--epochs 100]
+    python benchmarks/paper_qfwp.py accuracy [--tasks damped_shm narma10] [--seeds 5] [--epochs 100] [--val 0.1]
 
 Each writes its section of ``benchmarks/RESULTS.md`` (``paper-qfwp-accuracy``, ``paper-qfwp-speed``;
 ``--section`` picks another name).
@@ -36,9 +39,20 @@ import argparse
 
 import numpy as np
 import torch
-from paper_qlstm import FIGURES, baseline_rows, machine, result_row, train_batches, train_over_seeds, write_section  # noqa: E402  (same folder)
+from paper_qlstm import (  # same folder
+    FIGURES,
+    baseline_rows,
+    before_test,
+    machine,
+    protocol,
+    result_row,
+    split_windows,
+    train_batches,
+    train_over_seeds,
+    write_section,
+)
 
-from qseq.data import chronological_split, get_task, linear_ar_baseline, mse
+from qseq.data import Split, chronological_split, get_task, linear_ar_baseline, mse
 from qseq.models import build_model, count_parameters
 from qseq.train import predict
 
@@ -144,17 +158,17 @@ def verdict(qfwp: list[float], qlstm: list[float]) -> tuple[str, bool]:
     return ("comparable", True) if ratio <= RATIO else ("worse", False)
 
 
-def _figure(task: str, data, predictions: dict, path) -> None:
+def _figure(task: str, data: Split, predictions: dict, path) -> None:
     from matplotlib.figure import Figure
 
-    X_train, y_train, X_test, y_test = data
-    truth = np.concatenate([y_train[:, 0], y_test[:, 0]])
+    y_before = before_test(data)[1]
+    truth = np.concatenate([y_before[:, 0], data.y_test[:, 0]])
     fig = Figure(figsize=(8, 3.4), tight_layout=True)
     ax = fig.add_subplot()
     ax.plot(truth, color="black", linewidth=1.2, label="truth")
     for (label, pred), style in zip(predictions.items(), ("--", ":"), strict=True):
         ax.plot(pred, linestyle=style, linewidth=1.2, label=f"{label} (seed 0)")
-    ax.axvline(len(y_train), color="red", linestyle=":", linewidth=1.0, label="train / test split")
+    ax.axvline(len(y_before), color="red", linestyle=":", linewidth=1.0, label="test windows from here")
     ax.set_xlabel("window (time index)")
     ax.set_ylabel("y")
     ax.set_title(task)
@@ -167,29 +181,30 @@ def run_accuracy(args) -> None:
     lines = [
         "## Paper tasks T7–T8: QFWP vs QLSTM (`benchmarks/paper_qfwp.py accuracy`)",
         "",
-        f"{machine()}. Window 4, chronological 67/33, min-max to [-1, 1] on the whole series except NARMA "
-        f"(Chen's convention), float64. Both models are trained with the QFWP reference code's recipe: "
+        f"{machine()}. Window 4, min-max to [-1, 1] on the whole series except NARMA (Chen's convention), "
+        f"float64. Both models are trained with the QFWP reference code's recipe: "
         f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}, RMSprop 0.01, batch {args.batch_size}, no shuffling, "
-        f"MSE on the last-step output, "
-        f"last epoch's weights. Test MSE mean ± std over seeds {list(range(args.seeds))}. Baselines on the same "
-        "windows: last-value persistence and linear AR(4) (least squares). Verdict: QFWP vs QLSTM test MSE, "
+        f"MSE on the last-step output. {protocol(split_windows(args.tasks[0], args.val))}. MSE mean ± std over "
+        f"seeds {list(range(args.seeds))}. Baselines on the same windows: last-value persistence and linear AR(4) "
+        "(least squares on train). Verdict: QFWP vs QLSTM test MSE, "
         '"comparable" when the ratio of mean test MSEs (QFWP / QLSTM) is within [1/1.5, 1.5].',
         "",
-        "| task | model | parameters | train MSE | test MSE | s / run |",
-        "|---|---|--:|--:|--:|--:|",
+        "| task | model | parameters | train MSE | val MSE | test MSE | s / run |",
+        "|---|---|--:|--:|--:|--:|--:|",
     ]
     verdicts = []
     for task in args.tasks:
-        X, y = get_task(task).load(seq_len=4)
-        data = chronological_split(X, y)
-        X_train, y_train, X_test, y_test = data
+        data = split_windows(task, args.val)
+        X_train, y_train = data.train
+        X_test, y_test = data.test
         lines += baseline_rows(task, data)
         ar = mse(linear_ar_baseline(X_train, y_train, X_test), y_test)
         tests, predictions = {}, {}
         for label, name in MODELS:
 
-            def keep_prediction(model, label=label, predictions=predictions, X_train=X_train, X_test=X_test):
-                predictions[label] = np.concatenate([predict(model, X_train)[:, 0], predict(model, X_test)[:, 0]])
+            def keep_prediction(model, label=label, predictions=predictions, data=data):
+                X_before = before_test(data)[0]
+                predictions[label] = np.concatenate([predict(model, X_before)[:, 0], predict(model, data.X_test)[:, 0]])
 
             result = train_over_seeds(
                 name,
@@ -258,6 +273,12 @@ def main() -> None:
     acc.add_argument("--seeds", type=int, default=5)
     acc.add_argument("--epochs", type=int, default=100)
     acc.add_argument("--batch-size", type=int, default=10)
+    acc.add_argument(
+        "--val",
+        type=float,
+        default=0.1,
+        help="validation fraction; 0: the reference protocol, last epoch (default: 0.1)",
+    )
     acc.add_argument("--section", default="paper-qfwp-accuracy", help="RESULTS.md section to (re)write")
     for p in (speed, acc):
         p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")

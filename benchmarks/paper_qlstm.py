@@ -12,15 +12,19 @@ in three implementations of the same model with the same weights:
 
 All three losses on the first batch are checked to agree (max |Δ| column).
 
-``accuracy``: T1–T3 (damped SHM, Bessel J2, delayed quantum control; window 4, 67/33, 100
-epochs) for QLSTM, QGRU, QRNN and classical LSTM/GRU of similar size, mean ± std over seeds, with
-last-value persistence and linear AR(4) on the same windows, wall time per run, and a prediction
-figure per task and model (seed 0) in ``benchmarks/figures/qlstm_<task>_<model>.png``.
+``accuracy``: T1–T3 (damped SHM, Bessel J2, delayed quantum control; window 4, 100 epochs) for
+QLSTM, QGRU, QRNN and classical LSTM/GRU of similar size, mean ± std over seeds, with last-value
+persistence and linear AR(4) on the same windows, wall time per run, and a prediction figure per
+task and model (seed 0) in ``benchmarks/figures/qlstm_<task>_<model>.png``. The windows are split in
+time order into train / validation / test (``--val``, default 0.1; the test windows are the papers'
+last 33 %): weights are fitted on train, the epoch with the lowest validation MSE is kept, and the
+test windows are evaluated once, at the end. ``--val 0`` is the papers' protocol: train on the first
+67 %, keep the last epoch.
 
 Run::
 
     python benchmarks/paper_qlstm.py speed
-    python benchmarks/paper_qlstm.py accuracy [--tasks damped_shm bessel_j2] [--seeds 5] [--epochs 100]
+    python benchmarks/paper_qlstm.py accuracy [--tasks damped_shm bessel_j2] [--seeds 5] [--epochs 100] [--val 0.1]
 
 Each writes its section of ``benchmarks/RESULTS.md`` (between ``<!-- paper-qlstm-<mode>:start/end -->``).
 """
@@ -37,9 +41,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qseq.data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
+from qseq.data import Split, chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
 from qseq.models import build_model, count_parameters
-from qseq.train import TrainConfig, evaluate, fit, plot_prediction
+from qseq.train import TrainConfig, fit, plot_prediction
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 FIGURES = Path(__file__).with_name("figures")
@@ -181,46 +185,89 @@ def run_speed(args) -> None:
 
 
 # -- accuracy ------------------------------------------------------------------------------------
-def baseline_rows(task: str, data) -> list[str]:
-    """Table rows of last-value persistence and linear AR(4) on the same windows (train and test MSE)."""
-    X_train, y_train, X_test, y_test = data
+def split_windows(task: str, val: float, seq_len: int = 4) -> Split:
+    """The task's windows split in time order into train / validation / test (test: the papers' last 33 %)."""
+    X, y = get_task(task).load(seq_len=seq_len)
+    return chronological_split(X, y, val=val)
+
+
+def protocol(data: Split) -> str:
+    """One sentence on the split and on which weights are evaluated, for the RESULTS.md sections."""
+    n_train, n_val, n_test = data.sizes()
+    if n_val == 0:
+        return (
+            f"Chronological split with no validation windows ({n_train} train / {n_test} test on the first task, "
+            "the papers' 67/33): the last epoch's weights; the test windows evaluated once, after training"
+        )
+    return (
+        f"Chronological train / validation / test split ({n_train} / {n_val} / {n_test} windows on the first "
+        "task; test = the papers' last 33 %): weights fitted on train, the epoch with the lowest validation MSE "
+        "kept, the test windows evaluated once, after training"
+    )
+
+
+def before_test(data: Split) -> tuple[np.ndarray, np.ndarray]:
+    """The training and validation windows together, in time order (the prediction figures' first part)."""
+    parts = [data.train] if data.val is None else [data.train, data.val]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _cell(values: list) -> str:
+    return f"{np.mean(values):.2e} ± {np.std(values):.1e}" if values else "–"
+
+
+def baseline_rows(task: str, data: Split) -> list[str]:
+    """Table rows of last-value persistence and linear AR(4) (fitted on train) on the same windows."""
+    X_train, y_train = data.train
+
+    def mses(predict) -> str:
+        parts = [data.train, data.val, data.test]
+        return " | ".join("–" if p is None else f"{mse(predict(p[0]), p[1]):.2e}" for p in parts)
+
     return [
-        f"| {task} | persistence | 0 | {mse(persistence_baseline(X_train), y_train):.2e} | "
-        f"{mse(persistence_baseline(X_test), y_test):.2e} | – |",
-        f"| {task} | linear AR(4) | 5 | {mse(linear_ar_baseline(X_train, y_train, X_train), y_train):.2e} | "
-        f"{mse(linear_ar_baseline(X_train, y_train, X_test), y_test):.2e} | – |",
+        f"| {task} | persistence | 0 | {mses(persistence_baseline)} | – |",
+        f"| {task} | linear AR(4) | 5 | {mses(lambda X: linear_ar_baseline(X_train, y_train, X))} | – |",
     ]
 
 
-def train_over_seeds(name: str, data, seeds: int, label: str, on_first_seed=None, **recipe) -> dict:
-    """Train ``build_model(name)`` once per seed (float64, last epoch's weights) with ``recipe``
-    overriding :class:`TrainConfig` fields; ``on_first_seed(model)`` sees the seed-0 model.
+def train_over_seeds(name: str, data: Split, seeds: int, label: str, on_first_seed=None, **recipe) -> dict:
+    """Train ``build_model(name)`` once per seed (float64) on ``data.train`` with ``recipe``
+    overriding :class:`TrainConfig` fields, keep the epoch best on ``data.val`` (the last epoch
+    without validation windows), and evaluate ``data.test`` once; ``on_first_seed(model)`` sees the
+    seed-0 model.
 
-    Returns ``{"train": [...], "test": [...], "seconds": [...], "parameters": int}`` (MSEs per seed).
+    Returns ``{"train": [...], "val": [...], "test": [...], "seconds": [...], "parameters": int,
+    "epochs": [...]}`` (MSEs and the kept epoch per seed).
     """
-    X_train, y_train, X_test, y_test = data
-    out = {"train": [], "test": [], "seconds": []}
+    out: dict = {"train": [], "val": [], "test": [], "seconds": [], "epochs": []}
     for seed in range(seeds):
         torch.manual_seed(seed)
         model = build_model(name, dtype=torch.float64)
-        config = TrainConfig(seed=seed, progress=False, plot=False, restore_best=False, **recipe)
+        config = TrainConfig(
+            seed=seed, progress=False, plot=False, monitor="val_mse", restore_best=data.val is not None, **recipe
+        )
         t0 = time.perf_counter()
-        fit(model, (X_train, y_train), (X_test, y_test), config=config)
+        result = fit(model, data.train, data.val, config=config, test=data.test)
         out["seconds"].append(time.perf_counter() - t0)
-        out["train"].append(evaluate(model, X_train, y_train)["mse"])
-        out["test"].append(evaluate(model, X_test, y_test)["mse"])
+        for part in ("train", "val", "test"):
+            if f"{part}_mse" in result.final_metrics:
+                out[part].append(result.final_metrics[f"{part}_mse"])
+        out["epochs"].append(result.weights_epoch)
         if seed == 0 and on_first_seed is not None:
             on_first_seed(model)
-        print(f"{label} seed {seed}: test MSE {out['test'][-1]:.3e} ({out['seconds'][-1]:.1f} s)", flush=True)
+        print(
+            f"{label} seed {seed}: {result.weights} (epoch {result.weights_epoch}), test MSE {out['test'][-1]:.3e} "
+            f"({out['seconds'][-1]:.1f} s)",
+            flush=True,
+        )
     out["parameters"] = count_parameters(model)
     return out
 
 
 def result_row(task: str, label: str, result: dict) -> str:
     return (
-        f"| {task} | {label} | {result['parameters']} "
-        f"| {np.mean(result['train']):.2e} ± {np.std(result['train']):.1e} | "
-        f"{np.mean(result['test']):.2e} ± {np.std(result['test']):.1e} | {np.mean(result['seconds']):.1f} |"
+        f"| {task} | {label} | {result['parameters']} | {_cell(result['train'])} | {_cell(result['val'])} | "
+        f"{_cell(result['test'])} | {np.mean(result['seconds']):.1f} |"
     )
 
 
@@ -229,22 +276,21 @@ def run_accuracy(args) -> None:
     lines = [
         "## Paper tasks T1–T3 (`benchmarks/paper_qlstm.py accuracy`)",
         "",
-        f"{machine()}. Window 4, chronological 67/33, min-max to [-1, 1] on the whole series (Chen's "
-        f"convention), {args.epochs} epochs, RMSprop 0.01, batch {args.batch_size}, float64; test MSE on the "
-        f"scaled series, mean ± std over seeds {list(range(args.seeds))}. Baselines on the same windows: "
-        "last-value persistence and linear AR(4) (least squares).",
+        f"{machine()}. Window 4, min-max to [-1, 1] on the whole series (Chen's convention), {args.epochs} "
+        f"epochs, RMSprop 0.01, batch {args.batch_size}, float64. {protocol(split_windows(args.tasks[0], args.val))}. "
+        f"MSE on the scaled series, mean ± std over seeds {list(range(args.seeds))}. Baselines on the same "
+        "windows: last-value persistence and linear AR(4) (least squares on train).",
         "",
-        "| task | model | parameters | train MSE | test MSE | s / run |",
-        "|---|---|--:|--:|--:|--:|",
+        "| task | model | parameters | train MSE | val MSE | test MSE | s / run |",
+        "|---|---|--:|--:|--:|--:|--:|",
     ]
     for task in args.tasks:
-        X, y = get_task(task).load(seq_len=4)
-        data = chronological_split(X, y)
+        data = split_windows(task, args.val)
         lines += baseline_rows(task, data)
         for name in args.models:
 
             def figure(model, task=task, name=name, data=data):  # the papers' figure: prediction vs truth
-                plot_prediction(model, data[:2], data[2:], FIGURES / f"qlstm_{task}_{name}.png")
+                plot_prediction(model, before_test(data), data.test, FIGURES / f"qlstm_{task}_{name}.png")
 
             result = train_over_seeds(
                 name,
@@ -275,6 +321,9 @@ def main() -> None:
     acc.add_argument("--seeds", type=int, default=5)
     acc.add_argument("--epochs", type=int, default=100)
     acc.add_argument("--batch-size", type=int, default=4)
+    acc.add_argument(
+        "--val", type=float, default=0.1, help="validation fraction; 0: the papers' protocol, last epoch (default: 0.1)"
+    )
     acc.add_argument(
         "--section",
         default="paper-qlstm-accuracy",

@@ -1,9 +1,11 @@
 """Reservoir-computing benchmark (targets T4–T6, docs/references.md): does RC match full training, and does quantum RC
 need fewer epochs than classical RC?
 
-For each task (window 4, chronological 67/33, Chen's scaling) and seed, every model is trained with
-the papers' recipe — RMSprop 0.01, batch 4, MSE, ``--epochs`` epochs — and the test MSE is recorded
-after every epoch:
+For each task (window 4, Chen's scaling; windows split in time order into train / validation / test,
+``--val`` default 0.1, test the papers' last 33 %) and seed, every model is trained on the training
+windows with the papers' recipe — RMSprop 0.01, batch 4, MSE, ``--epochs`` epochs, the last epoch's
+weights — and the validation MSE is recorded after every epoch; the test windows are evaluated once,
+at the end:
 
 * QRNN-RC, QLSTM-RC, QGRU-RC: frozen quantum reservoirs (``init="paper"``: 0.01·N(0,1) as in the
   reference code, seeded), readout trained on cached features (``ReservoirRegressor(readout="sgd")``);
@@ -12,13 +14,14 @@ after every epoch:
 * RNN-RC, LSTM-RC, GRU-RC: frozen random torch reservoirs of similar size, same readout recipe;
 * ESN (reservoirpy, 100 units, ridge) where installed.
 
-"Epochs to threshold" is the first epoch whose test MSE is at most ``0.1 × var(y_test)`` (NMSE 0.1),
-the same bar for every task; ``–`` means never within the budget.
+"Epochs to threshold" is the first epoch whose validation MSE is at most ``0.1 × var(y_val)`` (NMSE
+0.1), the same bar for every task; ``never`` means not within the budget, ``–`` no curve (``--val 0``).
+Nothing is selected on the test windows.
 
 Run::
 
     python benchmarks/paper_rc.py [--tasks damped_shm bessel_j2 narma5 narma10] [--seeds 5] [--epochs 100]
-                                  [--trained-seeds 5]
+                                  [--trained-seeds 5] [--val 0.1]
 
 Writes the ``paper-rc`` section of ``benchmarks/RESULTS.md`` and ``benchmarks/figures/rc_<task>.png``.
 """
@@ -31,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from paper_qlstm import FIGURES, machine, write_section  # noqa: E402  (same folder)
+from paper_qlstm import FIGURES, machine, split_windows, write_section  # noqa: E402  (same folder)
 
-from qseq.data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
+from qseq.data import Split, linear_ar_baseline, mse, persistence_baseline
 from qseq.models import build_model, count_parameters
 from qseq.reservoir import ReservoirRegressor
 from qseq.train import TrainConfig, fit
@@ -48,39 +51,41 @@ RC_MODELS = [
 ]
 
 
-def rc_curve(name: str, seed: int, data, epochs: int) -> dict:
-    X_train, y_train, X_test, y_test = data
+def rc_curve(name: str, seed: int, data: Split, epochs: int) -> dict:
+    X_train, y_train = data.train
     reservoir = build_model(name, dtype=torch.float64, reservoir=True, seed=seed).rnn
     t0 = time.perf_counter()
-    sgd = ReservoirRegressor(reservoir, readout="sgd", epochs=epochs, seed=seed).fit(X_train, y_train, (X_test, y_test))
+    sgd = ReservoirRegressor(reservoir, readout="sgd", epochs=epochs, seed=seed).fit(X_train, y_train, data.val)
     seconds = time.perf_counter() - t0
     ridge = ReservoirRegressor(reservoir, readout="ridge", alpha="cv")
     ridge._cache = sgd._cache  # same reservoir and data: reuse the features, no second pass
     ridge.fit(X_train, y_train)
     return {
-        "curve": [r["val_mse"] for r in sgd.history_],
-        "test": sgd.mse(X_test, y_test),
-        "ridge": ridge.mse(X_test, y_test),
+        "curve": [r["val_mse"] for r in sgd.history_ if r.get("val_mse") is not None],
+        "val": None if data.val is None else sgd.mse(*data.val),
+        "test": sgd.mse(*data.test),
+        "ridge": ridge.mse(*data.test),
         "seconds": seconds,
         "trainable": sgd.n_trainable_,
         "circuits": sgd.n_circuit_evaluations_,
     }
 
 
-def trained_curve(seed: int, data, epochs: int) -> dict:
-    X_train, y_train, X_test, y_test = data
+def trained_curve(seed: int, data: Split, epochs: int) -> dict:
     torch.manual_seed(seed)
     model = build_model("qlstm", dtype=torch.float64)
     t0 = time.perf_counter()
     result = fit(
         model,
-        (X_train, y_train),
-        (X_test, y_test),
+        data.train,
+        data.val,
         config=TrainConfig(epochs=epochs, seed=seed, progress=False, plot=False, restore_best=False),
+        test=data.test,
     )
     return {
-        "curve": [r["val_mse"] for r in result.history],
-        "test": result.history[-1]["val_mse"],
+        "curve": [r["val_mse"] for r in result.history if r["val_mse"] is not None],
+        "val": result.final_metrics.get("val_mse"),
+        "test": result.final_metrics["test_mse"],
         "ridge": None,
         "seconds": time.perf_counter() - t0,
         "trainable": count_parameters(model),
@@ -88,20 +93,20 @@ def trained_curve(seed: int, data, epochs: int) -> dict:
     }
 
 
-def esn_run(seed: int, data) -> dict | None:
+def esn_run(seed: int, data: Split) -> dict | None:
     try:
         from qseq.models.classical import ESN
     except ImportError:
         return None
-    X_train, y_train, X_test, y_test = data
     t0 = time.perf_counter()
     try:
-        model = ESN(seed=seed).fit(X_train, y_train)
+        model = ESN(seed=seed).fit(*data.train)
     except ImportError:
         return None
     return {
         "curve": [],
-        "test": model.mse(X_test, y_test),
+        "val": None if data.val is None else model.mse(*data.val),
+        "test": model.mse(*data.test),
         "ridge": None,
         "seconds": time.perf_counter() - t0,
         "trainable": int(model.n_trainable_),
@@ -132,7 +137,7 @@ def _figure(task: str, results: dict, threshold: float, baselines: dict) -> Path
         ax.axhline(value, color="gray", linestyle=style, linewidth=0.8, label=name)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("test MSE (mean over seeds)")
+    ax.set_ylabel("validation MSE (mean over seeds)")
     ax.set_title(task)
     ax.legend(fontsize=7, ncol=2)
     FIGURES.mkdir(exist_ok=True)
@@ -151,6 +156,7 @@ def main() -> None:
         "--trained-seeds", type=int, default=None, help="seeds for the fully trained QLSTM (default: --seeds)"
     )
     ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--val", type=float, default=0.1, help="validation fraction (default: 0.1)")
     ap.add_argument("--section", default="paper-rc")
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -158,19 +164,24 @@ def main() -> None:
     lines = [
         "## Reservoir computing, targets T4–T6 (`benchmarks/paper_rc.py`)",
         "",
-        f"{machine()}. Window 4, chronological 67/33, {args.epochs} epochs of RMSprop 0.01 (batch 4) on the readout "
+        f"{machine()}. Window 4, {args.epochs} epochs of RMSprop 0.01 (batch 4) on the readout "
         f"(RC) or on every weight (trained QLSTM), float64, seeds 0–{args.seeds - 1} (trained QLSTM: "
-        f"{trained_seeds}). Quantum reservoirs use the reference code's init 0.01·N(0,1). Threshold: test MSE ≤ "
-        "0.1·var(y_test). Ridge: closed-form readout with cross-validated alpha on the same features.",
+        f"{trained_seeds}). Chronological train / validation / test split "
+        f"({'/'.join(map(str, split_windows(args.tasks[0], args.val).sizes()))} windows on the first task): "
+        "every model trained on train, the last epoch's weights (the recipe; nothing is selected), the test "
+        "windows evaluated once, at the end. Quantum reservoirs use the reference code's init 0.01·N(0,1). "
+        "Threshold: validation MSE ≤ 0.1·var(y_val). Ridge: closed-form readout with alpha by time-ordered CV "
+        "on the training windows' features.",
         "",
-        "| task | model | trainable | test MSE (recipe) | test MSE (ridge) | epochs to threshold | s / run |",
-        "|---|---|--:|--:|--:|--:|--:|",
+        "| task | model | trainable | val MSE (recipe) | test MSE (recipe) | test MSE (ridge) | epochs to threshold "
+        "(val) | s / run |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
     for task in args.tasks:
-        X, y = get_task(task).load(seq_len=4)
-        data = chronological_split(X, y)
-        X_train, y_train, X_test, y_test = data
-        threshold = 0.1 * float(np.var(y_test))
+        data = split_windows(task, args.val)
+        X_train, y_train = data.train
+        X_test, y_test = data.test
+        threshold = 0.1 * float(np.var(data.y_val)) if data.val is not None else float("nan")
         results: dict[str, list] = {}
         for label, name in RC_MODELS:
             results[label] = [rc_curve(name, seed, data, args.epochs) for seed in range(args.seeds)]
@@ -186,6 +197,8 @@ def main() -> None:
         }
         for label, runs in results.items():
             tests = [r["test"] for r in runs]
+            vals = [r["val"] for r in runs if r["val"] is not None]
+            val_cell = f"{np.mean(vals):.2e} ± {np.std(vals):.1e}" if vals else "–"
             ridge = [r["ridge"] for r in runs if r["ridge"] is not None]
             reached = [epochs_to(r["curve"], threshold) for r in runs if r["curve"]]
             hits = [e for e in reached if e is not None]
@@ -193,12 +206,13 @@ def main() -> None:
                 "–" if not reached else (f"{np.mean(hits):.0f} ({len(hits)}/{len(reached)} runs)" if hits else "never")
             )
             lines.append(
-                f"| {task} | {label} | {runs[0]['trainable']} | {np.mean(tests):.2e} ± {np.std(tests):.1e} | "
+                f"| {task} | {label} | {runs[0]['trainable']} | {val_cell} | "
+                f"{np.mean(tests):.2e} ± {np.std(tests):.1e} | "
                 f"{(f'{np.mean(ridge):.2e}' if ridge else '–')} | {epochs_cell} "
                 f"| {np.mean([r['seconds'] for r in runs]):.2f} |"
             )
         for name, value in baselines.items():
-            lines.append(f"| {task} | {name} | – | {value:.2e} | – | – | – |")
+            lines.append(f"| {task} | {name} | – | – | {value:.2e} | – | – | – |")
         _figure(task, results, threshold, baselines)
         write_section(args.section, "\n".join(lines))
     print("\n".join(lines))
