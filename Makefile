@@ -1,4 +1,5 @@
-# The README's two commands: `make demo` and `make test`. Each creates or refreshes .venv itself.
+# The README's two commands: `make demo` and `make test`. Each creates or refreshes .venv itself;
+# so does `make docs`, which builds the documentation site.
 #
 # TORCH_SPEC picks the torch build. The default is the CPU wheel that lies on this machine's disk;
 # users with GPUs override it, e.g. `make test TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126"`.
@@ -9,7 +10,7 @@ PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,15 @@ test: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The documentation site (mkdocs-material; API pages from the docstrings by mkdocstrings) into site/,
+# any warning an error. Reuses a `make test` environment (the dev extra includes docs), else installs
+# the docs extra. Preview with `$(BIN)/mkdocs serve`.
+DOCS_STAMP := $(if $(wildcard $(VENV)/.installed-dev),$(VENV)/.installed-dev,$(VENV)/.installed-docs)
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/engine.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info
