@@ -45,8 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     # 1. train on the simulator
     seed_everything(0)
     X, y = get_task("damped_shm").load(seq_len=4)
-    X_train, y_train, X_test, y_test = chronological_split(X, y)
-    X_fit, y_fit, X_val, y_val = chronological_split(X_train, y_train, 0.8)
+    X_fit, y_fit, X_val, y_val, X_test, y_test = chronological_split(X, y, val=0.1, test=0.33)
     if args.smoke:
         X_fit, y_fit, X_val, y_val, X_test, y_test = (
             X_fit[:16],

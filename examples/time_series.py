@@ -4,8 +4,8 @@
     python examples/time_series.py --model qgru --backend pennylane:default.qubit --epochs 20
     python examples/time_series.py --smoke             # 2 epochs on 40 windows: checks that it runs
 
-The windows are split in time order: training (the first 67%, its last fifth for validation) and
-test (the rest). Training keeps the best-on-validation weights; the test windows are evaluated once.
+The windows are split in time order: training, validation (10%) and test (the last 33%). Training
+keeps the best-on-validation weights; the test windows are evaluated once, at the end.
 Writes the run directory (checkpoints, metrics, loss.png) and test.png under --out; a second run
 into the same --out is refused unless --resume continues it.
 """
@@ -19,7 +19,7 @@ import numpy as np
 
 from qseq.data import chronological_split, get_task, linear_ar_baseline, mse
 from qseq.models import build_model, count_parameters
-from qseq.train import evaluate, fit, predict, seed_everything
+from qseq.train import fit, predict, seed_everything
 
 
 def plot(X_train, y_train, X_test, y_test, model, path: Path) -> Path | None:
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> dict:
     epochs = args.epochs
     if args.smoke:
         X, y, epochs = X[:40], y[:40], 2
-    X_train, y_train, X_test, y_test = chronological_split(X, y)
-    X_fit, y_fit, X_val, y_val = chronological_split(X_train, y_train, 0.8)
+    X_fit, y_fit, X_val, y_val, X_test, y_test = chronological_split(X, y, val=0.1, test=0.33)
+    X_train, y_train = X[: len(X_fit) + len(X_val)], y[: len(X_fit) + len(X_val)]  # what precedes the test
 
     kwargs = {} if args.model in ("lstm", "gru", "rnn") else {"backend": args.backend}
     model = build_model(args.model, **kwargs)
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
             model,
             (X_fit, y_fit),
             (X_val, y_val),
+            test=(X_test, y_test),
             epochs=epochs,
             run_dir=args.out / "run",
             resume=args.resume,
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     except FileExistsError as err:  # a finished run is never overwritten
         parser.error(f"{err} (here: --resume, or another --out)")
-    test = evaluate(model, X_test, y_test)["mse"]
+    test = result.final_metrics["test_mse"]
     ar = mse(linear_ar_baseline(X_train, y_train, X_test), y_test)
     figure = plot(X_train, y_train, X_test, y_test, model, args.out / "test.png")
     print(f"best epoch {result.best_epoch} (by validation MSE); test MSE {test:.3g}; linear AR baseline {ar:.3g}")
