@@ -7,7 +7,6 @@ credentials from the environment) runs, and the jobs execute locally.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -336,26 +335,3 @@ def test_a_failed_job_is_recorded_and_submitted_again(tmp_path, monkeypatch):
     again = counting(get("ibm:fake_manila", shots=100, journal=journal))
     again.expval(CIRCUIT, inputs(2))
     assert len(again.submitted) == 1
-
-
-def test_credentials_never_reach_a_file(tmp_path, monkeypatch):
-    import qiskit_ibm_runtime
-
-    monkeypatch.setenv("QISKIT_IBM_TOKEN", TOKEN)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", StubService)
-    monkeypatch.chdir(tmp_path)
-    backend = get("ibm:ibm_stub", shots=100)
-    assert backend._service.credentials["token"] == TOKEN  # the environment was used
-    from qseq.models.cells import QRNN
-    from qseq.reservoir import ReservoirRegressor
-
-    reservoir = QRNN(1, 2, n_qubits=2, reservoir=True, backend=backend)
-    ReservoirRegressor(reservoir, cache_dir=tmp_path / "cache").fit(torch.rand(6, 3, 1), torch.rand(6))
-    backend.expval(CIRCUIT, inputs(2))
-    written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert Path("qseq-jobs.sqlite").resolve() in [p.resolve() for p in written]
-    for path in written:
-        assert TOKEN.encode() not in path.read_bytes(), path
-    assert TOKEN not in repr(vars(backend))
-    assert TOKEN not in "".join(f"{k}={v}" for k, v in os.environ.items() if k != "QISKIT_IBM_TOKEN")
