@@ -246,7 +246,7 @@ def test_every_option_has_help_that_shows_its_default():
         text = " ".join(sub.choices[command].format_help().split())
         for shown in ("--seq-len L", "(default: 4)", "--dtype {float64,float32}", "(default: float64)"):
             assert shown in text
-        assert "--val FRACTION" in text and "(default: 0.1)" in text and "(last 33%)" not in text
+        assert "--val FRACTION" in text and "(default: 0.1)" in text and "the test windows (the last 33%)" in text
 
 
 # ------------------------------------------------------------------------------------------- compare
@@ -292,3 +292,14 @@ def test_compare_refuses_bad_split_options():
         compare("damped_shm", seeds=1, val=0, patience=3)
     with pytest.raises(ValueError, match=r"val must be in \[0, 1\)"):
         compare("damped_shm", seeds=1, val=1.5, entries=())
+
+
+def test_resuming_with_another_validation_fraction_names_it(tmp_path, capsys):
+    out = tmp_path / "r"
+    args = ["train", "--model", "qrnn", "--task", "damped_shm", "--epochs", "1", "--out", str(out)]
+    assert main(args) == 0
+    before = (out / "run.json").read_bytes()
+    capsys.readouterr()
+    assert main([*args, "--epochs", "2", "--resume", "--val", "0.2"]) == 2
+    assert f"cannot resume {out}: the run has val 0.1 (requested 0.2)" in capsys.readouterr().err
+    assert (out / "run.json").read_bytes() == before

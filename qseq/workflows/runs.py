@@ -414,7 +414,7 @@ def _check_run_dir(out: Path, info: RunInfo, resume: bool) -> None:
             "resume nor replace it; choose another --out"
         )
     if saved is not None and not saved.reservoir and resume:
-        differ = _differences(saved, info, ("task", "seed", *_MODEL_FIELDS))  # the backend may change
+        differ = _differences(saved, info, ("task", "seed", "val", "test", *_MODEL_FIELDS))  # the backend may change
         if differ:
             raise ValueError(
                 f"cannot resume {out}: the run has {'; '.join(differ)}; pass its settings or choose another --out"
