@@ -10,6 +10,7 @@ build on its earlier blocks. Two HTML comments (invisible on the site) steer thi
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tempfile
 from pathlib import Path
@@ -81,3 +82,18 @@ def test_python_blocks_run(page, workdir):
             exec(compile(code, f"{page.name}:{line}", "exec"), namespace)
         except Exception as exc:
             raise AssertionError(f"{page.relative_to(ROOT)}, block at line {line}: {exc!r}") from exc
+
+
+def test_api_pages_read_the_docstrings_rst_as_markdown():
+    pytest.importorskip("griffe")
+    spec = importlib.util.spec_from_file_location("griffe_rst", ROOT / "docs" / "griffe_rst.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = (
+        "See :class:`~qseq.models.QLSTM` and :func:`qseq.circuits.chen_vqc`.\n\n"
+        ".. math::\n\n    a &= b \\\\\n    c &= d\n\nEnd."
+    )
+    assert module.markdown(text) == (
+        "See `QLSTM` and `qseq.circuits.chen_vqc`.\n\n"
+        "$$\n\\begin{aligned}\na &= b \\\\\nc &= d\n\\end{aligned}\n$$\n\nEnd."
+    )
