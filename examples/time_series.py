@@ -33,7 +33,7 @@ def plot(X_train, y_train, X_test, y_test, model, path: Path) -> Path | None:
     fig = Figure(figsize=(8, 3.5))
     ax = fig.add_subplot()
     ax.plot(np.concatenate([y_train, y_test])[:, 0], color="black", lw=1, label="truth")
-    ax.plot(np.arange(n), predict(model, X_train)[:, 0], "--", label="prediction (training)")
+    ax.plot(np.arange(n), predict(model, X_train)[:, 0], "--", label="prediction (training and validation)")
     ax.plot(np.arange(n, n + len(y_test)), predict(model, X_test)[:, 0], "--", label="prediction (test)")
     ax.axvline(n, color="red", ls=":", label="train / test")
     ax.set_xlabel("window (time index)")
