@@ -325,6 +325,7 @@ def test_a_failed_job_is_recorded_and_submitted_again(tmp_path, monkeypatch):
     backend = get("ibm:fake_manila", shots=100, journal=journal)
 
     def fails(job):
+        job.result()  # no simulator thread outlives the test (see the lost-job test)
         raise ValueError("calibration error on qubit 3")
 
     monkeypatch.setattr(backend, "_result", fails)
