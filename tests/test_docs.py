@@ -21,6 +21,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+#: Pages whose blocks train for the papers' 100 epochs (20-30 s on a busy 2-core CPU): marked slow.
+SLOW = {"README.md"}
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _SETUP = re.compile(r"^<!--\s*test-setup\s*$")
@@ -67,7 +69,11 @@ def workdir(monkeypatch):
         monkeypatch.undo()
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+@pytest.mark.parametrize(
+    "page",
+    [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW else p for p in PAGES],
+    ids=lambda p: p.relative_to(ROOT).as_posix(),
+)
 def test_python_blocks_run(page, workdir):
     found = blocks(page.read_text(encoding="utf-8"))
     if not any(run for _, _, run in found):
