@@ -242,7 +242,7 @@ def _format(task, rows, baselines, seeds, data: Split, seq_len: int = 4) -> str:
     )
     head = (
         f"\n{task}: {n_train} training / {n_val} validation / {n_test} test windows of length {seq_len}, "
-        f"{seeds} seed(s)\nreadouts and ESN fitted on train; {weights}; test evaluated once per seed\n"
+        f"{seeds} seed(s)\nreadouts and ESN fitted on train; {weights}; test evaluated once per seed\n\n"
     )
     header = ("model", "trainable", "circuit evals (fit)", "train s", "val MSE", "test MSE")
     return head + table(lines, header)
