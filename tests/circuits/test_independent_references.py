@@ -445,3 +445,36 @@ def test_aer_exact_methods_equal_the_reference(case, method):
     _, want = qiskit_reference(case, words)
     got = get(method).expval(circuit, torch_groups(case))
     np.testing.assert_allclose(got.numpy(), want, atol=AER_METHODS[method], rtol=0)
+
+
+#: One case of every builder that fits a 5-qubit device, on two devices in turn.
+IBM_CASES = [
+    (case, ("fake_manila", "fake_jakarta")[k % 2])
+    for k, case in enumerate({c.name.split("(")[0]: c for c in reversed(CASES) if 1 < c.n <= 5}.values())
+]
+
+
+@pytest.mark.parametrize(("case", "device"), IBM_CASES, ids=[f"{c.name}-{d}" for c, d in IBM_CASES])
+def test_the_pub_an_ibm_device_gets_has_the_reference_values(case, device):
+    """The IBM path without its sampling: the PUB (the circuit transpiled for the device, its
+    parameter columns and the observables laid out on the physical qubits) that would be submitted
+    is run by Qiskit's exact StatevectorEstimator instead, and qseq reads the values back as usual."""
+    pytest.importorskip("qiskit_ibm_runtime")
+    from qiskit.primitives import StatevectorEstimator
+
+    backend = get(f"ibm:{device}", shots=100)
+    pubs = []
+
+    def exact(pub):
+        pubs.append(pub)
+        return StatevectorEstimator().run([pub])
+
+    backend._submit = exact
+    words = qiskit_words(case.n)
+    circuit = case.circuit.measure([spec for spec, _ in words])
+    _, want = qiskit_reference(case, words)
+    got = backend.expval(circuit, torch_groups(case))
+    (pub,) = pubs
+    assert pub[0].num_qubits == backend.max_qubits >= case.n  # the device's ISA circuit, not ours
+    assert set(pub[0].count_ops()) <= {"rz", "sx", "x", "cx", "ecr", "barrier"}
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-12, rtol=0)
