@@ -117,8 +117,9 @@ def test_train_run_stops_and_selects_on_validation_only(tmp_path, monkeypatch):
     for h in history:
         for row in h["history"]:
             row.pop("epoch_time"), row.pop("wall_time")
+    assert history[0]["stopped_early"] and len(history[0]["history"]) < 5  # early stopping did act
     assert history[0]["history"] == history[1]["history"]
-    assert history[0]["best_epoch"] == history[1]["best_epoch"]
+    assert (history[0]["best_epoch"], history[0]["stopped_early"]) == (history[1]["best_epoch"], True)
     assert first.result["val_mse"] == second.result["val_mse"]
     assert first.result["test_mse"] != second.result["test_mse"]
 
