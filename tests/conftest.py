@@ -1,4 +1,8 @@
-"""Shared test helpers: seeded random angles and two independent float64 references."""
+"""Shared test helpers: seeded random angles and two float64 references built from qseq's own
+circuit description, one through its Qiskit exporter and one from its gate table's matrices. They
+check the engine and the exporters against each other, not the builders or the gate table; the
+independent references are in ``tests/backends/reference.py`` (gate by gate in Qiskit and PennyLane)
+and ``tests/circuits/test_independent_references.py`` (every builder written out by hand)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
 """Independent reference simulators for the backend tests.
 
-Nothing here goes through qseq's engine or exporters: each reference walks ``circuit.ops`` itself
-and rebuilds the circuit in Qiskit (``Statevector``) or PennyLane (QNodes). The only qseq objects
-used are the circuit description and, for PennyLane, the gate table's ``pennylane`` class names.
+Nothing here goes through qseq's engine, exporters or gate table: each reference walks
+``circuit.ops`` itself and rebuilds the circuit in Qiskit (``Statevector``) or PennyLane (QNodes), with
+gate names from its own tables below. They take qseq's circuit description as given, so they check
+the engine and the gate table, not the builders: ``tests/circuits/test_independent_references.py``
+writes the builders' circuits out by hand.
 
 Conventions checked by these references (PennyLane's, see ``circuits/gates.py``):
 
@@ -40,6 +42,27 @@ QISKIT_METHODS = {
     "CRY": "cry",
     "CRZ": "crz",
     "Rot": None,  # decomposed below
+}
+
+
+# Likewise for PennyLane (not GateSpec.pennylane).
+PENNYLANE_CLASSES = {
+    "H": "Hadamard",
+    "X": "PauliX",
+    "Y": "PauliY",
+    "Z": "PauliZ",
+    "S": "S",
+    "T": "T",
+    "RX": "RX",
+    "RY": "RY",
+    "RZ": "RZ",
+    "CNOT": "CNOT",
+    "CZ": "CZ",
+    "SWAP": "SWAP",
+    "CRX": "CRX",
+    "CRY": "CRY",
+    "CRZ": "CRZ",
+    "Rot": "Rot",
 }
 
 
@@ -124,7 +147,7 @@ def _pl_body(circuit: Circuit):
 
     def body(params):
         for op in circuit.ops:
-            cls = getattr(qml, GATES[op.name].pennylane)
+            cls = getattr(qml, PENNYLANE_CLASSES[op.name])
             cls(*[params[..., p] for p in op.params], wires=list(op.wires))
         return [qml.expval(_pl_observable(o)) for o in circuit.observables]
 

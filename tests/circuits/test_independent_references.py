@@ -272,7 +272,7 @@ IDS = [c.name for c in CASES]
 
 
 # -- the references -------------------------------------------------------------------------------
-def pennylane_reference(case):
+def pennylane_by_hand(case):
     """``(states (B, 2**n), <Z_i> (B, m))`` from default.qubit."""
     dev = qml.device("default.qubit", wires=case.n)
 
@@ -307,7 +307,7 @@ def qiskit_words(n):
     ]
 
 
-def qiskit_reference(case, words=None):
+def qiskit_by_hand(case, words=None):
     """``(states (B, 2**n) in qseq's wire order, <words> (B, len))`` from ``Statevector``."""
     if words is None:
         words = [
@@ -354,7 +354,7 @@ def references():
 
 def reference(case, references):
     if case.name not in references:
-        references[case.name] = (pennylane_reference(case), qiskit_reference(case))
+        references[case.name] = (pennylane_by_hand(case), qiskit_by_hand(case))
     return references[case.name]
 
 
@@ -362,7 +362,7 @@ def reference(case, references):
 def test_the_two_references_agree():
     """Guards the adapters: PennyLane's and Qiskit's gates, wire order and Rot order agree."""
     for case in CASES[:: max(1, len(CASES) // 8)]:
-        (pl_state, pl_z), (qk_state, qk_z) = pennylane_reference(case), qiskit_reference(case)
+        (pl_state, pl_z), (qk_state, qk_z) = pennylane_by_hand(case), qiskit_by_hand(case)
         assert_same_state(qk_state, pl_state)
         np.testing.assert_allclose(qk_z, pl_z, atol=TOL, rtol=0)
 
@@ -399,7 +399,7 @@ def test_general_ansatze_equal_pennylane_templates(case):
 def test_a_wrong_builder_is_caught():
     """The references see a one-gate change: CNOT(1, 2) of Chen's first ring turned around."""
     case = chen_case(4, 2)
-    pl_state, _ = pennylane_reference(case)
+    pl_state, _ = pennylane_by_hand(case)
     ops = list(case.circuit.ops)
     k = next(i for i, op in enumerate(ops) if op.name == "CNOT" and op.wires == (1, 2))
     ops[k] = type(ops[k])("CNOT", (2, 1))
@@ -418,7 +418,7 @@ def test_aer_exact_estimator_equals_the_reference(case):
     pytest.importorskip("qiskit_aer")
     words = qiskit_words(case.n)
     circuit = case.circuit.measure([spec for spec, _ in words])
-    _, want = qiskit_reference(case, words)
+    _, want = qiskit_by_hand(case, words)
     got = get("aer").expval(circuit, torch_groups(case))
     assert got.dtype == torch.float64 and got.shape == (BATCH, len(words))
     np.testing.assert_allclose(got.numpy(), want, atol=1e-12, rtol=0)
@@ -442,7 +442,7 @@ def test_aer_exact_methods_equal_the_reference(case, method):
     pytest.importorskip("qiskit_aer")
     words = qiskit_words(case.n)
     circuit = case.circuit.measure([spec for spec, _ in words])
-    _, want = qiskit_reference(case, words)
+    _, want = qiskit_by_hand(case, words)
     got = get(method).expval(circuit, torch_groups(case))
     np.testing.assert_allclose(got.numpy(), want, atol=AER_METHODS[method], rtol=0)
 
@@ -472,7 +472,7 @@ def test_the_pub_an_ibm_device_gets_has_the_reference_values(case, device):
     backend._submit = exact
     words = qiskit_words(case.n)
     circuit = case.circuit.measure([spec for spec, _ in words])
-    _, want = qiskit_reference(case, words)
+    _, want = qiskit_by_hand(case, words)
     got = backend.expval(circuit, torch_groups(case))
     (pub,) = pubs
     assert pub[0].num_qubits == backend.max_qubits >= case.n  # the device's ISA circuit, not ours
