@@ -206,8 +206,10 @@ def main(words: list[str]) -> int:
     # the control: the unmutated copy passes every test the chosen mutants use
     tests = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
     verdict, seconds = run(Mutant("control", "", "", "", tests))
-    print(f"{'control (no mutation) must pass':55s} {verdict}  [{seconds:.0f} s]", flush=True)
-    if verdict.startswith("killed"):
+    passed = not verdict.startswith("killed")
+    outcome = verdict.replace("SURVIVED", "passes") if passed else verdict.replace("killed", "FAILS")
+    print(f"{'control: the unmutated copy':55s} {outcome}  [{seconds:.0f} s]", flush=True)
+    if not passed:
         return 2
     survived = 0
     for mutant in chosen:

@@ -3,7 +3,8 @@
     QPU seconds = Σ_calls rows · shots · (rep_delay + duration of the ISA circuit + measurement),
 
 with the ISA circuit's duration scheduled here by hand (as soon as possible, each gate's length
-from the device's calibration), the longest measurement of the device, and one PUB per job
+from the device's calibration), the longest measurement of the device (one readout is made slower
+than the others here, since a fake device's are all alike), and one PUB per job
 (a call of more rows than ``max_circuits`` is split into several jobs).
 """
 
@@ -16,6 +17,8 @@ import pytest
 from qseq.circuits import chen_vqc, fwp_vqc
 
 pytest.importorskip("qiskit_ibm_runtime")
+
+from qiskit.transpiler import InstructionProperties  # noqa: E402
 
 from qseq.backends.ibm import IBMBackend  # noqa: E402
 from qseq.workflows.estimate import Pricer, device_for_estimate  # noqa: E402
@@ -41,6 +44,10 @@ def test_qpu_seconds_and_counts_equal_the_formula_by_hand(max_circuits):
     shots = 1000
     device = IBMBackend("fake_manila", shots=shots, journal=False, max_circuits=max_circuits)
     target = device._device.target
+    # this device's own copy of the calibration, with one readout made the slowest: the formula
+    # takes the device's longest measurement
+    slow = target["measure"][(2,)]
+    target.update_instruction_properties("measure", (2,), InstructionProperties(3 * slow.duration, slow.error))
     a, b = chen_vqc(3, 1), fwp_vqc(4, 2, 2)
     records = [(a, 5), (b, 3), (a, 7)]
 
@@ -48,7 +55,8 @@ def test_qpu_seconds_and_counts_equal_the_formula_by_hand(max_circuits):
 
     rep_delay = 250e-6  # fake_manila's default_rep_delay
     assert device._device.default_rep_delay == rep_delay
-    measure = max(target["measure"][(q,)].duration for q in range(target.num_qubits))
+    measure = 3 * slow.duration
+    assert measure == max(target["measure"][(q,)].duration for q in range(target.num_qubits))
     per_shot = {c: rep_delay + asap_seconds(device.isa_circuit(c), target) + measure for c in (a, b)}
     assert all(200e-6 < t < 1e-3 for t in per_shot.values())  # a few µs of gates on top of the delay
     want = 5 * shots * per_shot[a] + 3 * shots * per_shot[b] + 7 * shots * per_shot[a]
