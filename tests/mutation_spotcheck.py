@@ -84,6 +84,44 @@ MUTANTS = [
         'return [Operation("CNOT", (0, 1)), Operation("CNOT", (1, 0))]',
         (REFS,),
     ),
+    # gates
+    Mutant(
+        "RZ: angle sign flipped",
+        "circuits/gates.py",
+        "e = _phase(-angles[..., 0] / 2, dtype)",
+        "e = _phase(angles[..., 0] / 2, dtype)",
+        ("tests/backends/test_torch_engine.py",),
+    ),
+    Mutant(
+        "Rot: lower-left entry conjugated wrongly",
+        "circuits/gates.py",
+        "return _stack2x2(plus * c, -minus * s, minus.conj() * s, plus.conj() * c)",
+        "return _stack2x2(plus * c, -minus * s, minus * s, plus.conj() * c)",
+        ("tests/backends/test_torch_engine.py",),
+    ),
+    # resume
+    Mutant(
+        "resume: optimiser state not restored",
+        "qseq/train/checkpoint.py",
+        'optimizer.load_state_dict(checkpoint["optimizer_state"])',
+        "pass",
+        ("tests/test_resume_quantum.py",),
+    ),
+    Mutant(
+        "resume: shuffle generator not restored",
+        "qseq/train/checkpoint.py",
+        'set_rng_state(checkpoint["rng"], {"shuffle": shuffle_gen})',
+        'set_rng_state(checkpoint["rng"], {"shuffle": torch.Generator()})',
+        ("tests/test_resume_quantum.py",),
+    ),
+    # data
+    Mutant(
+        "split: one window more for training",
+        "qseq/data/windows.py",
+        "n_train = int(train_fraction * len(X))",
+        "n_train = int(train_fraction * len(X)) + 1",
+        ("tests/data/test_data.py",),
+    ),
     # cells
     Mutant(
         "QLSTM: cell update uses the output gate",
