@@ -235,8 +235,12 @@ def run(mutant: Mutant) -> tuple[str, float]:
             text=True,
         )
         seconds = time.perf_counter() - start
-        last = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
-        return ("killed" if proc.returncode != 0 else "SURVIVED") + f" ({last})", seconds
+        lines = proc.stdout.strip().splitlines() or ["(no output)"]
+        if proc.returncode == 0:
+            return f"SURVIVED ({lines[-1]})", seconds
+        # the first failure of the short summary: which test, and why (an error is not a kill by a test)
+        first = next((ln for ln in lines if ln.startswith(("FAILED", "ERROR"))), lines[-1])
+        return f"killed ({first[:150]})", seconds
 
 
 def main(words: list[str]) -> int:
