@@ -181,6 +181,13 @@ MUTANTS = [
         'self.measure = min((p.duration or 0.0) for p in target["measure"].values() if p is not None)',
         ("tests/test_estimate_formula.py",),
     ),
+    Mutant(
+        "estimate: training extrapolated one epoch too far",
+        "qseq/workflows/estimate.py",
+        "a + (epochs - 1) * (b - a)",
+        "a + epochs * (b - a)",
+        ("tests/test_estimate_formula.py",),
+    ),
     # Qiskit / IBM path, journal, credentials
     Mutant(
         "observables not laid out on the device's qubits",

@@ -10,9 +10,13 @@ than the others here, since a fake device's are all alike), and one PUB per job
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import math
 
+import numpy as np
 import pytest
+import torch
 
 from qseq.circuits import chen_vqc, fwp_vqc
 
@@ -70,3 +74,43 @@ def test_a_cloud_name_is_priced_on_its_fake_snapshot():
     assert device.name == "ibm:fake_fez" and device.shots == 64 and device.journal is None
     with pytest.raises(ValueError, match="ibm:<device>"):
         device_for_estimate("aer", shots=64)
+
+
+class TinyTask:
+    """30 sine windows of length ``seq_len``: what ``get_task(...)`` returns, small."""
+
+    def load(self, seq_len):
+        s = np.sin(np.linspace(0, 6, 30 + seq_len))
+        X = np.stack([s[i : i + seq_len] for i in range(30)])[..., None]
+        return X, s[seq_len:, None]
+
+
+def test_the_training_estimate_is_what_training_that_long_costs(monkeypatch):
+    """``qseq estimate`` prices one and two epochs and extrapolates; training all ``epochs`` on the
+    recording backend, with the same data and settings, costs exactly that."""
+    from qseq.models import build_model
+    from qseq.train import fit
+
+    est = importlib.import_module("qseq.workflows.estimate")  # the module; qseq.workflows.estimate is the function
+    monkeypatch.setattr(est, "get_task", lambda name: TinyTask())
+    seen = []
+    real_fit = est.fit
+
+    def recording_fit(model, train, val, config):
+        seen.append((train, val, config))
+        return real_fit(model, train, val, config=config)
+
+    monkeypatch.setattr(est, "fit", recording_fit)
+    device, costs = est.estimate("qrnn", "tiny", "ibm:fake_manila", shots=64, epochs=3, seed=2)
+    train, val, config = seen[-1]
+    assert config.epochs == 2 and val is not None  # the two-epoch run, monitored on validation
+
+    model = build_model("qrnn", dtype=torch.float64, seed=2)
+    recorder = est.CircuitRecorder(device.max_qubits)
+    model.to_backend(recorder)
+    fit(model, train, val, config=dataclasses.replace(config, epochs=3))
+    direct = est.Pricer(device).cost(recorder.records)
+    got = costs["training"]
+    assert (got.jobs, got.pubs, got.circuits, got.shots) == (direct.jobs, direct.pubs, direct.circuits, direct.shots)
+    assert got.qpu_seconds == pytest.approx(direct.qpu_seconds, rel=1e-12)
+    assert got.circuits > 0
