@@ -18,7 +18,7 @@ import torch
 
 from ..circuits import Circuit
 from .base import Backend, BindCache, BoundCircuit, Params, ParamsLike
-from .engine import compile_circuit, evolve, expectations, expval_adjoint, expval_product, make_tables
+from .engine import Tables, compile_circuit, evolve, expectations, expval_adjoint, expval_product, make_tables
 from .engine.adjoint import ADJOINT_STATES
 from .engine.product import ProductForm
 from .engine.program import Permute
@@ -133,6 +133,13 @@ def _check_memory(program, params: Params, device, cdtype, tables_built: bool, d
         )
 
 
+def _tables(tables_by_key: dict, program, key: tuple) -> Tables:
+    """The device tables of ``program`` for ``key = (device, complex dtype)``, built on first use."""
+    if key not in tables_by_key:
+        tables_by_key[key] = make_tables(program, *key)
+    return tables_by_key[key]
+
+
 class TorchBackend(Backend):
     """Batched state-vector simulation in torch.
 
@@ -204,7 +211,7 @@ class TorchBackend(Backend):
         """The circuit's unitary ``(..., 2**n, 2**n)`` (column ``j`` is the image of ``|j⟩``)."""
         p = self._check(circuit, params)
         dim = 2**circuit.n_qubits
-        eye = torch.eye(dim, dtype=self._cdtype(p), device=self.device or p.device)
+        eye = torch.eye(dim, dtype=self._cdtype(p.dtype), device=self.device or p.device)
         groups = {n: t.unsqueeze(-2) for n, t in p.groups.items()}  # rows of the identity are a batch
         shifted = Params(groups, torch.Size((*p.batch_shape, 1)), p.dtype, p.device)
         rows = self._evolve(circuit, shifted, eye)
@@ -222,17 +229,14 @@ class TorchBackend(Backend):
         if program.prep is None or set(bound.free) != set(program.prep.groups):
             return None
         ref = next(iter(bound.fixed.values()))
-        device = self.device or ref.device
-        cdtype = self.dtype or (torch.complex128 if ref.dtype == torch.float64 else torch.complex64)
-        if (device, cdtype) not in tables_by_key:
-            tables_by_key[device, cdtype] = make_tables(program, device, cdtype)
-        tables = tables_by_key[device, cdtype]
+        key = (self.device or ref.device, self._cdtype(ref.dtype))
+        tables = _tables(tables_by_key, program, key)
         if tables.product is None:
             return None
-        groups = {n: t.to(device=device, dtype=REAL_DTYPE[cdtype]) for n, t in bound.fixed.items()}
+        groups = {n: t.to(device=key[0], dtype=REAL_DTYPE[key[1]]) for n, t in bound.fixed.items()}
         n_circuits = math.prod(broadcast_shapes(*(t.shape[:-1] for t in groups.values())))
         w = product_unitaries(program, tables, groups, n_inputs * n_circuits, self.fuse, bound._cache)
-        return None if w is None else ProductForm(w, tables.product, n_circuits)
+        return None if w is None else ProductForm(w, tables.product)
 
     # -- Backend -------------------------------------------------------------------------------
     def _expval(self, circuit: Circuit, params: Params, cache: BindCache | None) -> torch.Tensor:
@@ -259,14 +263,12 @@ class TorchBackend(Backend):
         check; ``diff`` is how this call is differentiated (``None``: no gradient; ``"adjoint"`` only
         where ``adjoint`` allows it: expectation values, not states)."""
         _, program, tables_by_key = self._entry(circuit)
-        key = (self.device or params.device, self._cdtype(params))
+        key = (self.device or params.device, self._cdtype(params.dtype))
         grad = _needs_grad(params, initial)
         diff = _choose_diff(program, params, *key, self.diff if adjoint else "backprop", grad)
         _check_memory(program, params, *key, tables_built=key in tables_by_key, diff=diff)
-        if key not in tables_by_key:
-            tables_by_key[key] = make_tables(program, *key)
         groups = {n: t.to(device=key[0], dtype=REAL_DTYPE[key[1]]) for n, t in params.groups.items()}
-        return program, tables_by_key[key], groups, diff
+        return program, _tables(tables_by_key, program, key), groups, diff
 
     def _entry(self, circuit: Circuit) -> tuple:
         entry = self._compiled.get(id(circuit))
@@ -274,5 +276,6 @@ class TorchBackend(Backend):
             entry = self._compiled[id(circuit)] = (circuit, compile_circuit(circuit), {})
         return entry
 
-    def _cdtype(self, params: Params) -> torch.dtype:
-        return self.dtype or (torch.complex128 if params.dtype == torch.float64 else torch.complex64)
+    def _cdtype(self, real: torch.dtype) -> torch.dtype:
+        """The state dtype for angles of dtype ``real``: the backend's, else complex128 for float64."""
+        return self.dtype or (torch.complex128 if real == torch.float64 else torch.complex64)

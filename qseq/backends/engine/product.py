@@ -199,12 +199,15 @@ class ProductForm:
     Attributes:
         w: ``(2D, K·2D)`` real unitaries (:func:`real_rows`), attached to the bound weights' graph.
         tables: the fast path's tables.
-        n_circuits: ``K``.
     """
 
     w: torch.Tensor
     tables: ProductTables
-    n_circuits: int
+
+    @property
+    def n_circuits(self) -> int:
+        """``K``, the circuits side by side in ``w``."""
+        return self.w.shape[1] // self.w.shape[0]
 
 
 class ProductState(NamedTuple):
