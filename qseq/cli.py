@@ -32,19 +32,11 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
-def _train(
-    info: RunInfo,
-    out: Path,
-    *,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    patience: int | None = None,
-    resume: bool = False,
-) -> None:
+def _train(info: RunInfo, out: Path, **options) -> None:
+    """:func:`~qseq.workflows.train_run` with ``options`` (its keywords), then its report."""
     from .workflows import table, train_run
 
-    run = train_run(info, out, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, resume=resume)
+    run = train_run(info, out, **options)
     if not run.main:
         return
     windows = (

@@ -21,6 +21,16 @@ import pytest
 import torch
 from torch import nn
 
+from qseq.backends import get
+from qseq.backends.torch_engine import TorchBackend
+from qseq.circuits import Operation, chen_vqc
+from qseq.circuits.circuit import build
+from qseq.data import chronological_split, get_task, load_csv
+from qseq.models import QFWP, QLSTM, build_model
+from qseq.reservoir import ReservoirRegressor
+from qseq.rl import A2CConfig, PPOConfig
+from qseq.train import TrainConfig, fit, load_checkpoint
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-inputs.md"
 
 
@@ -32,23 +42,11 @@ class Case(NamedTuple):
     match: str  # a regular expression the message must contain: the argument's name and the fault
 
 
-def _model(*args, **kwargs):
-    from qseq.models import QLSTM
-
-    return QLSTM(*args, **kwargs)
-
-
 def _expval(groups):
-    from qseq.backends.torch_engine import TorchBackend
-    from qseq.circuits import chen_vqc
-
     return TorchBackend().expval(chen_vqc(2, 1), groups)
 
 
 def _build(n, ops):
-    from qseq.circuits import Operation
-    from qseq.circuits.circuit import build
-
     return build(n, [Operation(*op) for op in ops], [])
 
 
@@ -56,91 +54,91 @@ X = torch.randn(4, 2, 1)
 W = torch.zeros(6)
 CASES = [
     # models
-    Case("models", "QLSTM(0, 3)", lambda: _model(0, 3), ValueError, "input_size must be a positive integer"),
-    Case("models", "QLSTM(1, 3, n_qubits=0)", lambda: _model(1, 3, n_qubits=0), ValueError, "n_qubits must be"),
+    Case("models", "QLSTM(0, 3)", lambda: QLSTM(0, 3), ValueError, "input_size must be a positive integer"),
+    Case("models", "QLSTM(1, 3, n_qubits=0)", lambda: QLSTM(1, 3, n_qubits=0), ValueError, "n_qubits must be"),
     Case(
         "models",
         "QLSTM(..., bidirectional=True)",
-        lambda: _model(1, 3, bidirectional=True),
+        lambda: QLSTM(1, 3, bidirectional=True),
         ValueError,
         "bidirectional=True is not supported",
     ),
     Case(
         "models",
         "QLSTM(..., dropout=1.5)",
-        lambda: _model(1, 3, dropout=1.5),
+        lambda: QLSTM(1, 3, dropout=1.5),
         ValueError,
         r"dropout must be in \[0, 1\)",
     ),
     Case(
         "models",
         "input of 2 features to QLSTM(1, 3)",
-        lambda: _model(1, 3)(torch.randn(4, 2, 2)),
+        lambda: QLSTM(1, 3)(torch.randn(4, 2, 2)),
         ValueError,
         "input must be .* H_in = 1",
     ),
     Case(
         "models",
         "a numpy array as input",
-        lambda: _model(1, 3)(np.zeros((4, 2, 1))),
+        lambda: QLSTM(1, 3)(np.zeros((4, 2, 1))),
         TypeError,
         "input must be a torch.Tensor",
     ),
     Case(
         "models",
         "NaN in the input",
-        lambda: _model(1, 3)(torch.full((4, 2, 1), float("nan"))),
+        lambda: QLSTM(1, 3)(torch.full((4, 2, 1), float("nan"))),
         ValueError,
         "input contains NaN",
     ),
-    Case("models", "an empty sequence", lambda: _model(1, 3)(torch.zeros(0, 2, 1)), ValueError, "empty sequence"),
+    Case("models", "an empty sequence", lambda: QLSTM(1, 3)(torch.zeros(0, 2, 1)), ValueError, "empty sequence"),
     Case(
         "models",
         "h_0 of the wrong shape",
-        lambda: _model(1, 3)(X, (torch.zeros(1, 2, 2), torch.zeros(1, 2, 4))),
+        lambda: QLSTM(1, 3)(X, (torch.zeros(1, 2, 2), torch.zeros(1, 2, 4))),
         ValueError,
         r"h_0 must have shape \(1, 2, 3\)",
     ),
     Case(
         "models",
         "float64 input to a float32 model",
-        lambda: _model(1, 3)(X.double()),
+        lambda: QLSTM(1, 3)(X.double()),
         ValueError,
         "input dtype .* does not match",
     ),
     Case(
         "models",
         "QFWP(update='decay', decay=2.0)",
-        lambda: _qfwp(update="decay", decay=2.0),
+        lambda: QFWP(1, update="decay", decay=2.0),
         ValueError,
         r"decay must be a number in \[0, 1\)",
     ),
     Case(
         "models",
         "build_model('transformer')",
-        lambda: _build_model("transformer"),
+        lambda: build_model("transformer"),
         ValueError,
         "unknown model 'transformer'; known models",
     ),
     Case(
         "models",
         "init='scaled:-1'",
-        lambda: _model(1, 3, reservoir=True, init="scaled:-1"),
+        lambda: QLSTM(1, 3, reservoir=True, init="scaled:-1"),
         ValueError,
         "the scale must be a positive",
     ),
-    Case("models", "init='wide'", lambda: _model(1, 3, init="wide"), ValueError, "init must be one of"),
+    Case("models", "init='wide'", lambda: QLSTM(1, 3, init="wide"), ValueError, "init must be one of"),
     # backends
     Case(
         "backends",
         "get('aer:shot=64')",
-        lambda: _get("aer:shot=64"),
+        lambda: get("aer:shot=64"),
         ValueError,
         "unknown option 'shot' .*did you mean 'shots'",
     ),
-    Case("backends", "get('nonexistent')", lambda: _get("nonexistent"), ValueError, "unknown backend 'nonexistent'"),
-    Case("backends", "TorchBackend(diff='foo')", lambda: _torch_backend(diff="foo"), ValueError, "diff must be"),
-    Case("backends", "TorchBackend(fuse='yes')", lambda: _torch_backend(fuse="yes"), ValueError, "fuse must be"),
+    Case("backends", "get('nonexistent')", lambda: get("nonexistent"), ValueError, "unknown backend 'nonexistent'"),
+    Case("backends", "TorchBackend(diff='foo')", lambda: TorchBackend(diff="foo"), ValueError, "diff must be"),
+    Case("backends", "TorchBackend(fuse='yes')", lambda: TorchBackend(fuse="yes"), ValueError, "fuse must be"),
     Case(
         "backends",
         "inputs of 5 angles for 4",
@@ -179,12 +177,12 @@ CASES = [
     Case(
         "backends",
         "a string instead of a circuit",
-        lambda: _torch_backend().expval("chen", {}),
+        lambda: TorchBackend().expval("chen", {}),
         TypeError,
         "expected a qseq.circuits.Circuit",
     ),
     # circuits
-    Case("circuits", "chen_vqc(0, 2)", lambda: _chen(0, 2), ValueError, "n_qubits must be a positive integer"),
+    Case("circuits", "chen_vqc(0, 2)", lambda: chen_vqc(0, 2), ValueError, "n_qubits must be a positive integer"),
     Case(
         "circuits",
         "an unknown gate 'FOO'",
@@ -196,14 +194,18 @@ CASES = [
     Case("circuits", "CNOT(0, 0)", lambda: _build(2, [("CNOT", (0, 0))]), ValueError, "wires must be distinct"),
     # data
     Case(
-        "data", "get_task('dampd_shm')", lambda: _task("dampd_shm"), ValueError, "unknown task 'dampd_shm'; known tasks"
+        "data",
+        "get_task('dampd_shm')",
+        lambda: get_task("dampd_shm"),
+        ValueError,
+        "unknown task 'dampd_shm'; known tasks",
     ),
     Case("data", "chronological_split(..., val=1.5)", lambda: _split(val=1.5), ValueError, r"val must be in \[0, 1\)"),
-    Case("data", "load(seq_len=0)", lambda: _task("damped_shm").load(seq_len=0), ValueError, "seq_len must be >= 1"),
+    Case("data", "load(seq_len=0)", lambda: get_task("damped_shm").load(seq_len=0), ValueError, "seq_len must be >= 1"),
     Case(
         "data",
         "load_csv of a missing file",
-        lambda: _load_csv("/nonexistent/series.csv"),
+        lambda: load_csv("/nonexistent/series.csv"),
         FileNotFoundError,
         "/nonexistent/series.csv",
     ),
@@ -234,11 +236,11 @@ CASES = [
     ),
     # training
     Case("train", "fit(..., epochs=0)", lambda: _fit(epochs=0), ValueError, "epochs must be >= 1"),
-    Case("train", "TrainConfig(lr=-1)", lambda: _train_config(lr=-1), ValueError, "lr must be finite and >= 0"),
+    Case("train", "TrainConfig(lr=-1)", lambda: TrainConfig(lr=-1), ValueError, "lr must be finite and >= 0"),
     Case(
         "train",
         "TrainConfig(optimizer='foo')",
-        lambda: _train_config(optimizer="foo"),
+        lambda: TrainConfig(optimizer="foo"),
         ValueError,
         "optimizer must be one of",
     ),
@@ -252,7 +254,7 @@ CASES = [
     Case(
         "train",
         "load_checkpoint of a missing file",
-        lambda: _load_checkpoint("/nonexistent/checkpoint.pt"),
+        lambda: load_checkpoint("/nonexistent/checkpoint.pt"),
         FileNotFoundError,
         "no checkpoint at /nonexistent/checkpoint.pt",
     ),
@@ -260,17 +262,21 @@ CASES = [
     Case(
         "rl",
         "PPOConfig(model='transformer')",
-        lambda: _ppo(model="transformer"),
+        lambda: PPOConfig(model="transformer"),
         ValueError,
         "PPOConfig.model must be one of",
     ),
-    Case("rl", "PPOConfig(device='gpu')", lambda: _ppo(device="gpu"), ValueError, "PPOConfig.device must be 'cpu'"),
-    Case("rl", "A2CConfig(gamma=1.5)", lambda: _a2c(gamma=1.5), ValueError, r"A2CConfig.gamma must be in \[0, 1\]"),
-    Case("rl", "PPOConfig(total_steps=0)", lambda: _ppo(total_steps=0), ValueError, "total_steps must be >= 1"),
+    Case(
+        "rl", "PPOConfig(device='gpu')", lambda: PPOConfig(device="gpu"), ValueError, "PPOConfig.device must be 'cpu'"
+    ),
+    Case(
+        "rl", "A2CConfig(gamma=1.5)", lambda: A2CConfig(gamma=1.5), ValueError, r"A2CConfig.gamma must be in \[0, 1\]"
+    ),
+    Case("rl", "PPOConfig(total_steps=0)", lambda: PPOConfig(total_steps=0), ValueError, "total_steps must be >= 1"),
     Case(
         "rl",
         "PPOConfig(n_envs=6, n_minibatches=4)",
-        lambda: _ppo(n_envs=6, n_minibatches=4),
+        lambda: PPOConfig(n_envs=6, n_minibatches=4),
         ValueError,
         "multiple of n_minibatches",
     ),
@@ -291,90 +297,17 @@ CLI = [
 ]
 
 
-def _qfwp(**kwargs):
-    from qseq.models import QFWP
-
-    return QFWP(1, **kwargs)
-
-
-def _build_model(name):
-    from qseq.models import build_model
-
-    return build_model(name)
-
-
-def _get(spec):
-    from qseq.backends import get
-
-    return get(spec)
-
-
-def _torch_backend(**kwargs):
-    from qseq.backends.torch_engine import TorchBackend
-
-    return TorchBackend(**kwargs)
-
-
-def _chen(*args):
-    from qseq.circuits import chen_vqc
-
-    return chen_vqc(*args)
-
-
-def _task(name):
-    from qseq.data import get_task
-
-    return get_task(name)
-
-
 def _split(**kwargs):
-    from qseq.data import chronological_split
-
     return chronological_split(np.zeros((10, 4, 1)), np.zeros((10, 1)), **kwargs)
 
 
-def _load_csv(path):
-    from qseq.data import load_csv
-
-    return load_csv(path)
-
-
 def _regressor(reservoir=None, **kwargs):
-    from qseq.reservoir import ReservoirRegressor
-
     return ReservoirRegressor(nn.RNN(1, 2, batch_first=True) if reservoir is None else reservoir, **kwargs)
 
 
 def _fit(X=None, **kwargs):
-    from qseq.models import build_model
-    from qseq.train import fit
-
     X = np.zeros((10, 4, 1)) if X is None else X
     return fit(build_model("lstm"), (X, np.zeros((10, 1))), progress=False, plot=False, **kwargs)
-
-
-def _train_config(**kwargs):
-    from qseq.train import TrainConfig
-
-    return TrainConfig(**kwargs)
-
-
-def _load_checkpoint(path):
-    from qseq.train import load_checkpoint
-
-    return load_checkpoint(path)
-
-
-def _ppo(**kwargs):
-    from qseq.rl import PPOConfig
-
-    return PPOConfig(**kwargs)
-
-
-def _a2c(**kwargs):
-    from qseq.rl import A2CConfig
-
-    return A2CConfig(**kwargs)
 
 
 def _message(case: Case) -> str:
