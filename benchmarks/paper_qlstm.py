@@ -20,11 +20,14 @@ time order into train / validation / test (``--val``, default 0.1; the test wind
 last 33 %): weights are fitted on train, the epoch with the lowest validation MSE is kept, and the
 test windows are evaluated once, at the end. ``--val 0`` is the papers' protocol: train on the first
 67 %, keep the last epoch.
+``--jobs N`` runs the (task, model, seed) runs in N spawned processes of one torch thread each; each
+run seeds itself, so the MSEs are the same as with ``--jobs 1``.
 
 Run::
 
     python benchmarks/paper_qlstm.py speed
     python benchmarks/paper_qlstm.py accuracy [--tasks damped_shm bessel_j2] [--seeds 5] [--epochs 100] [--val 0.1]
+    python benchmarks/paper_qlstm.py accuracy --jobs 16    # the (task, model, seed) runs in 16 processes
 
 Each writes its section of ``benchmarks/RESULTS.md`` (between ``<!-- paper-qlstm-<mode>:start/end -->``).
 """
@@ -33,9 +36,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import multiprocessing
 import os
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -212,6 +218,9 @@ def before_test(data: Split) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+PARTS = ("train", "val", "test")
+
+
 def _cell(values: list) -> str:
     return f"{np.mean(values):.2e} ± {np.std(values):.1e}" if values else "–"
 
@@ -230,38 +239,51 @@ def baseline_rows(task: str, data: Split) -> list[str]:
     ]
 
 
-def train_over_seeds(name: str, data: Split, seeds: int, label: str, on_first_seed=None, **recipe) -> dict:
-    """Train ``build_model(name)`` once per seed (float64) on ``data.train`` with ``recipe``
-    overriding :class:`TrainConfig` fields, keep the epoch best on ``data.val`` (the last epoch
-    without validation windows), and evaluate ``data.test`` once; ``on_first_seed(model)`` sees the
-    seed-0 model.
+def train_seed(name: str, data: Split, seed: int, label: str, **recipe) -> tuple[dict, torch.nn.Module]:
+    """Train ``build_model(name)`` (float64) with ``seed`` on ``data.train``, ``recipe`` overriding
+    :class:`TrainConfig` fields; keep the epoch best on ``data.val`` (the last epoch without
+    validation windows) and evaluate ``data.test`` once.
 
-    Returns ``{"train": [...], "val": [...], "test": [...], "seconds": [...], "parameters": int,
-    "epochs": [...]}`` (MSEs and the kept epoch per seed).
+    Returns ``({"train", "val", "test": MSE (where evaluated), "seconds", "epoch", "parameters"}, model)``.
     """
-    out: dict = {"train": [], "val": [], "test": [], "seconds": [], "epochs": []}
+    torch.manual_seed(seed)
+    model = build_model(name, dtype=torch.float64)
+    config = TrainConfig(
+        seed=seed, progress=False, plot=False, monitor="val_mse", restore_best=data.val is not None, **recipe
+    )
+    t0 = time.perf_counter()
+    result = fit(model, data.train, data.val, config=config, test=data.test)
+    run = {"seconds": time.perf_counter() - t0, "epoch": result.weights_epoch, "parameters": count_parameters(model)}
+    run |= {part: result.final_metrics[f"{part}_mse"] for part in PARTS if f"{part}_mse" in result.final_metrics}
+    print(
+        f"{label} seed {seed}: {result.weights} (epoch {result.weights_epoch}), test MSE {run['test']:.3e} "
+        f"({run['seconds']:.1f} s)",
+        flush=True,
+    )
+    return run, model
+
+
+def collect(runs: list[dict]) -> dict:
+    """Per-seed runs of :func:`train_seed` as ``{"train": [...], "val": [...], "test": [...],
+    "seconds": [...], "epochs": [...], "parameters": int}``."""
+    out = {part: [run[part] for run in runs if part in run] for part in PARTS}
+    return out | {
+        "seconds": [run["seconds"] for run in runs],
+        "epochs": [run["epoch"] for run in runs],
+        "parameters": runs[-1]["parameters"],
+    }
+
+
+def train_over_seeds(name: str, data: Split, seeds: int, label: str, on_first_seed=None, **recipe) -> dict:
+    """:func:`train_seed` for seeds ``0 .. seeds - 1``, collected by :func:`collect`;
+    ``on_first_seed(model)`` sees the seed-0 model."""
+    runs = []
     for seed in range(seeds):
-        torch.manual_seed(seed)
-        model = build_model(name, dtype=torch.float64)
-        config = TrainConfig(
-            seed=seed, progress=False, plot=False, monitor="val_mse", restore_best=data.val is not None, **recipe
-        )
-        t0 = time.perf_counter()
-        result = fit(model, data.train, data.val, config=config, test=data.test)
-        out["seconds"].append(time.perf_counter() - t0)
-        for part in ("train", "val", "test"):
-            if f"{part}_mse" in result.final_metrics:
-                out[part].append(result.final_metrics[f"{part}_mse"])
-        out["epochs"].append(result.weights_epoch)
+        run, model = train_seed(name, data, seed, label, **recipe)
+        runs.append(run)
         if seed == 0 and on_first_seed is not None:
             on_first_seed(model)
-        print(
-            f"{label} seed {seed}: {result.weights} (epoch {result.weights_epoch}), test MSE {out['test'][-1]:.3e} "
-            f"({out['seconds'][-1]:.1f} s)",
-            flush=True,
-        )
-    out["parameters"] = count_parameters(model)
-    return out
+    return collect(runs)
 
 
 def result_row(task: str, label: str, result: dict) -> str:
@@ -271,37 +293,45 @@ def result_row(task: str, label: str, result: dict) -> str:
     )
 
 
+def accuracy_run(task: str, name: str, seed: int, val: float, recipe: dict) -> dict:
+    """One (task, model, seed) run of ``accuracy`` (:func:`train_seed`); seed 0 also draws the
+    papers' figure, prediction vs truth, into ``FIGURES``."""
+    data = split_windows(task, val)
+    run, model = train_seed(name, data, seed, f"{task} {name}", **recipe)
+    if seed == 0:
+        plot_prediction(model, before_test(data), data.test, FIGURES / f"qlstm_{task}_{name}.png")
+    return run
+
+
 def run_accuracy(args) -> None:
     FIGURES.mkdir(exist_ok=True)
+    recipe = {"epochs": args.epochs, "batch_size": args.batch_size, "shuffle": True}
+    keys = [(task, name, seed) for task in args.tasks for name in args.models for seed in range(args.seeds)]
+    if args.jobs == 1:
+        runs = [accuracy_run(task, name, seed, args.val, recipe) for task, name, seed in keys]
+        parallel = ""
+    else:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=spawn, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            runs = list(pool.map(accuracy_run, *zip(*keys, strict=True), repeat(args.val), repeat(recipe)))
+        parallel = f" {args.jobs} runs at a time (`--jobs`), each on 1 torch thread."
+    by_key = dict(zip(keys, runs, strict=True))
     lines = [
         "## Paper tasks T1–T3 (`benchmarks/paper_qlstm.py accuracy`)",
         "",
-        f"{machine()}. Window 4, min-max to [-1, 1] on the whole series (Chen's convention), {args.epochs} "
-        f"epochs, RMSprop 0.01, batch {args.batch_size}, float64. {protocol(split_windows(args.tasks[0], args.val))}. "
-        f"MSE on the scaled series, mean ± std over seeds {list(range(args.seeds))}. Baselines on the same "
-        "windows: last-value persistence and linear AR(4) (least squares on train).",
+        f"{machine()}.{parallel} Window 4, min-max to [-1, 1] on the whole series (Chen's convention), "
+        f"{args.epochs} epochs, RMSprop 0.01, batch {args.batch_size}, float64. "
+        f"{protocol(split_windows(args.tasks[0], args.val))}. MSE on the scaled series, mean ± std over seeds "
+        f"{list(range(args.seeds))}. Baselines on the same windows: last-value persistence and linear AR(4) "
+        "(least squares on train).",
         "",
         "| task | model | parameters | train MSE | val MSE | test MSE | s / run |",
         "|---|---|--:|--:|--:|--:|--:|",
     ]
     for task in args.tasks:
-        data = split_windows(task, args.val)
-        lines += baseline_rows(task, data)
+        lines += baseline_rows(task, split_windows(task, args.val))
         for name in args.models:
-
-            def figure(model, task=task, name=name, data=data):  # the papers' figure: prediction vs truth
-                plot_prediction(model, before_test(data), data.test, FIGURES / f"qlstm_{task}_{name}.png")
-
-            result = train_over_seeds(
-                name,
-                data,
-                args.seeds,
-                f"{task} {name}",
-                figure,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                shuffle=True,
-            )
+            result = collect([by_key[task, name, seed] for seed in range(args.seeds)])
             lines.append(result_row(task, name, result))
     if args.section:
         write_section(args.section, "\n".join(lines))
@@ -321,6 +351,9 @@ def main() -> None:
     acc.add_argument("--seeds", type=int, default=5)
     acc.add_argument("--epochs", type=int, default=100)
     acc.add_argument("--batch-size", type=int, default=4)
+    acc.add_argument(
+        "--jobs", type=int, default=1, help="runs at a time in worker processes of 1 torch thread each (default 1)"
+    )
     acc.add_argument(
         "--val", type=float, default=0.1, help="validation fraction; 0: the papers' protocol, last epoch (default: 0.1)"
     )
