@@ -26,6 +26,7 @@ import hashlib
 import math
 import numbers
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -229,8 +230,12 @@ class ReservoirRegressor(QuantumModel):
             gate stage and time step).
         cache_dir: also keep features on disk, keyed by a hash of reservoir (weights, backend) and
             data, so a later process reuses them (hardware results are never paid for twice).
-        epochs, lr, sgd_batch_size, seed: the ``"sgd"`` readout's RMSprop schedule.
-        alphas, cv_folds: the ``alpha="cv"`` grid and number of folds.
+        epochs: passes over the training windows of the ``"sgd"`` readout.
+        lr: the ``"sgd"`` readout's RMSprop learning rate.
+        sgd_batch_size: windows per RMSprop step of the ``"sgd"`` readout.
+        seed: seed of the ``"sgd"`` readout's initial weights and window order.
+        alphas: the penalties ``alpha="cv"`` chooses from.
+        cv_folds: the number of contiguous, time-ordered folds of ``alpha="cv"``.
         features: what the readout reads (:data:`FEATURES`): the last step's output (``"last"``, the
             papers'), every step's output (``"steps"``), those plus the final cell state / fast
             weights (``"steps+state"``), or plus every ``⟨Z_i Z_j⟩`` of the circuits at every step
@@ -248,7 +253,7 @@ class ReservoirRegressor(QuantumModel):
         self,
         reservoir: nn.Module,
         readout: str = "ridge",
-        alpha="cv",
+        alpha: float | str = "cv",
         washout: int = 0,
         batch_size: int = 1024,
         cache_dir: str | os.PathLike | None = None,
@@ -256,7 +261,7 @@ class ReservoirRegressor(QuantumModel):
         lr: float = 0.01,
         sgd_batch_size: int = 4,
         seed: int = 0,
-        alphas=DEFAULT_ALPHAS,
+        alphas: Sequence[float] = DEFAULT_ALPHAS,
         cv_folds: int = 5,
         distributed: bool | None = None,
         features: str = "last",

@@ -245,7 +245,10 @@ def narma_random(
         order: memory ``n`` of the system.
         n_points: length ``T`` of ``u`` and ``y``.
         seed: seed of the input draw.
-        a1, a2, b, c: recursion coefficients.
+        a1: ``a_1``, the weight of ``y_t``.
+        a2: ``a_2``, the weight of ``y_t`` times the sum of the last ``n`` outputs.
+        b: ``b``, the weight of ``u_{t-n+1} u_t``.
+        c: the constant term ``c``.
         u_max: the input is uniform on ``[0, u_max]``.
 
     Returns:
@@ -315,7 +318,9 @@ def mackey_glass(
     Args:
         n_points: number of returned samples ``T``.
         tau: delay (time units).
-        beta, gamma, n: equation parameters.
+        beta: gain ``β`` of the delayed production term.
+        gamma: decay rate ``γ``.
+        n: exponent ``n`` of the delayed term's saturation.
         dt: integration step (time units).
         x0: constant history / initial value.
         discard: number of initial samples dropped.
@@ -377,7 +382,9 @@ def lorenz(
     Args:
         n_points: number of returned states ``T``.
         dt: time step (dimensionless time units).
-        sigma, rho, beta: Lorenz parameters (chaotic defaults 10, 28, 8/3).
+        sigma: Prandtl number ``σ`` (chaotic default 10).
+        rho: Rayleigh number ``ρ`` (chaotic default 28).
+        beta: geometric factor ``β`` (chaotic default 8/3).
         x0: initial state ``(x, y, z)``.
         discard: number of initial states dropped (transient).
         substeps: RK4 steps per sample interval.

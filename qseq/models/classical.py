@@ -89,7 +89,8 @@ class ESN:
         seed: seed of ``W`` and ``W_in``.
         warmup: leading training windows (:meth:`fit`) or time steps (:meth:`fit_series`, unless
             its own ``warmup`` is given) left out of the readout fit.
-        input_connectivity, rc_connectivity: densities of ``W_in`` and ``W`` (reservoirpy's defaults).
+        input_connectivity: density of ``W_in``, the fraction of nonzero entries (reservoirpy's default).
+        rc_connectivity: density of ``W`` (reservoirpy's default).
 
     Attributes (after fitting): ``coef_`` ``(units, G)``, ``intercept_`` ``(G,)``, ``reservoir_``
     and ``readout_`` (the reservoirpy nodes), ``n_features_in_``.
