@@ -255,3 +255,42 @@ def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
     monkeypatch.setattr(qseq.workflows, "train_run", buggy)
     with pytest.raises(KeyError, match="a bug"):
         main([*TRAIN, "--model", "qrnn", "--out", str(tmp_path / "r")])
+
+
+@pytest.fixture(scope="module")
+def rl_run(tmp_path_factory):
+    """A2C with a QRNN core on cue recall: 20 steps."""
+    pytest.importorskip("gymnasium")
+    run_dir = tmp_path_factory.mktemp("rl") / "cue"
+    env = ["--env", "qseq/CueRecall-v0", "--env-kwargs", '{"delay": 1}', "--envs", "2", "--no-progress"]
+    assert main(["rl", *env, "--model", "qrnn", "--algo", "a2c", "--steps", "20", "--out", str(run_dir)]) == 0
+    return run_dir
+
+
+def test_rl_eval_refuses_a_record_folder_that_is_a_file(capsys, rl_run, tmp_path):
+    pytest.importorskip("PIL")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    err = _error(capsys, "rl-eval", "--checkpoint", rl_run, "--record", notes / "play.gif")
+    assert f"the folder of --record {notes} is a file, not a directory" in err
+    assert notes.read_text() == "mine"
+
+
+def test_rl_eval_refuses_an_unwritable_run_directory_before_playing(capsys, rl_run, monkeypatch, tmp_path):
+    pytest.importorskip("qiskit_aer")
+    pytest.importorskip("PIL")
+    import qseq._io
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    before = _snapshot(rl_run)
+    monkeypatch.setattr(qseq._io.tempfile, "TemporaryFile", refuse)
+    err = _error(capsys, "rl-eval", "--checkpoint", rl_run, "--backend", "aer", "--episodes", "1")
+    assert f"no file can be created in the run directory {rl_run}, and the job journal of aer (jobs.sqlite)" in err
+    assert "copy the run directory to a writable place and evaluate from there" in err
+    err = _error(capsys, "rl-eval", "--checkpoint", rl_run, "--record", tmp_path / "gifs" / "play.gif")
+    assert f"the folder of --record {tmp_path / 'gifs'} cannot be written" in err
+    assert not (tmp_path / "gifs").exists()
+    assert _snapshot(rl_run) == before  # no journal started
+    assert main(["rl-eval", "--checkpoint", str(rl_run), "--episodes", "1"]) == 0  # the torch engine writes nothing

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._io import check_writable_dir
 from ..backends import Backend, accepts, family
 from ..backends.base import Usage
 from ..rl import ALGORITHMS, CORES, RecurrentQNetwork, RLConfig, build_agent, train
@@ -32,7 +33,7 @@ from ..rl.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from ..rl.evaluate import evaluate, load_agent
 from ..rl.vector import make_vector_env, space_sizes
 from .estimate import CircuitRecorder, Cost, Pricer, device_for_estimate
-from .runs import JOURNAL, backend_for_run
+from .runs import JOURNAL, backend_for_run, check_run_dir_writable
 
 __all__ = [
     "RL_ALGORITHMS",
@@ -292,6 +293,7 @@ def _check_record(path: Path, config: RLConfig) -> tuple[Any, float]:
         raise ValueError(f"--record writes a GIF: give a path ending in .gif, got {path}")
     if path.is_dir():
         raise ValueError(f"--record {path} is a directory: give a file name ending in .gif")
+    check_writable_dir(path.parent, "the folder of --record")
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gymnasium warns before the environment refuses
@@ -367,6 +369,11 @@ def rl_eval(
         shots: shots per circuit on a sampling backend (default: the backend's).
         price_on: the IBM device that prices the circuits off the torch engine (default: ``backend``
             when it is an IBM device, else :data:`PRICE_DEVICE`).
+
+    Raises:
+        PermissionError: before any episode, when no file can be created in ``record``'s folder or in
+            the run directory that keeps a backend's job journal.
+        NotADirectoryError: before any episode, when ``record``'s folder is a file.
     """
     checkpoint = Path(checkpoint)
     run_dir = checkpoint if checkpoint.is_dir() else checkpoint.parent
@@ -392,6 +399,8 @@ def rl_eval(
         record = Path(record)
         image, fps = _check_record(record, config)
 
+    if quantum and accepts(spec, "journal"):
+        check_run_dir_writable(run_dir, f"the job journal of {spec} ({JOURNAL}) is", "evaluate")
     cost, note, pricer = None, "", None
     target: Backend | None = None
     if quantum:

@@ -591,13 +591,7 @@ def predict_run(run_dir: Path, spec: str, *, shots: int | None = None, weights: 
     exactly; write the predictions CSV."""
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
-    try:
-        check_writable_dir(run_dir, "the run directory")
-    except PermissionError:
-        raise PermissionError(
-            f"no file can be created in the run directory {run_dir}, and the predictions (and a Qiskit backend's "
-            "job journal) are written into it; copy the run directory to a writable place and predict from there"
-        ) from None
+    check_run_dir_writable(run_dir, "the predictions (and a Qiskit backend's job journal) are", "predict")
     X_test, y_test = _split(info).test
     model = build_run_model(info, backend="torch")
     if not runs_circuits(model):
@@ -630,6 +624,18 @@ def predict_run(run_dir: Path, spec: str, *, shots: int | None = None, weights: 
     path = _write_predictions(run_dir, backend.name, np.asarray(y_test), exact, pred)
     journal = run_dir / JOURNAL if accepts(spec, "journal") else None
     return PredictedRun(rows, len(X_test), path, journal, which)
+
+
+def check_run_dir_writable(run_dir: Path, written: str, command: str) -> None:
+    """Refuse, before any work, a run directory in which no file can be created, saying that ``written``
+    (e.g. ``"the predictions are"``) written into it and to ``command`` from a writable copy."""
+    try:
+        check_writable_dir(run_dir, "the run directory")
+    except PermissionError:
+        raise PermissionError(
+            f"no file can be created in the run directory {run_dir}, and {written} written into it; "
+            f"copy the run directory to a writable place and {command} from there"
+        ) from None
 
 
 def _check_weights_source(weights: Path, run_dir: Path, info: RunInfo) -> None:
