@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 import warnings
 from typing import Any
+from urllib.parse import urlsplit
 
 from .._optional import require
-from .qiskit_estimator import JobPendingError, QiskitEstimatorBackend, transient_errors
+from .qiskit_estimator import JobPendingError, QiskitEstimatorBackend, transient_cause
 
-__all__ = ["IBMBackend", "fake_backend", "fake_backend_names"]
+__all__ = ["IBMBackend", "MissingCredentialsError", "fake_backend", "fake_backend_names"]
 
 MODES = ("job", "batch", "session")
 DEFAULT_JOURNAL = "qseq-jobs.sqlite"
@@ -33,6 +35,11 @@ _CREDENTIALS_HELP = (
     "or set the environment variable QISKIT_IBM_TOKEN (and QISKIT_IBM_INSTANCE), or pass "
     "service=QiskitRuntimeService(...). To run offline, use a fake device such as 'ibm:fake_manila'."
 )
+
+
+class MissingCredentialsError(RuntimeError):
+    """A cloud device was named, but no IBM Quantum credentials were found (the message says how to
+    set them)."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,6 +76,23 @@ def fake_backend(name: str) -> Any:
     return cls()
 
 
+def _unreachable(err: BaseException, doing: str) -> ConnectionError:
+    """The error for a network failure ``err`` (a ``requests`` error, or one raised from it) while
+    ``doing`` something with IBM Quantum: names the host and the cause, never the URL's path or
+    query, which could carry credentials."""
+    cause = transient_cause(err) or err
+    url = getattr(getattr(cause, "request", None), "url", None)
+    host = f" at {urlsplit(url).hostname}" if url else ""
+    root, deeper = cause, cause.__cause__ or cause.__context__
+    while deeper is not None:
+        root, deeper = deeper, deeper.__cause__ or deeper.__context__
+    kind = "name resolution (DNS) failed" if isinstance(root, socket.gaierror) else type(root).__name__
+    return ConnectionError(
+        f"cannot reach the IBM Quantum service{host} while {doing}: {kind} ({root}). Check the network "
+        "connection, DNS and any proxy (HTTPS_PROXY), or run offline on a fake device such as 'ibm:fake_manila'"
+    )
+
+
 def _service_from_environment() -> Any:
     """``QiskitRuntimeService`` from ``QISKIT_IBM_*`` variables or the saved account."""
     from qiskit_ibm_runtime import QiskitRuntimeService
@@ -81,12 +105,34 @@ def _service_from_environment() -> Any:
     try:
         return QiskitRuntimeService(token=token, **kwargs) if token else QiskitRuntimeService()
     except AccountNotFoundError:
-        raise RuntimeError(_CREDENTIALS_HELP) from None
-    except transient_errors() as err:
-        raise ConnectionError(
-            f"cannot reach IBM Quantum ({type(err).__name__}); check the network, "
-            "or run offline on a fake device such as 'ibm:fake_manila'"
+        raise MissingCredentialsError(_CREDENTIALS_HELP) from None
+    except Exception as err:
+        if transient_cause(err) is None:
+            raise
+        raise _unreachable(err, "signing in (the token was not checked)") from None
+
+
+def _cloud_device(service: Any, name: str) -> Any:
+    """The device ``name`` of ``service``.
+
+    Raises:
+        ValueError: the service has no device of that name.
+        ConnectionError: the service cannot be reached.
+    """
+    from qiskit.providers.exceptions import QiskitBackendNotFoundError
+
+    try:
+        return service.backend(name)
+    except QiskitBackendNotFoundError:
+        raise ValueError(
+            f"unknown IBM device {name!r}: the service has no device of that name for this account "
+            "(QiskitRuntimeService().backends() lists yours, qseq.backends.ibm.fake_backend_names() the "
+            "offline fake devices)"
         ) from None
+    except Exception as err:
+        if transient_cause(err) is None:
+            raise
+        raise _unreachable(err, f"looking up the device {name!r}") from None
 
 
 class IBMBackend(QiskitEstimatorBackend):
@@ -118,9 +164,12 @@ class IBMBackend(QiskitEstimatorBackend):
         max_circuits, retries, backoff, timeout: see :class:`QiskitEstimatorBackend`.
 
     Raises:
-        RuntimeError: a cloud device without credentials (the message says how to set them).
+        MissingCredentialsError: a cloud device without credentials (the message says how to set them).
+        ConnectionError: a cloud device while the service cannot be reached (network, DNS).
         ValueError: unknown device, mode or option values.
     """
+
+    shots: int  # IBM devices always sample
 
     def __init__(
         self,
@@ -170,7 +219,7 @@ class IBMBackend(QiskitEstimatorBackend):
             if not noise:
                 raise ValueError("noise=False applies to fake devices only: a QPU is noisy")
             self._service = service if service is not None else _service_from_environment()
-            self._device = self._service.backend(name)
+            self._device = _cloud_device(self._service, name)
         if journal is None and not self.local:
             journal = DEFAULT_JOURNAL
         super().__init__(
@@ -200,7 +249,7 @@ class IBMBackend(QiskitEstimatorBackend):
             self._device, self._service = fake_backend(device), None
         else:
             self._service = _service_from_environment()
-            self._device = self._service.backend(device)
+            self._device = _cloud_device(self._service, device)
 
     # -- the primitive ------------------------------------------------------------------------------
     def estimator_options(self) -> dict:
@@ -274,12 +323,15 @@ class IBMBackend(QiskitEstimatorBackend):
         try:
             return job.result(timeout=self.timeout)
         except RuntimeJobTimeoutError:
-            where = (
-                f"it is recorded in the journal {self.journal.path}: run again to collect it without resubmitting"
-                if self.journal is not None
-                else f"fetch it later with QiskitRuntimeService().job({job.job_id()!r}).result()"
-            )
-            raise JobPendingError(f"job {job.job_id()} has not finished after {self.timeout} s; {where}") from None
+            raise JobPendingError(
+                f"{self.name}: job {job.job_id()} has not finished after {self.timeout} s; "
+                + self._still_submitted(job.job_id())
+            ) from None
+
+    def _still_submitted(self, job_id: str) -> str:
+        if self.journal is None and not self.local:
+            return f"fetch its result later with QiskitRuntimeService().job({job_id!r}).result()"
+        return super()._still_submitted(job_id)
 
     def close(self) -> None:
         """Close the Batch or Session (no new jobs; queued ones still run)."""

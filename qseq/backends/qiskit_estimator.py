@@ -8,6 +8,12 @@ one job, unless ``max_circuits`` splits it. Each circuit is exported with
 
 Every job goes through the :class:`~qseq.backends.journal.JobJournal` when one is given:
 finished results are reused, submitted ones re-polled by id where the service allows it.
+
+Faults: a network failure (also when the service wraps it in its own error type) is retried with
+backoff; a job that fails, or returns other than one finite value per observable and parameter
+vector, is marked ``failed`` in the journal and raises one error naming it; a job that is still
+running after ``timeout`` (:class:`JobPendingError`) or whose result cannot be fetched stays
+``submitted``, and the next run collects it by id instead of submitting it again.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from ..circuits import Circuit, to_qiskit
 from .journal import JobJournal
 from .param_shift import ParameterShiftBackend
 
-__all__ = ["QiskitEstimatorBackend", "JobPendingError", "transient_errors"]
+__all__ = ["QiskitEstimatorBackend", "JobPendingError", "transient_errors", "transient_cause"]
 
 
 class JobPendingError(RuntimeError):
@@ -45,6 +51,16 @@ def transient_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover - requests comes with qiskit-ibm-runtime
         pass
     return tuple(errors)
+
+
+def transient_cause(err: BaseException) -> BaseException | None:
+    """The network failure behind ``err``: ``err`` itself or the first of its ``__cause__`` chain
+    that is one of :func:`transient_errors` (qiskit-ibm-runtime raises its own error types *from*
+    the ``requests`` error), or ``None`` when ``err`` is not a network failure."""
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, transient_errors()):
+        cause = cause.__cause__
+    return cause
 
 
 @dataclass(frozen=True)
@@ -190,10 +206,21 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
         for attempt in range(self.retries + 1):
             try:
                 return action()
-            except transient_errors() as err:
+            except Exception as err:
+                if transient_cause(err) is None:
+                    raise
                 if attempt == self.retries:
                     raise ConnectionError(f"{self.name}: {what} failed {attempt + 1} times; last error: {err}") from err
                 time.sleep(self.backoff * 2**attempt)
+
+    def _still_submitted(self, job_id: str) -> str:
+        """What to do about a job that is submitted but whose result this run does not have."""
+        if self.journal is not None:
+            return (
+                f"job {job_id} stays recorded as submitted in the journal {self.journal.path}: "
+                "run again to collect it without submitting it again"
+            )
+        return f"job {job_id} may still run: without a journal, a re-run submits it again"
 
     def _submit(self, pub: tuple) -> Any:
         """Submit one PUB as one job (the single place where anything is sent)."""
@@ -220,33 +247,76 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
             if record is not None and record.status == "submitted" and record.job_id:
                 job = self._retrieve(record.job_id)
             if job is None:
-                job = self._submit(self._pub(prepared, chunk))
+                try:
+                    job = self._submit(self._pub(prepared, chunk))
+                except ConnectionError:
+                    raise
+                except Exception as err:
+                    raise RuntimeError(
+                        f"{self.name}: submitting job {i + 1} of {len(chunks)} of this call failed "
+                        f"({type(err).__name__}: {err}); nothing was submitted for it. Check the backend's "
+                        "options and the account's limits (max_circuits splits large calls), then run again"
+                    ) from err
                 self.usage.jobs += 1
                 self.usage.shots += len(chunk) * (self.shots or 0)
                 if self.journal is not None and key is not None:  # key is set whenever there is a journal
                     self.journal.submitted(key, self.name, job.job_id(), len(chunk), self.shots)
             waiting.append((i, key, job))
         for i, key, job in waiting:
-            results[i] = self._collect(key, job, circuit.n_obs)
+            results[i] = self._collect(key, job, circuit.n_obs, len(chunks[i]))
         # Every slot is filled above, from the journal or by _collect.
         evs = np.concatenate(cast("list[np.ndarray]", results), axis=1).T  # (N, n_obs)
         return np.repeat(evs, n, axis=0) if len(evs) != n else evs
 
-    def _collect(self, key: str | None, job: Any, n_obs: int) -> np.ndarray:
-        """Wait for a job, store its result in the journal (``key``: its row, when journaled),
-        return ``evs (n_obs, n_circuits)``."""
+    def _collect(self, key: str | None, job: Any, n_obs: int, n_circuits: int) -> np.ndarray:
+        """Wait for a job of ``n_circuits`` parameter vectors, check its result and store it in the
+        journal (``key``: its row, when journaled); return ``evs (n_obs, n_circuits)``."""
         job_id = job.job_id()
         try:
             result = self._with_retries(f"fetching the result of job {job_id}", lambda: self._result(job))
-        except (JobPendingError, ConnectionError):
-            raise  # still submitted: a later run collects it
+        except JobPendingError:
+            raise
+        except ConnectionError as err:
+            raise ConnectionError(f"{err}; {self._still_submitted(job_id)}") from err
         except Exception as err:
-            if self.journal is not None and key is not None:
-                self.journal.failed(key, f"{type(err).__name__}: {err}")
-            raise RuntimeError(f"{self.name}: job {job_id} failed: {err}") from err
-        data = result[0].data
-        evs = np.asarray(data.evs, dtype=np.float64).reshape(n_obs, -1)
-        stds = np.asarray(data.stds, dtype=np.float64).reshape(n_obs, -1) if hasattr(data, "stds") else None
+            raise self._failed(key, job_id, f"{type(err).__name__}: {err}") from err
+        try:
+            evs, stds, metadata = _unpack(result, n_obs, n_circuits)
+        except ValueError as err:
+            raise self._failed(key, job_id, f"its result is unusable: {err}") from None
         if self.journal is not None and key is not None:
-            self.journal.done(key, evs, stds, dict(result[0].metadata))
+            self.journal.done(key, evs, stds, metadata)
         return evs
+
+    def _failed(self, key: str | None, job_id: str, why: str) -> RuntimeError:
+        """Mark a job failed in the journal; the error to raise, naming it."""
+        if self.journal is not None and key is not None:
+            self.journal.failed(key, why)
+            then = f"it is marked failed in the journal {self.journal.path}, and a re-run submits it again"
+        else:
+            then = "a re-run submits it again"
+        return RuntimeError(f"{self.name}: job {job_id} failed: {why}; {then}")
+
+
+def _unpack(result: Any, n_obs: int, n_circuits: int) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """``(evs, stds, metadata)`` of a one-PUB result, ``evs`` and ``stds`` shaped ``(n_obs, n_circuits)``.
+
+    Raises:
+        ValueError: not one PUB result, or other than ``n_obs · n_circuits`` values, or values that
+            are not finite.
+    """
+    if len(result) != 1:
+        raise ValueError(f"expected the result of 1 PUB, got {len(result)}")
+    data = result[0].data
+    evs = np.asarray(data.evs, dtype=np.float64)
+    stds = np.asarray(data.stds, dtype=np.float64) if hasattr(data, "stds") else None
+    for name, array in (("expectation values", evs), ("standard errors", stds)):
+        if array is not None and array.size != n_obs * n_circuits:
+            raise ValueError(
+                f"{array.size} {name} for {n_obs} observables × {n_circuits} parameter vectors "
+                f"({n_obs * n_circuits} expected)"
+            )
+    if not np.isfinite(evs).all():
+        raise ValueError(f"{np.count_nonzero(~np.isfinite(evs))} of its {evs.size} expectation values are not finite")
+    evs = evs.reshape(n_obs, n_circuits)
+    return evs, None if stds is None else stds.reshape(n_obs, n_circuits), dict(result[0].metadata)

@@ -149,18 +149,69 @@ def test_cloud_device_without_credentials_says_how_to_set_them(tmp_path, monkeyp
         get("ibm:ibm_fez")
 
 
-def test_cloud_device_offline_says_so(monkeypatch):
-    import qiskit_ibm_runtime
-    import requests
+def dns_failure(*args, **kwargs):
+    """What ``QiskitRuntimeService(token=...)`` raises when the IAM host's name does not resolve: an
+    InvalidAccountError blaming the token, from the requests error, from urllib3's, from the socket's."""
+    import socket
 
-    def unreachable(*args, **kwargs):
-        raise requests.ConnectionError("Max retries exceeded with url: /api/v1/instances")
+    import requests
+    from qiskit_ibm_runtime.accounts import InvalidAccountError
+    from urllib3.exceptions import MaxRetryError, NameResolutionError
+
+    host = "iam.cloud.ibm.com"
+    request = requests.Request("POST", f"https://{host}/identity/token?apikey={TOKEN}").prepare()
+    try:
+        try:
+            try:
+                raise socket.gaierror(-2, "Name or service not known")
+            except socket.gaierror as err:
+                raise NameResolutionError(host, None, err) from err
+        except NameResolutionError as err:
+            raise MaxRetryError(None, "/identity/token", err) from err
+    except MaxRetryError as err:
+        try:
+            raise requests.ConnectionError(err, request=request)  # as requests' HTTPAdapter.send does
+        except requests.ConnectionError as cause:
+            raise InvalidAccountError(
+                "Unable to retrieve instances. Please check that you are using a valid API token."
+            ) from cause
+
+
+def test_cloud_device_offline_says_so_and_does_not_blame_the_token(monkeypatch):
+    import qiskit_ibm_runtime
 
     monkeypatch.setenv("QISKIT_IBM_TOKEN", TOKEN)
-    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", unreachable)
-    with pytest.raises(ConnectionError, match="cannot reach IBM Quantum .*'ibm:fake_manila'") as err:
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", dns_failure)
+    with pytest.raises(ConnectionError) as err:
         get("ibm:ibm_fez")
-    assert TOKEN not in str(err.value)
+    assert str(err.value) == (
+        "cannot reach the IBM Quantum service at iam.cloud.ibm.com while signing in (the token was not checked): "
+        "name resolution (DNS) failed ([Errno -2] Name or service not known). Check the network connection, DNS "
+        "and any proxy (HTTPS_PROXY), or run offline on a fake device such as 'ibm:fake_manila'"
+    )
+    assert err.value.__suppress_context__  # no chained traceback that blames the token
+    assert TOKEN not in str(err.value)  # the URL's query held it
+
+
+def test_a_lost_connection_or_an_unknown_name_when_looking_up_the_device_is_named():
+    from qiskit.providers.exceptions import QiskitBackendNotFoundError
+
+    class Unreachable(StubService):
+        def backend(self, name):
+            dns_failure()
+
+    class Empty(StubService):
+        def backend(self, name):
+            raise QiskitBackendNotFoundError("No backend matches the criteria.")
+
+    with pytest.raises(
+        ConnectionError,
+        match=r"^cannot reach the IBM Quantum service at iam.cloud.ibm.com while "
+        r"looking up the device 'ibm_fez': name resolution \(DNS\) failed",
+    ):
+        IBMBackend("ibm_fez", service=Unreachable())
+    with pytest.raises(ValueError, match=r"^unknown IBM device 'ibm_fezz': the service has no device of that name"):
+        IBMBackend("ibm_fezz", service=Empty())
 
 
 def test_batch_and_session_modes_run_in_local_testing_mode():
@@ -220,7 +271,7 @@ def run_calls(backend, n_calls):
     return torch.stack([backend.expval(CIRCUIT, inputs(2, seed=k)) for k in range(n_calls)])
 
 
-class Interrupt(Exception):
+class Interrupt(BaseException):
     pass
 
 
@@ -296,7 +347,7 @@ def test_a_journaled_job_the_service_lost_is_submitted_again(tmp_path):
     first = IBMBackend("ibm_stub", service=StubService(), shots=100, journal=journal)
     x = inputs(2)
 
-    def pending(key, job, n_obs):
+    def pending(key, job, n_obs, n_circuits):
         # The local job runs in a simulator thread whose fake device enters and leaves
         # warnings.catch_warnings (building its noise model). catch_warnings saves and restores the
         # process-wide filters and showwarning, so a thread still running when pytest.warns starts
@@ -329,7 +380,9 @@ def test_a_failed_job_is_recorded_and_submitted_again(tmp_path, monkeypatch):
         raise ValueError("calibration error on qubit 3")
 
     monkeypatch.setattr(backend, "_result", fails)
-    with pytest.raises(RuntimeError, match=r"job .* failed: calibration error on qubit 3"):
+    with pytest.raises(
+        RuntimeError, match=r"job .* failed: ValueError: calibration error on qubit 3; it is marked failed"
+    ):
         backend.expval(CIRCUIT, inputs(2))
     (record,) = JobJournal(journal).records()
     assert record.status == "failed" and "calibration error" in record.error
