@@ -9,12 +9,15 @@ always shows what the library says today::
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
+import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -30,6 +33,7 @@ from qseq.models import QFWP, QLSTM, build_model
 from qseq.reservoir import ReservoirRegressor
 from qseq.rl import A2CConfig, PPOConfig
 from qseq.train import TrainConfig, fit, load_checkpoint
+from qseq.workflows.estimate import estimate
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-inputs.md"
 
@@ -48,6 +52,56 @@ def _expval(groups):
 
 def _build(n, ops):
     return build(n, [Operation(*op) for op in ops], [])
+
+
+@contextlib.contextmanager
+def _no_ibm_account() -> Iterator[None]:
+    """No IBM Quantum credentials: no ``QISKIT_IBM_*`` variables and no saved account file."""
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("QISKIT_IBM_")}
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ, variables, clear=True))
+        if importlib.util.find_spec("qiskit_ibm_runtime") is not None:
+            saved = "qiskit_ibm_runtime.accounts.management._DEFAULT_ACCOUNT_CONFIG_JSON_FILE"
+            stack.enter_context(mock.patch(saved, "/nonexistent/qiskit-ibm.json"))
+        yield
+
+
+def _ibm_without_network():
+    """``get("ibm:ibm_fez")`` with a token while the IBM host's name does not resolve."""
+    import socket
+
+    import requests
+
+    def unresolvable(*args, **kwargs):
+        url = "https://iam.cloud.ibm.com/identity/token"
+        try:
+            raise socket.gaierror(-2, "Name or service not known")
+        except socket.gaierror as err:
+            raise requests.ConnectionError(err, request=requests.Request("POST", url).prepare()) from err
+
+    with (
+        mock.patch.dict(os.environ, {"QISKIT_IBM_TOKEN": "a-token-never-checked"}),
+        mock.patch("qiskit_ibm_runtime.QiskitRuntimeService", unresolvable),
+    ):
+        return get("ibm:ibm_fez")
+
+
+def _unknown_cloud_device():
+    """An IBM account whose service has no device ``ibm_fezz``."""
+    from qiskit.providers.exceptions import QiskitBackendNotFoundError
+
+    from qseq.backends.ibm import IBMBackend
+
+    class Service:
+        def backend(self, name):
+            raise QiskitBackendNotFoundError("No backend matches the criteria.")
+
+    return IBMBackend("ibm_fezz", service=Service())
+
+
+def _estimate_without_account(spec):
+    with _no_ibm_account():
+        return estimate("qlstm", "damped_shm", spec)
 
 
 X = torch.randn(4, 2, 1)
@@ -137,6 +191,20 @@ CASES = [
         "unknown option 'shot' .*did you mean 'shots'",
     ),
     Case("backends", "get('nonexistent')", lambda: get("nonexistent"), ValueError, "unknown backend 'nonexistent'"),
+    Case(
+        "backends",
+        "get('ibm:ibm_fez') with a token but no network (DNS fails)",
+        _ibm_without_network,
+        ConnectionError,
+        "cannot reach the IBM Quantum service at iam.cloud.ibm.com .*the token was not checked.*DNS",
+    ),
+    Case(
+        "backends",
+        "an IBM device the account's service does not have",
+        _unknown_cloud_device,
+        ValueError,
+        "unknown IBM device 'ibm_fezz': the service has no device of that name",
+    ),
     Case("backends", "TorchBackend(diff='foo')", lambda: TorchBackend(diff="foo"), ValueError, "diff must be"),
     Case("backends", "TorchBackend(fuse='yes')", lambda: TorchBackend(fuse="yes"), ValueError, "fuse must be"),
     Case(
@@ -258,6 +326,21 @@ CASES = [
         FileNotFoundError,
         "no checkpoint at /nonexistent/checkpoint.pt",
     ),
+    # cost estimates
+    Case(
+        "estimate",
+        "estimate('qlstm', 'damped_shm', 'ibm:ibm_fezz') without an IBM account",
+        lambda: _estimate_without_account("ibm:ibm_fezz"),
+        ValueError,
+        r"unknown IBM device 'ibm_fezz' \(did you mean ibm_fez.*\): no fake device or offline snapshot",
+    ),
+    Case(
+        "estimate",
+        "estimate('qlstm', 'damped_shm', 'ibm:fake_armonk'): 4 qubits on a 1-qubit device",
+        lambda: estimate("qlstm", "damped_shm", "ibm:fake_armonk"),
+        ValueError,
+        "model 'qlstm' runs circuits of 4 qubits, but the device ibm:fake_armonk has 1",
+    ),
     # reinforcement learning
     Case(
         "rl",
@@ -294,6 +377,8 @@ CLI = [
     ("qseq rl --env Nope-v1 --model qlstm --algo a2c --out runs/x", "Nope-v1"),
     ("qseq rl --env qseq/CartPoleNoVel-v1 --model qlstm --algo a2c --steps 0 --out runs/x", "--steps"),
     ("qseq train --model qlstm --task damped_shm --backend aer:shot=64 --out runs/x", "unknown option 'shot'"),
+    ("qseq estimate --model qlstm --task damped_shm --backend ibm:nosuch", "unknown IBM device 'nosuch'"),
+    ("qseq estimate --model qlstm --task damped_shm --backend ibm:fake_armonk", "4 qubits, but .*fake_armonk has 1"),
 ]
 
 
@@ -317,11 +402,16 @@ def _message(case: Case) -> str:
 
 
 def _cli(command: str, cwd: Path) -> tuple[int, str]:
-    """``(exit code, stderr)`` of ``qseq ...`` run in-process from ``cwd``."""
+    """``(exit code, stderr)`` of ``qseq ...`` run in-process from ``cwd``, without an IBM account."""
     from qseq.cli import main
 
     err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), contextlib.chdir(cwd):
+    with (
+        contextlib.redirect_stderr(err),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.chdir(cwd),
+        _no_ibm_account(),
+    ):
         code = main(command.split()[1:])
     return code, err.getvalue()
 

@@ -16,6 +16,7 @@ Used by ``qseq estimate --model M --task T --backend ibm:NAME [--reservoir]``.
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import astuple, dataclass
 
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 
 from ..backends import get
-from ..backends.ibm import IBMBackend, fake_backend_names
+from ..backends.ibm import IBMBackend, MissingCredentialsError, fake_backend_names
 from ..backends.param_shift import ParameterShiftBackend
 from ..circuits import Circuit
 from ..data import chronological_split, get_task
@@ -46,14 +47,28 @@ class Cost:
 
 
 class CircuitRecorder(ParameterShiftBackend):
-    """Exact values from the torch engine; records ``(circuit, rows)`` of every call."""
+    """Exact values from the torch engine; records ``(circuit, rows)`` of every call.
+
+    Args:
+        max_qubits: the device's qubit count; a larger circuit is refused.
+        device, model: the device's and the model's names, for that error.
+    """
 
     name = "recorder"
 
-    def __init__(self, max_qubits: int):
-        self.max_qubits = max_qubits
+    def __init__(self, max_qubits: int | None, *, device: str | None = None, model: str | None = None):
+        self.max_qubits, self.device, self.model = max_qubits, device, model
         self.records: list[tuple[Circuit, int]] = []
         self._exact = get("torch", dtype=torch.complex128)
+
+    def _check_qubits(self, circuit: Circuit) -> None:
+        if self.max_qubits is not None and circuit.n_qubits > self.max_qubits:
+            model = f"model {self.model!r}" if self.model else "the model"
+            device = f"the device {self.device}" if self.device else "the device"
+            raise ValueError(
+                f"{model} runs circuits of {circuit.n_qubits} qubits, but {device} has {self.max_qubits}: "
+                f"choose a device with at least {circuit.n_qubits} qubits"
+            )
 
     def _evaluate(self, circuit: Circuit, values: np.ndarray) -> np.ndarray:
         self.records.append((circuit, len(values)))
@@ -63,14 +78,31 @@ class CircuitRecorder(ParameterShiftBackend):
 def device_for_estimate(spec: str, shots: int) -> IBMBackend:
     """The device whose calibration prices a run: a fake device as named, the fake snapshot of a
     cloud device (``ibm:ibm_fez`` → ``fake_fez``) when there is one, else the cloud device itself
-    (needs credentials)."""
+    (needs credentials).
+
+    Raises:
+        ValueError: not an ``ibm:`` spec, or a device name that is neither a fake device nor a
+            snapshot's, without the credentials that could look it up on the service.
+    """
     prefix, _, name = spec.partition(":")
     if prefix != "ibm" or not name:
         raise ValueError(f"estimate prices IBM devices: give --backend ibm:<device>, got {spec!r}")
     snapshot = "fake_" + name.removeprefix("ibm_")
     if not name.startswith("fake") and snapshot in fake_backend_names():
         name = snapshot
-    return IBMBackend(name, shots=shots, journal=False)
+    try:
+        return IBMBackend(name, shots=shots, journal=False)
+    except MissingCredentialsError:
+        fakes = fake_backend_names()
+        close = difflib.get_close_matches(name, fakes + ["ibm_" + f.removeprefix("fake_") for f in fakes], n=3)
+        raise ValueError(
+            f"unknown IBM device {name!r}"
+            + (f" (did you mean {' or '.join(close)}?)" if close else "")
+            + ": no fake device or offline snapshot has that name, and without IBM Quantum credentials the "
+            f"service cannot be asked about others. Name one of the {len(fakes)} fake devices, such as "
+            "fake_manila (qseq.backends.ibm.fake_backend_names() lists them), or a cloud device that has one "
+            "(ibm_fez is priced on fake_fez)"
+        ) from None
 
 
 class Pricer:
@@ -128,7 +160,7 @@ def estimate(
         model = build_model(model_name, dtype=torch.float64, reservoir=frozen, seed=seed)
         if not runs_circuits(model):
             raise ValueError(f"model {model_name!r} is classical: it runs no circuits")
-        recorder = CircuitRecorder(device.max_qubits)
+        recorder = CircuitRecorder(device.max_qubits, device=device.name, model=model_name)
         model.to_backend(recorder)
         run(model)
         return recorder.records

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from qseq.backends import get
-from qseq.backends.ibm import IBMBackend, fake_backend, fake_backend_names
+from qseq.backends.ibm import IBMBackend, MissingCredentialsError, fake_backend, fake_backend_names
 from qseq.backends.journal import JobJournal
 from qseq.backends.qiskit_estimator import JobPendingError
 from qseq.circuits import Circuit, Operation, ParamGroup, chen_vqc
@@ -140,11 +140,13 @@ def test_unknown_fake_device_lists_the_known_ones():
 
 
 def test_cloud_device_without_credentials_says_how_to_set_them(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))  # no saved account
+    saved = tmp_path / "qiskit-ibm.json"  # no saved account: the path qiskit-ibm-runtime read at import
+    monkeypatch.setattr("qiskit_ibm_runtime.accounts.management._DEFAULT_ACCOUNT_CONFIG_JSON_FILE", str(saved))
     for var in ("QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE", "QISKIT_IBM_CHANNEL"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(
-        RuntimeError, match=r"(?s)no IBM Quantum credentials found.*save_account.*QISKIT_IBM_TOKEN.*ibm:fake_manila"
+        MissingCredentialsError,
+        match=r"(?s)no IBM Quantum credentials found.*save_account.*QISKIT_IBM_TOKEN.*ibm:fake_manila",
     ):
         get("ibm:ibm_fez")
 
