@@ -35,7 +35,7 @@ from torch import nn
 
 from ._checks import check_targets, check_windows
 from ._distributed import gather_objects, is_main_process, join
-from ._io import atomic_write, read_cached_array
+from ._io import read_cached_array, write_cached_array
 from ._threads import small_work_threads
 from .backends import Backend
 from .models import QuantumModel, backends_of, freeze_reservoir
@@ -176,10 +176,6 @@ def _fingerprint(reservoir: nn.Module, X: np.ndarray, features: str) -> str:
     return h.hexdigest()[:32]
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda f: np.save(f, array))
-
-
 # -- readouts --------------------------------------------------------------------------------------
 def ridge_fit(features: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Ridge regression with an unpenalised intercept, in closed form.
@@ -306,13 +302,13 @@ class ReservoirRegressor(QuantumModel):
             return self._cache[key]
         path = None if self.cache_dir is None else self.cache_dir / f"features-{key}.npy"
         features = None
-        if path is not None and path.exists():  # a damaged file is set aside (never deleted) and recomputed
+        if path is not None and path.exists():  # a damaged or altered file is set aside (never deleted) and recomputed
             features = read_cached_array(path, set_aside=is_main_process())
         if features is None:
             features = reservoir_features(self.reservoir, X, self.batch_size, self.distributed, self.features_mode)
             if path is not None and is_main_process():
                 path.parent.mkdir(parents=True, exist_ok=True)
-                _save_atomic(path, features)
+                write_cached_array(path, features)
         features.flags.writeable = False  # cached: callers get a read-only array, never a live copy
         self._cache[key] = features
         return features

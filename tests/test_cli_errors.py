@@ -10,7 +10,9 @@ import shutil
 import sys
 import warnings
 
+import numpy as np
 import pytest
+import torch
 
 from qseq.cli import main
 
@@ -91,6 +93,52 @@ def test_a_run_json_of_something_else_is_named(capsys, run):
     assert f"{run / 'run.json'} is not a run.json of `qseq train`" in err and "(unknown: ['epochs'])" in err
 
 
+def _change_a_weight(path) -> None:
+    """Rewrite the checkpoint ``path`` with one weight of its model nudged: it still loads."""
+    saved = torch.load(path, weights_only=True)
+    name = next(iter(saved["model_state"]))
+    saved["model_state"][name].view(-1)[0] += 1e-6
+    torch.save(saved, path)
+
+
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        ("best.pt", ("predict", "--backend", "torch", "--checkpoint")),
+        ("checkpoint.pt", (*TRAIN, "--model", "qrnn", "--epochs", "2", "--resume", "--out")),
+    ],
+)
+def test_a_checkpoint_with_a_changed_weight_is_named_and_kept(capsys, run, name, command):
+    _change_a_weight(run / name)
+    before = _snapshot(run)
+    err = _error(capsys, *command, run)
+    assert f"{run / name} does not match the SHA-256 checksum written with it: this qseq checkpoint" in err
+    assert "Restore it from a copy" in err
+    assert _snapshot(run) == before
+
+
+def test_an_edited_run_json_is_named_and_kept(capsys, run):
+    text = (run / "run.json").read_text()
+    (run / "run.json").write_text(text.replace('"seed": 0', '"seed": 1'))
+    before = _snapshot(run)
+    err = _error(capsys, "predict", "--checkpoint", run, "--backend", "torch")
+    assert f"{run / 'run.json'} does not match the SHA-256 checksum written with it" in err
+    assert 'If it was edited on purpose, delete its "sha256" entry to accept the edit.' in err
+    assert _snapshot(run) == before
+
+
+def test_a_run_written_without_checksums_still_predicts(capsys, run):
+    for name in ("best.pt", "checkpoint.pt"):  # as qseq wrote runs before checksums
+        saved = torch.load(run / name, weights_only=True)
+        torch.save({k: v for k, v in saved.items() if k != "sha256"}, run / name)
+    record = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({k: v for k, v in record.items() if k != "sha256"}))
+    capsys.readouterr()
+    assert main(["predict", "--checkpoint", str(run), "--backend", "torch"]) == 0
+    assert "test windows; weights best.pt: best on validation" in capsys.readouterr().out
+    assert main([*TRAIN, "--model", "qrnn", "--epochs", "2", "--out", str(run), "--resume"]) == 0
+
+
 def test_a_damaged_job_journal_is_named_and_kept(capsys, run):
     pytest.importorskip("qiskit_aer")
     (run / "jobs.sqlite").write_bytes(b"this is not a database, but the jobs in it were paid for\n" * 20)
@@ -145,6 +193,29 @@ def test_a_damaged_feature_cache_is_computed_again_and_kept_aside(capsys, tmp_pa
         warnings.simplefilter("error", RuntimeWarning)
         assert main([*base, "--resume"]) == 0  # the recomputed cache reads back
     assert json.loads((out / "metrics.json").read_text())["circuits"] == 0
+
+
+def test_a_feature_cache_with_a_changed_value_is_computed_again_and_kept_aside(capsys, tmp_path):
+    out = tmp_path / "rc"
+    base = ["train", "--model", "qrnn", "--task", "damped_shm", "--reservoir", "--features", "last", "--out", str(out)]
+    assert main(base) == 0
+    fitted = json.loads((out / "metrics.json").read_text())
+    cached = sorted((out / "features").glob("features-*.npy"))
+    changed = {}
+    for path in cached:  # train, validation and test windows
+        assert (out / "features" / f"{path.name}.sha256").is_file()
+        changed[path] = np.load(path)
+        changed[path][0, 0] += 1e-9  # still a valid array
+        np.save(path, changed[path])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([*base, "--resume"]) == 0
+    said = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    for path in cached:
+        assert f"the cache file {path} does not match its checksum ({path.name}.sha256)" in " ".join(said), said
+        np.testing.assert_array_equal(np.load(out / "features" / f"{path.name}.damaged"), changed[path])
+    refitted = json.loads((out / "metrics.json").read_text())
+    assert refitted["circuits"] > 0 and refitted["test_mse"] == fitted["test_mse"]
 
 
 # ---------------------------------------------------------------------------------------- CLI paths
@@ -294,3 +365,15 @@ def test_rl_eval_refuses_an_unwritable_run_directory_before_playing(capsys, rl_r
     assert not (tmp_path / "gifs").exists()
     assert _snapshot(rl_run) == before  # no journal started
     assert main(["rl-eval", "--checkpoint", str(rl_run), "--episodes", "1"]) == 0  # the torch engine writes nothing
+
+
+def test_rl_eval_names_a_checkpoint_with_a_changed_weight(capsys, rl_run, tmp_path):
+    run_dir = shutil.copytree(rl_run, tmp_path / "cue")
+    saved = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    saved["agent"]["actor.bias"][0] += 1e-6
+    torch.save(saved, run_dir / "checkpoint.pt")
+    err = _error(capsys, "rl-eval", "--checkpoint", run_dir, "--episodes", "1")
+    assert f"{run_dir / 'checkpoint.pt'} does not match the SHA-256 checksum written with it" in err
+    saved.pop("sha256")  # a checkpoint of qseq before checksums
+    torch.save(saved, run_dir / "checkpoint.pt")
+    assert main(["rl-eval", "--checkpoint", str(run_dir), "--episodes", "1"]) == 0

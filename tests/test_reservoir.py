@@ -215,8 +215,8 @@ def test_disk_cache_is_reused_by_a_new_object_and_written_atomically(tmp_path):
     reg = ReservoirRegressor(_quantum_reservoir("qlstm", seed=2), alpha=1e-3, cache_dir=tmp_path).fit(X, y)
     assert reg.n_circuit_evaluations_ == 8 * 4 * 6
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert len(files) == 1 and files[0].startswith("features-") and files[0].endswith(".npy"), files
-    assert not any(name.startswith(".") or name.endswith(".tmp") for name in files)
+    assert len(files) == 2 and files[0].startswith("features-") and files[0].endswith(".npy"), files
+    assert files[1] == files[0] + ".sha256"  # its checksum, beside it
     # a new reservoir object with the same weights and a new regressor: no backend call at all
     res2 = _quantum_reservoir("qlstm", seed=2)
     reg2 = ReservoirRegressor(res2, alpha=1e-3, cache_dir=tmp_path).fit(X, y)
@@ -227,8 +227,9 @@ def test_disk_cache_is_reused_by_a_new_object_and_written_atomically(tmp_path):
     assert res2.backend.usage.calls == 0
     # another seed -> another key -> a second file, and still no temporary files
     ReservoirRegressor(_quantum_reservoir("qlstm", seed=3), alpha=1e-3, cache_dir=tmp_path).fit(X, y)
-    files = sorted(p.name for p in tmp_path.iterdir())
-    assert len(files) == 2 and all(n.startswith("features-") and n.endswith(".npy") for n in files), files
+    files = sorted(p.name for p in tmp_path.glob("*.npy"))
+    assert len(files) == 2 and all(n.startswith("features-") for n in files), files
+    assert len(list(tmp_path.iterdir())) == 4  # and their checksums; no temporary file
 
 
 # -- ridge, CV, sgd ---------------------------------------------------------------------------------

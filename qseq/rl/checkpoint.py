@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._io import atomic_write, load_torch
+from .._io import atomic_write, load_torch, save_torch
 from .._plotting import matplotlib_figure, save_figure
 from .config import RLConfig, config_from_dict
 
@@ -100,7 +100,7 @@ def unpickle_envs(envs, blob: torch.Tensor) -> None:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A run's checkpoint (``path`` is the run directory or the file), checked: a clear error for a
-    missing, damaged or foreign file."""
+    missing, damaged (unreadable, or not matching its SHA-256 checksum) or foreign file."""
     path = Path(path)
     file = path / CHECKPOINT_FILE if path.is_dir() else path
     if not file.is_file():
@@ -146,7 +146,7 @@ class RunFiles:
         """Write ``checkpoint.pt`` (``config`` and ``state``, which holds ``step`` and ``history``) and
         rewrite the metrics files; ``summary`` adds fields to ``metrics.json``."""
         payload = {"kind": "qseq-rl", "format": _FORMAT, "config": config.to_dict(), **state}
-        atomic_write(self.checkpoint, lambda f: torch.save(payload, f))
+        save_torch(self.checkpoint, payload)
         self.write_metrics(
             state["history"],
             {

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._io import DamagedFileError, atomic_write, load_torch
+from .._io import DamagedFileError, atomic_write, load_torch, save_torch
 from .._rng import rng_state, set_rng_state
 from .config import (
     _RESUME_FREE_FIELDS,
@@ -68,12 +68,8 @@ def _write_metrics(run_dir: Path, state: _State, monitor: str, final: dict[str, 
     _write_json(run_dir / METRICS_JSON, summary)
 
 
-def _save_torch(path: Path, obj: Any) -> None:
-    atomic_write(path, lambda f: torch.save(obj, f))
-
-
 def _save_best(run_dir: Path, state: _State, monitor: str) -> None:
-    _save_torch(
+    save_torch(
         run_dir / BEST_FILE,
         {"model_state": state.best_weights, "epoch": state.best_epoch, "monitor": monitor, "value": state.best_value},
     )
@@ -107,7 +103,7 @@ def _save_checkpoint(
         "data": data_signature,
         "rng": rng_state({"shuffle": shuffle_gen}),
     }
-    _save_torch(run_dir / CHECKPOINT_FILE, checkpoint)
+    save_torch(run_dir / CHECKPOINT_FILE, checkpoint)
 
 
 def load_checkpoint(path: PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -123,7 +119,9 @@ def load_checkpoint(path: PathLike, map_location: str | torch.device = "cpu") ->
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        DamagedFileError: (a ``ValueError``) the file cannot be read as a checkpoint; it is left as it is.
+        DamagedFileError: (a ``ValueError``) the file cannot be read as a checkpoint, or its contents do
+            not match the SHA-256 checksum written into it (files of qseq versions before checksums
+            have none and load as they are); it is left as it is.
     """
     path = Path(path)
     if path.is_dir():

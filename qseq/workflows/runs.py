@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._io import DamagedFileError, atomic_write, check_writable_dir, read_json
+from .._io import DamagedFileError, atomic_write, check_writable_dir, read_json, save_torch, write_json
 from ..backends import Backend, accepts, get
 from ..data import Split, chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
 from ..models import QFWP, QuantumModel, build_model, count_parameters, runs_circuits
@@ -183,16 +183,15 @@ def write_run_info(run_dir: Path, info: RunInfo, status: str = "complete", resul
     if result is not None:
         record["result"] = result
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    _write_text(Path(run_dir) / RUN_INFO, json.dumps(record, indent=2) + "\n")
+    write_json(Path(run_dir) / RUN_INFO, record)
 
 
 def read_run_record(run_dir: Path) -> tuple[RunInfo, dict]:
     """The :class:`RunInfo` of a run directory and the rest of its ``run.json``: ``status``
     (``"running"``, ``"complete"``; ``"complete"`` for runs written before it was recorded) and,
     once complete, ``result``."""
-    path = Path(run_dir) / RUN_INFO
-    info = read_run_info(run_dir)
-    saved = json.loads(path.read_text(encoding="utf-8"))
+    saved = _read_run_json(run_dir)
+    info = _run_info(run_dir, saved)
     record = {"status": saved.get("status", "complete")}
     if "result" in saved:
         record["result"] = saved["result"]
@@ -200,15 +199,34 @@ def read_run_record(run_dir: Path) -> tuple[RunInfo, dict]:
 
 
 def read_run_info(run_dir: Path) -> RunInfo:
-    """The :class:`RunInfo` of a run directory of :func:`train_run` (``qseq train``)."""
+    """The :class:`RunInfo` of a run directory of :func:`train_run` (``qseq train``).
+
+    Raises:
+        ValueError: ``run_dir`` holds no ``run.json``.
+        DamagedFileError: (a ``ValueError``) its ``run.json`` cannot be read, holds something else, or
+            does not match the SHA-256 checksum written into it (an edited file; files of qseq
+            versions before checksums have none and are read as they are).
+    """
+    return _run_info(run_dir, _read_run_json(run_dir))
+
+
+_RUN_JSON_REMEDY = (
+    "Restore it from a copy, or write it again as a JSON object of the run's `qseq train` options, e.g. "
+    '{"model": "qlstm", "task": "damped_shm", "seed": 0} (the fields and defaults of qseq.workflows.RunInfo).'
+)
+
+
+def _read_run_json(run_dir: Path):
+    """The value in ``run_dir/run.json``, its checksum checked."""
     path = Path(run_dir) / RUN_INFO
     if not path.is_file():
         raise ValueError(f"{run_dir} is not a run directory of `qseq train` (no {RUN_INFO})")
-    remedy = (
-        "Restore it from a copy, or write it again as a JSON object of the run's `qseq train` options, e.g. "
-        '{"model": "qlstm", "task": "damped_shm", "seed": 0} (the fields and defaults of qseq.workflows.RunInfo).'
-    )
-    saved = read_json(path, f"{RUN_INFO} of `qseq train`", remedy)
+    return read_json(path, f"{RUN_INFO} of `qseq train`", _RUN_JSON_REMEDY)
+
+
+def _run_info(run_dir: Path, saved) -> RunInfo:
+    """The :class:`RunInfo` in ``saved``, the value of ``run_dir/run.json``."""
+    path = Path(run_dir) / RUN_INFO
     fields = {f.name for f in dataclasses.fields(RunInfo)}
     if isinstance(saved, dict):
         saved = {k: v for k, v in saved.items() if k not in _STATUS_KEYS}
@@ -217,7 +235,7 @@ def read_run_info(run_dir: Path) -> RunInfo:
         extra = sorted(set(saved) - fields) if isinstance(saved, dict) else []
         raise DamagedFileError(
             f"{path} is not a {RUN_INFO} of `qseq train`: it needs an object with 'model' and 'task' and "
-            f"only the fields {sorted(fields)}" + (f" (unknown: {extra})" if extra else "") + f". {remedy}"
+            f"only the fields {sorted(fields)}" + (f" (unknown: {extra})" if extra else "") + f". {_RUN_JSON_REMEDY}"
         )
     return RunInfo(**saved)
 
@@ -500,7 +518,7 @@ def _fit_reservoir_run(info: RunInfo, out: Path, data: Split, started) -> tuple[
     if is_main_process():
         out.mkdir(parents=True, exist_ok=True)
         weights = {"model_state": model.state_dict(), "readout": "ridge", "alpha": regressor.alpha_}
-        atomic_write(out / BEST_FILE, lambda f: torch.save(weights, f))
+        save_torch(out / BEST_FILE, weights)
         _write_text(out / METRICS_JSON, json.dumps(readout, indent=2) + "\n")
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(readout), lineterminator="\n")
