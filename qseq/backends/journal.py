@@ -169,6 +169,21 @@ class JobJournal:
         except (ValueError, EOFError) as err:  # a result array or the metadata JSON does not parse
             raise self._damaged(err, f"the row of job {row['job_id'] or row['key']!r} does not parse") from None
 
+    def values(self, record: JobRecord, shape: tuple[int, int]) -> np.ndarray:
+        """The expectation values of a finished job, checked: ``shape`` ``(n_obs, n_circuits)``, finite.
+
+        Raises:
+            DamagedFileError: they are missing, of another shape or not finite (the row was changed
+                after the job finished: its key fixes the shape).
+        """
+        evs = record.evs
+        if evs is not None and evs.shape == shape and np.isfinite(evs).all():
+            return evs
+        found = "none" if evs is None else f"shape {evs.shape}" if evs.shape != shape else "non-finite values"
+        raise self._damaged(
+            ValueError(), f"job {record.job_id!r} is done, but its row holds {found} where shape {shape} belongs"
+        )
+
     def submitted(self, key: str, backend: str, job_id: str | None, n_circuits: int, shots: int | None) -> None:
         """Record a job right after submission (before waiting for it)."""
         with self._connect() as con:

@@ -13,7 +13,8 @@ Faults: a network failure (also when the service wraps it in its own error type)
 backoff; a job that fails, or returns other than one finite value per observable and parameter
 vector, is marked ``failed`` in the journal and raises one error naming it; a job that is still
 running after ``timeout`` (:class:`JobPendingError`) or whose result cannot be fetched stays
-``submitted``, and the next run collects it by id instead of submitting it again.
+``submitted``, and the next run collects it by id instead of submitting it again. A finished row
+of the journal whose values do not fit its job is refused as damaged, never used.
 """
 
 from __future__ import annotations
@@ -240,10 +241,10 @@ class QiskitEstimatorBackend(ParameterShiftBackend):
             if self.journal is not None:
                 key = self._key(prepared, chunk)
                 record = self.journal.get(key)
-            if record is not None and record.status == "done":
-                results[i] = record.evs
-                self.usage.reused += 1
-                continue
+                if record is not None and record.status == "done":
+                    results[i] = self.journal.values(record, (circuit.n_obs, len(chunk)))
+                    self.usage.reused += 1
+                    continue
             if record is not None and record.status == "submitted" and record.job_id:
                 job = self._retrieve(record.job_id)
             if job is None:

@@ -3,6 +3,7 @@ the jobs it records were paid for."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 
 import numpy as np
@@ -21,9 +22,11 @@ def _journal(tmp_path) -> JobJournal:
 
 def test_a_good_journal_reads_back(tmp_path):
     _journal(tmp_path)
-    (record,) = JobJournal(tmp_path / "jobs.sqlite").records()
+    journal = JobJournal(tmp_path / "jobs.sqlite")
+    (record,) = journal.records()
     assert record.status == "done" and record.metadata == {"shots": 4096}
     np.testing.assert_array_equal(record.evs, np.ones((1, 2)))
+    np.testing.assert_array_equal(journal.values(record, (1, 2)), np.ones((1, 2)))
 
 
 @pytest.mark.parametrize("content", [b"garbage, not a database\n" * 10, b"SQLite format 3\x00" + b"\x00" * 84])
@@ -73,3 +76,49 @@ def test_a_tampered_row_names_its_job(tmp_path):
 def test_a_directory_is_no_journal(tmp_path):
     with pytest.raises(IsADirectoryError, match="is a directory, not a file"):
         JobJournal(tmp_path)
+
+
+def _npy(array) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array, dtype=np.float64), allow_pickle=False)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("evs", "found"),
+    [(np.ones((1, 3)), r"shape \(1, 3\)"), (np.full((1, 2), np.nan), "non-finite values"), (None, "none")],
+    ids=["shape", "nan", "missing"],
+)
+def test_a_finished_row_whose_values_were_changed_is_named_not_reused(tmp_path, evs, found):
+    path = tmp_path / "jobs.sqlite"
+    _journal(tmp_path)
+    with sqlite3.connect(path) as con:
+        con.execute("update jobs set evs = ? where key = 'k1'", (None if evs is None else _npy(evs),))
+    con.close()
+    journal = JobJournal(path)
+    with pytest.raises(
+        DamagedFileError,
+        match=rf"jobs.sqlite is not a readable .*job 'job-1' is done, but its row holds {found} where shape \(1, 2\)",
+    ):
+        journal.values(journal.get("k1"), (1, 2))
+
+
+def test_a_backend_refuses_a_changed_row_instead_of_using_it(tmp_path):
+    pytest.importorskip("qiskit_aer")
+    import torch
+
+    from qseq.backends import get
+    from qseq.circuits import chen_vqc
+
+    circuit, path = chen_vqc(2, 1), tmp_path / "jobs.sqlite"
+    x = torch.zeros(2, circuit.n_params, dtype=torch.float64)
+    get("aer", journal=path).expval(circuit, x)
+    with sqlite3.connect(path) as con:
+        con.execute("update jobs set evs = ?", (_npy(np.zeros((circuit.n_obs, 1))),))
+    con.close()
+    damaged = path.read_bytes()
+    with pytest.raises(
+        DamagedFileError, match=r"is done, but its row holds shape \(2, 1\) where shape \(2, 2\) belongs"
+    ):
+        get("aer", journal=path).expval(circuit, x)
+    assert path.read_bytes() == damaged
