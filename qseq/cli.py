@@ -6,6 +6,7 @@
     qseq train --model qlstm --task damped_shm --backend torch --epochs 100 --out runs/shm [--resume] [--seed 0]
                [--seq-len 4] [--dtype float64] [--val 0.1] [--patience N]   # best epoch on validation, test once
     qseq train --model qlstm --task narma10 --reservoir --out runs/narma10-rc   # frozen reservoir, ridge readout
+    qseq train --model qlstm --task narma10 --reservoir --readout sgd --epochs 50 --out runs/rc-sgd   # RMSprop readout
     qseq compare --task damped_shm [--seeds 5]   # reservoir vs fully trained vs classical, one table + figure
     qseq predict --checkpoint runs/shm --backend ibm:fake_manila   # a trained model on another backend
     qseq estimate --model qlstm --task damped_shm --backend ibm:ibm_fez [--reservoir]   # jobs, shots, QPU time
@@ -44,7 +45,8 @@ def _train(info: RunInfo, out: Path, **options) -> None:
         f"({info.dtype})"
     )
     if run.readout is None:
-        print(f"\n{info.task}: {windows}, {run.epochs} epochs; weights: {run.weights}\n")
+        trained = "the readout alone, through the frozen reservoir" if info.reservoir else "every weight"
+        print(f"\n{info.task}: {windows}, {run.epochs} epochs training {trained}; weights: {run.weights}\n")
     else:
         r = run.readout
         print(
@@ -84,6 +86,7 @@ def cmd_train(args) -> None:
         seq_len=args.seq_len,
         dtype=args.dtype,
         val=args.val,
+        readout=args.readout,
     )
     _train(
         info,
@@ -506,6 +509,7 @@ _USER_ERRORS = (ValueError, TypeError, OSError, ImportError, RuntimeError, Memor
 
 def _parser() -> argparse.ArgumentParser:
     from .models import MODELS
+    from .workflows.runs import READOUTS
 
     ap = argparse.ArgumentParser(
         prog="qseq",
@@ -526,35 +530,44 @@ def _parser() -> argparse.ArgumentParser:
         help="train a model on a task, or fit the readout of a frozen reservoir (--reservoir)",
         description="Train every weight of a model with the papers' recipe (RMSprop, MSE) into a run directory, "
         "or, with --reservoir, freeze its recurrent part at seeded random weights and fit a linear readout of "
-        "its features in closed form (ridge, penalty by time-ordered cross-validation; no epochs).",
+        "its features: in closed form (ridge, penalty by time-ordered cross-validation; the features are computed "
+        "once, no epochs), or with --readout sgd by the papers' recipe through the frozen reservoir.",
     )
     train.add_argument("--model", required=True, choices=sorted(MODELS), help="the model to train (required)")
     train.add_argument("--task", required=True, help="a task name, see `qseq tasks` (required)")
     train.add_argument(
         "--backend", default="torch", help="where the circuits run, see `qseq backends` (default: torch)"
     )
-    train.add_argument("--epochs", type=_positive_int, default=None, help="epochs (default: 100; not with --reservoir)")
+    by_epochs = "with --reservoir only for --readout sgd"
+    train.add_argument("--epochs", type=_positive_int, default=None, help=f"epochs (default: 100; {by_epochs})")
     train.add_argument(
-        "--batch-size", type=_positive_int, default=None, help="windows per step (default: 4; not with --reservoir)"
+        "--batch-size", type=_positive_int, default=None, help=f"windows per step (default: 4; {by_epochs})"
     )
-    train.add_argument(
-        "--lr", type=_positive_float, default=None, help="learning rate (default: 0.01; not with --reservoir)"
-    )
+    train.add_argument("--lr", type=_positive_float, default=None, help=f"learning rate (default: 0.01; {by_epochs})")
     train.add_argument("--out", required=True, type=_out_dir, help="run directory, e.g. runs/shm (required)")
     train.add_argument(
         "--resume",
         action="store_true",
-        help="continue from the run directory's checkpoint (with --reservoir: fit again from its cached "
-        "features) (default: off)",
+        help="continue from the run directory's checkpoint (with --reservoir and the ridge readout: fit again "
+        "from its cached features) (default: off)",
     )
     train.add_argument("--seed", type=_seed, default=0, help="seed of weights and training (default: 0)")
     train.add_argument(
         "--reservoir",
         action="store_true",
-        help="freeze the recurrent part with seeded random weights; fit only a linear readout, in closed form "
-        "(default: off, train every weight)",
+        help="freeze the recurrent part with seeded random weights; fit only a linear readout, as --readout "
+        "says (default: off, train every weight)",
     )
-    _split_options(train, "trained runs")
+    train.add_argument(
+        "--readout",
+        choices=READOUTS,
+        default=None,
+        help="how --reservoir fits the readout: ridge, in closed form (penalty by time-ordered cross-validation; "
+        "the reservoir runs once, its features are cached); sgd, the papers' recipe (RMSprop on the MSE through "
+        "the frozen reservoir, with --epochs, --batch-size, --lr, --patience; the circuits run every epoch) "
+        "(default: ridge; only with --reservoir)",
+    )
+    _split_options(train, "trained runs (and --readout sgd)")
     _reservoir_options(
         train,
         "with --reservoir",

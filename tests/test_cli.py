@@ -160,10 +160,72 @@ def test_train_refuses_to_mix_trained_and_reservoir_runs(tmp_path, capsys):
     assert json.loads((tmp_path / "reservoir" / "run.json").read_text())["features"] == "last"  # untouched
 
 
+def test_train_reservoir_sgd_readout_trains_the_readout_alone_by_epochs(tmp_path, capsys):
+    import torch
+
+    from qseq.cli import main
+    from qseq.workflows import read_run_info
+    from qseq.workflows.runs import build_run_model
+
+    out = tmp_path / "sgd"
+    base = ["train", "--model", "qrnn", "--task", "damped_shm", "--reservoir", "--features", "last", "--out", str(out)]
+    assert main([*base, "--readout", "sgd", "--epochs", "2", "--lr", "0.05"]) == 0
+    assert "2 epochs training the readout alone, through the frozen reservoir" in capsys.readouterr().out
+    info = json.loads((out / "run.json").read_text())
+    assert (info["reservoir"], info["readout"], info["features"]) == (True, "sgd", "last")
+    assert (out / "checkpoint.pt").is_file() and not (out / "features").exists()  # by epochs: no feature cache
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert (checkpoint["config"]["optimizer"], checkpoint["config"]["lr"]) == ("rmsprop", 0.05)
+    assert [len(g["params"]) for g in checkpoint["optimizer_state"]["param_groups"]] == [2]  # head weight, bias
+    drawn = build_run_model(read_run_info(out)).state_dict()
+    trained = torch.load(out / "best.pt", weights_only=True)["model_state"]
+    assert set(trained) == set(drawn) and any(name.startswith("rnn.") for name in drawn)
+    for name, tensor in drawn.items():  # the reservoir as drawn, the readout trained
+        assert torch.equal(trained[name], tensor) == name.startswith("rnn."), name
+
+    assert main([*base, "--readout", "sgd", "--epochs", "3", "--lr", "0.05", "--resume"]) == 0
+    assert [row["epoch"] for row in json.loads((out / "metrics.json").read_text())["history"]] == [1, 2, 3]
+    capsys.readouterr()
+    assert main(["predict", "--checkpoint", str(out), "--backend", "torch"]) == 0
+    assert "weights best.pt: best on validation" in capsys.readouterr().out
+
+    err = _fails(capsys, *base)  # the ridge readout neither replaces nor resumes it
+    assert f"{out} holds a reservoir run trained by epochs (`qseq train --reservoir --readout sgd`)" in err
+    err = _fails(capsys, *base, "--readout", "sgd", "--epochs", "3")
+    assert f"{out} already holds a reservoir run trained by epochs" in err and "--resume" in err
+    err = _fails(capsys, *base[:-4], "--readout", "sgd", "--resume", "--out", str(out))
+    assert f"cannot resume {out}: the run has features 'last' (requested 'observables')" in err
+
+
+def test_train_reservoir_ridge_readout_is_the_default(tmp_path, capsys):
+    from qseq.cli import main
+
+    base = ["train", "--model", "qrnn", "--task", "damped_shm", "--reservoir", "--features", "last"]
+    assert main([*base, "--out", str(tmp_path / "default")]) == 0
+    assert main([*base, "--readout", "ridge", "--out", str(tmp_path / "ridge")]) == 0
+    default, ridge = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("default", "ridge"))
+    assert default["readout"] == ridge["readout"] == "ridge" and default["test_mse"] == ridge["test_mse"]
+    assert json.loads((tmp_path / "ridge" / "run.json").read_text())["readout"] == "ridge"
+    assert not (tmp_path / "ridge" / "checkpoint.pt").exists()  # in closed form: no epochs
+    err = _fails(capsys, *base, "--readout", "sgd", "--resume", "--out", str(tmp_path / "ridge"))
+    assert "holds a reservoir run (`qseq train --reservoir`): its readout is fitted in closed form" in err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("--model", "qrnn", "--reservoir", "--epochs", "3"), "epochs (--epochs) does not apply"),
+        (
+            ("--model", "qrnn", "--reservoir", "--patience", "3"),
+            "leave it out, or train the readout by epochs with readout='sgd' (--readout sgd)",
+        ),  # fmt: skip
+        (
+            ("--model", "qrnn", "--readout", "sgd"),
+            "readout (--readout sgd) chooses how a reservoir's readout is "
+            "fitted: it needs reservoir=True (--reservoir)",
+        ),  # fmt: skip
+        (("--model", "qrnn", "--readout", "ridge"), "it needs reservoir=True (--reservoir)"),
+        (("--model", "qrnn", "--reservoir", "--readout", "adam"), "invalid choice: 'adam'"),
         (("--model", "qrnn", "--reservoir", "--lr", "0.1", "--batch-size", "2"), "batch_size (--batch-size) and lr"),
         (("--model", "qrnn", "--features", "steps"), "they need reservoir=True (--reservoir)"),
         (("--model", "qrnn", "--init", "uniform"), "they need reservoir=True (--reservoir)"),

@@ -1,14 +1,14 @@
 """Run directories: train a registered model on a task into a directory — every weight by the
-papers' recipe, or a frozen reservoir's readout in closed form — read the run back, and predict its
-test split on another backend.
+papers' recipe, or a frozen reservoir's readout in closed form (ridge) or by the papers' recipe
+(``readout="sgd"``) — read the run back, and predict its test split on another backend.
 
-A trained run's directory holds what :func:`qseq.train.fit` writes (``checkpoint.pt``, ``best.pt``,
-metrics, plots). A reservoir run's holds ``best.pt`` (the weights of a
-:class:`~qseq.reservoir.ReservoirModel`: the frozen reservoir and the fitted readout),
-``metrics.json`` / ``metrics.csv`` (one row: the fit), ``prediction.png`` and the feature cache
-``features/``. Both hold ``run.json`` (:class:`RunInfo`: which model, task, split and settings, so the
-run can be rebuilt), ``predictions-<backend>.csv`` files and, for Qiskit backends, the job journal
-``jobs.sqlite``.
+A trained run's directory, and that of a reservoir run with the ``"sgd"`` readout, holds what
+:func:`qseq.train.fit` writes (``checkpoint.pt``, ``best.pt``, metrics, plots). A reservoir run
+with the ridge readout holds ``best.pt`` (the weights of a :class:`~qseq.reservoir.ReservoirModel`:
+the frozen reservoir and the fitted readout), ``metrics.json`` / ``metrics.csv`` (one row: the fit),
+``prediction.png`` and the feature cache ``features/``. All hold ``run.json`` (:class:`RunInfo`: which
+model, task, split and settings, so the run can be rebuilt), ``predictions-<backend>.csv`` files
+and, for Qiskit backends, the job journal ``jobs.sqlite``.
 
 ``run.json`` is written when a run starts, with ``"status": "running"``, and again when it ends, with
 ``"status": "complete"`` and ``"result"``: the windows in each split, which weights were evaluated
@@ -49,6 +49,7 @@ __all__ = [
     "JOURNAL",
     "FEATURE_CACHE",
     "RESERVOIR_INIT",
+    "READOUTS",
     "RunInfo",
     "TrainedRun",
     "PredictedRun",
@@ -70,6 +71,8 @@ FEATURE_CACHE = "features"
 #: told otherwise: U[-0.3π, 0.3π) (``benchmarks/RESULTS.md``, "Reservoir feature modes"); what they
 #: read from it is :func:`qseq.reservoir.default_features`.
 RESERVOIR_INIT = "scaled:0.3"
+#: How a reservoir run fits its linear readout: in closed form, or by the papers' recipe (RunInfo.readout).
+READOUTS = ("ridge", "sgd")
 _Model = TypeVar("_Model", bound=QuantumModel)
 #: Keys of ``run.json`` besides the :class:`RunInfo` fields: the run's progress and its final evaluation.
 _STATUS_KEYS = ("status", "result")
@@ -98,6 +101,10 @@ class RunInfo:
         val: the validation fraction of the windows (:func:`qseq.data.chronological_split`); ``0``:
             no validation split, the last epoch's weights are evaluated.
         test: the test fraction (the last windows in time).
+        readout: how a reservoir run fits its readout (:data:`READOUTS`): ``"ridge"``, in closed form
+            on features computed once; ``"sgd"``, by the papers' recipe, RMSprop through the frozen
+            reservoir for a number of epochs (its circuits run every epoch). A trained run, whose
+            every weight trains by that recipe, keeps the default ``"ridge"``.
     """
 
     model: str
@@ -111,6 +118,7 @@ class RunInfo:
     init: str = "paper"
     val: float = 0.1
     test: float = 0.33
+    readout: str = "ridge"
 
 
 _DTYPE_NAMES = ("float64", "float32")
@@ -129,13 +137,19 @@ def run_info(
     dtype: str = "float64",
     val: float = 0.1,
     test: float = 0.33,
+    readout: str | None = None,
 ) -> RunInfo:
     """The :class:`RunInfo` of ``qseq train``: a reservoir run reads
-    :func:`~qseq.reservoir.default_features` and draws its circuit angles by :data:`RESERVOIR_INIT`
-    unless ``features`` / ``init`` say otherwise
-    (``"paper"`` for a reservoir without circuit angles); a trained run takes neither."""
+    :func:`~qseq.reservoir.default_features`, draws its circuit angles by :data:`RESERVOIR_INIT` and
+    fits its readout by ridge unless ``features`` / ``init`` / ``readout`` say otherwise
+    (``"paper"`` for a reservoir without circuit angles); a trained run takes none of them."""
     trained = RunInfo(model, task, seq_len, False, seed, backend, dtype, val=val, test=test)
     _check_info(trained)
+    if not reservoir and readout is not None:
+        raise ValueError(
+            f"readout (--readout {readout}) chooses how a reservoir's readout is fitted: it needs reservoir=True "
+            "(--reservoir); without it every weight trains by the papers' recipe"
+        )
     if not reservoir:
         if features is not None or init is not None:
             raise ValueError(
@@ -147,7 +161,10 @@ def run_info(
     if init is None:
         init = RESERVOIR_INIT if _has_circuit_angles(built) else "paper"
     features = default_features(built.rnn) if features is None else features
-    return dataclasses.replace(trained, reservoir=True, features=features, init=init)
+    readout = "ridge" if readout is None else readout
+    info = dataclasses.replace(trained, reservoir=True, features=features, init=init, readout=readout)
+    _check_info(info)
+    return info
 
 
 def _has_circuit_angles(model: nn.Module) -> bool:
@@ -168,6 +185,13 @@ def _check_info(info: RunInfo) -> None:
         raise ValueError(f"val (--val) + test must be < 1 to leave training windows, got {info.val} + {info.test}")
     if info.features not in FEATURES:
         raise ValueError(f"features must be one of {FEATURES}, got {info.features!r}")
+    if info.readout not in READOUTS:
+        raise ValueError(f"readout (--readout) must be one of {READOUTS}, got {info.readout!r}")
+    if not info.reservoir and info.readout != "ridge":
+        raise ValueError(
+            f"readout={info.readout!r} chooses how a reservoir's readout is fitted: a trained run trains every "
+            "weight and keeps readout='ridge'; use reservoir=True (--reservoir)"
+        )
     check_init(info.init)
     if not info.reservoir and (info.features, info.init) != ("last", "paper"):
         raise ValueError(
@@ -345,24 +369,28 @@ def train_run(
     test windows are evaluated once, at the end.
 
     A reservoir run fits the readout of :func:`build_run_model`'s
-    :class:`~qseq.reservoir.ReservoirModel` in closed form: ridge, its penalty chosen by time-ordered
-    5-fold cross-validation on the training windows. The reservoir runs once per split; its features
-    are cached in ``out/features/`` (and a Qiskit backend's jobs in ``out/jobs.sqlite``), so
-    ``resume=True`` fits an existing reservoir run again without a circuit evaluation. ``epochs``,
-    ``batch_size``, ``lr`` and ``patience`` do not apply; the validation windows are reported, not fitted on.
+    :class:`~qseq.reservoir.ReservoirModel`. With ``info.readout == "ridge"`` (the default) it is
+    fitted in closed form: ridge, its penalty chosen by time-ordered 5-fold cross-validation on the
+    training windows. The reservoir runs once per split; its features are cached in ``out/features/``
+    (and a Qiskit backend's jobs in ``out/jobs.sqlite``), so ``resume=True`` fits an existing
+    reservoir run again without a circuit evaluation. ``epochs``, ``batch_size``, ``lr`` and
+    ``patience`` do not apply; the validation windows are reported, not fitted on. With
+    ``info.readout == "sgd"`` the readout alone trains as a trained run's weights do (the papers'
+    recipe, the same defaults, validation, ``patience`` and ``resume``), through the frozen
+    reservoir, whose circuits run again every epoch.
 
     ``out/run.json`` is written before any work (``"status": "running"``; on ``resume`` an existing
     one is kept) and again at the end with the result.
 
     Raises:
-        ValueError: a bad :class:`RunInfo`, epochs / batch size / learning rate for a reservoir run,
-            a run directory holding the other kind of run (trained vs reservoir), or a reservoir run
-            resumed with other settings.
+        ValueError: a bad :class:`RunInfo`, epochs / batch size / learning rate / patience for a
+            ridge readout, a run directory holding another kind of run (trained or ``"sgd"``
+            readout, which train by epochs, vs ridge readout), or a run resumed with other settings.
         FileExistsError: ``out`` already holds a run and ``resume`` is False.
     """
     out = Path(out)
     _check_info(info)
-    if info.reservoir:
+    if _closed_form(info):
         options = (
             ("epochs", "--epochs", epochs),
             ("batch_size", "--batch-size", batch_size),
@@ -373,7 +401,8 @@ def train_run(
         if given:
             raise ValueError(
                 f"a reservoir run fits its readout in closed form, without epochs: {' and '.join(given)} "
-                f"{'does' if len(given) == 1 else 'do'} not apply; leave {'it' if len(given) == 1 else 'them'} out"
+                f"{'does' if len(given) == 1 else 'do'} not apply; leave {'it' if len(given) == 1 else 'them'} out, "
+                "or train the readout by epochs with readout='sgd' (--readout sgd)"
             )
     elif patience is not None and info.val == 0:
         raise ValueError(
@@ -383,7 +412,7 @@ def train_run(
     _check_run_dir(out, info, resume)
     data = _split(info)
     recipe = None
-    if not info.reservoir:
+    if not _closed_form(info):
         recipe = TrainConfig(
             epochs=100 if epochs is None else epochs,
             batch_size=4 if batch_size is None else batch_size,
@@ -417,39 +446,56 @@ def train_run(
     return run
 
 
-def _check_run_dir(out: Path, info: RunInfo, resume: bool) -> None:
-    """Refuse a directory that holds the other kind of run, and an existing reservoir run unless it
-    is resumed with the same settings (a trained run's directory :func:`qseq.train.fit` checks)."""
-    saved = read_run_info(out) if (out / RUN_INFO).is_file() else None
-    if not info.reservoir and not resume and (out / CHECKPOINT_FILE).is_file():
-        raise FileExistsError(
-            f"{out} already holds a trained run (a {CHECKPOINT_FILE}); pass --resume (resume=True) to continue "
-            "it, or choose another --out"
-        )
-    if info.reservoir and ((saved is not None and not saved.reservoir) or (out / CHECKPOINT_FILE).is_file()):
-        raise ValueError(
-            f"{out} holds a trained run (`qseq train` without --reservoir): a reservoir run can neither "
-            "resume nor replace it; choose another --out"
-        )
-    if saved is not None and not saved.reservoir and resume:
-        differ = _differences(saved, info, ("task", "seed", "val", "test", *_MODEL_FIELDS))  # the backend may change
-        if differ:
-            raise ValueError(
-                f"cannot resume {out}: the run has {'; '.join(differ)}; pass its settings or choose another --out"
-            )
-    if saved is None or not saved.reservoir:
-        return
+def _closed_form(info: RunInfo) -> bool:
+    """Whether the run fits a readout in closed form (a reservoir with the ridge readout), not by epochs."""
+    return info.reservoir and info.readout == "ridge"
+
+
+def _run_kind(info: RunInfo) -> str:
     if not info.reservoir:
-        raise ValueError(
-            f"{out} holds a reservoir run (`qseq train --reservoir`): its readout is fitted in closed form, "
-            "there are no epochs to resume; pass --reservoir to fit it again, or choose another --out"
-        )
-    if not resume:
-        raise FileExistsError(
-            f"{out} already holds a reservoir run; pass --resume to fit it again from its cached features, "
-            "or choose another --out"
-        )
-    differ = _differences(saved, info, [f.name for f in dataclasses.fields(RunInfo)])
+        return "a trained run (`qseq train` without --reservoir)"
+    if info.readout == "sgd":
+        return "a reservoir run trained by epochs (`qseq train --reservoir --readout sgd`)"
+    return "a reservoir run (`qseq train --reservoir`)"
+
+
+def _check_run_dir(out: Path, info: RunInfo, resume: bool) -> None:
+    """Refuse a directory that holds another kind of run (by epochs vs in closed form), an existing run
+    unless it is resumed, and a resume with other settings (the rest :func:`qseq.train.fit` checks)."""
+    saved = read_run_info(out) if (out / RUN_INFO).is_file() else None
+    has_checkpoint = (out / CHECKPOINT_FILE).is_file()
+    if _closed_form(info):
+        if has_checkpoint or (saved is not None and not _closed_form(saved)):
+            kind = f"a run trained by epochs (a {CHECKPOINT_FILE})" if saved is None else _run_kind(saved)
+            raise ValueError(
+                f"{out} holds {kind}: a reservoir run with the ridge readout can neither resume nor replace it; "
+                "choose another --out"
+            )
+        if saved is None:
+            return
+        if not resume:
+            raise FileExistsError(
+                f"{out} already holds a reservoir run; pass --resume to fit it again from its cached features, "
+                "or choose another --out"
+            )
+        fields = [f.name for f in dataclasses.fields(RunInfo)]
+    else:
+        if saved is not None and _closed_form(saved):
+            raise ValueError(
+                f"{out} holds a reservoir run (`qseq train --reservoir`): its readout is fitted in closed form, "
+                "there are no epochs to resume; pass --reservoir (without --readout sgd) to fit it again, or "
+                "choose another --out"
+            )
+        if has_checkpoint and not resume:
+            kind = "a run" if saved is None else _run_kind(saved)
+            raise FileExistsError(
+                f"{out} already holds {kind} (a {CHECKPOINT_FILE}); pass --resume (resume=True) to continue it, "
+                "or choose another --out"
+            )
+        if saved is None or not resume:
+            return
+        fields = ["task", "seed", "val", "test", "init", "readout", *_MODEL_FIELDS]  # the backend may change
+    differ = _differences(saved, info, fields)
     if differ:
         raise ValueError(
             f"cannot resume {out}: the run has {'; '.join(differ)}; pass its settings or choose another --out"
@@ -593,10 +639,10 @@ class PredictedRun:
 
 def run_weights(run_dir: Path, info: RunInfo) -> tuple[Path, str]:
     """The weights file whose test MSE ``qseq train`` reported, and what they are: ``best.pt``
-    (best on validation, or a reservoir's readout) or, for a trained run without a validation split,
-    ``checkpoint.pt`` (the last epoch's)."""
+    (best on validation, or a reservoir's ridge readout) or, for a run trained by epochs without a
+    validation split, ``checkpoint.pt`` (the last epoch's)."""
     run_dir = Path(run_dir)
-    if info.reservoir:
+    if _closed_form(info):
         return run_dir / BEST_FILE, "ridge readout fitted on train"
     if info.val == 0:
         return run_dir / CHECKPOINT_FILE, "last"
