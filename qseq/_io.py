@@ -142,9 +142,9 @@ def digest(value: Any) -> str:
     serialised: the checksum of what :func:`save_torch`, :func:`write_json` and
     :func:`write_cached_array` write.
 
-    ``value`` may hold mappings (keys in order), lists and tuples (alike), strings, bytes, ints, floats
-    (every bit: ``-0.0``, NaN), booleans, ``None``, torch tensors and numpy arrays (dtype, shape and
-    bytes; a tensor's device does not count).
+    ``value`` may hold mappings (keys in order), lists and tuples (alike), strings, bytes, ints,
+    floats (exactly: ``-0.0`` is not ``0.0``), booleans, ``None``, torch tensors and numpy arrays
+    (dtype, shape and bytes; a tensor's device does not count).
 
     Raises:
         TypeError: ``value`` holds another type (an object, an array of Python objects).
