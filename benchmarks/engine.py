@@ -10,21 +10,26 @@ Throughput in **circuits per second** (batch / seconds per call) for a batch of 
 * ``ry+rxyz4`` — ``angle_embedding(n, "Y")`` + 4 × (RX, RY, RZ on every wire, CNOT(i, i+1 mod n) ring)
   (groups ``inputs`` n, ``weights`` 12n).
 
-Methods and modes (all in one run, same circuits, same random angles):
+Methods and modes (all in one run, same circuits, same random angles). Every ratio compares the
+same precision: qseq in complex128 (float64 angles) with the float64 baselines, qseq in complex64
+(float32 angles, the engine's default, columns marked ``c64``) with the complex64 tq-style baseline.
 
-1. ``qseq``: ``qseq.backends.get("torch")`` (complex64 / float32 angles):
+1. ``qseq``: ``qseq.backends.get("torch", dtype=torch.complex128)``:
    ``fwd`` per-sample parameters ``(B, P)``; ``fwd+bwd`` the same with ``out.sum().backward()``;
    ``shared fwd`` the dict form ``{"inputs": (B, P_in), "weights": (1, P_w)}`` (a recurrent cell);
    ``bound fwd`` calls of one ``backend.bind(circuit, weights=w)`` object with ``inputs=x``;
-   ``fwd f64`` per-sample forward on ``get("torch", dtype=torch.complex128)`` with float64 angles.
+   ``fwd c64``, ``fwd+bwd c64``, ``bound fwd c64`` the same on ``get("torch", dtype=torch.complex64)``.
 2. ``default.qubit``: PennyLane, parameter broadcasting, ``diff_method="backprop"``, torch interface,
    float64 angles: ``fwd``, ``fwd+bwd``.
-3. ``lightning.qubit``: PennyLane Lightning, float64: ``fwd`` without differentiation; ``fwd+bwd``
-   with ``diff_method="adjoint"``
-   only up to ``--lightning-grad-max`` qubits (default 8) to bound the run time.
-4. ``aer``: ``qiskit_aer.primitives.EstimatorV2`` exact (``default_precision=0``), one PUB
+3. ``lightning.qubit``: PennyLane Lightning through its native interface (NumPy float64 angles, no
+   torch): ``fwd`` a QNode without differentiation; ``fwd+bwd`` ``qml.grad`` of the summed outputs
+   (autograd) with ``diff_method="adjoint"``, only up to ``--lightning-grad-max`` qubits (default 8)
+   to bound the run time.
+4. ``lightning.qubit[torch]``: the same device through the torch interface, as a torch model would
+   use it (``fwd``, ``fwd+bwd``): a labelled extra, not the Lightning baseline.
+5. ``aer``: ``qiskit_aer.primitives.EstimatorV2`` exact (``default_precision=0``), one PUB
    ``(circuit, observables (n, 1), parameter_values (B, P))`` per call: ``fwd`` only.
-5. ``tq-style``: TorchQuantum's approach, *emulated* here because torchquantum is not installed:
+6. ``tq-style``: TorchQuantum's approach, *emulated* here because torchquantum is not installed:
    a fresh ``[B, 2, …, 2]`` complex64 state per forward, every gate applied on its own by building
    its (batched) matrix and contracting it with ``torch.einsum`` over the target axes (as
    ``torchquantum/functional/gate_wrapper.py``'s ``apply_unitary_einsum`` does), ⟨Z⟩ per wire by
@@ -32,25 +37,27 @@ Methods and modes (all in one run, same circuits, same random angles):
 
 The PennyLane QNode and the Qiskit circuit are built here from ``circuit.ops`` and the gate table's
 ``pennylane`` / ``qiskit`` names (not through the exporters), so the baselines do not depend on the
-exporters' API. Before timing, every method is checked against an independent complex128
-evaluation (the tq-style code in double precision) on 4 samples: the ``max |Δ|`` column.
+exporters' API. Before timing, every method is checked on 4 samples against an independent
+complex128 reference (the ``max |Δ|`` column): the two circuits written out in NumPy from their
+description, with the gate matrices written from their textbook definitions (nothing of qseq: no
+gate table, no ``Circuit.ops``).
 
-Timing: one warm-up call, then calls until at least ``--min-time`` seconds (0.5) *and* ``--repeats``
-calls (3). A cell never runs longer than ``--cap`` seconds (20): it stops early and is marked ``*``;
-a cell whose warm-up call alone takes over cap/4 is reported from that single call and marked ``¹``.
+Timing: ``--warmup`` calls (1), then at least ``--repeats`` timed calls (3), and more until the
+timed calls reach ``--min-time`` seconds (0.5) unless the cell has run ``--cap`` seconds (20).
 Reported circuits/s = batch / median seconds per timed call (the median, not the mean, because
 other processes on a shared machine cause bursts; the log also prints batch × calls / seconds).
 With ``--skip-slow`` (on by default) a baseline cell is skipped, and listed as such, when the same
 cell at the previous qubit count (≥ 10) took ≥ 1 s per call and scaling that by 2^Δn · n/n_prev
-predicts over 6 × cap per call (the scaling overshoots for overhead-bound simulators, hence the
-margin), or when a per-gate-autograd baseline's fwd+bwd (default.qubit backprop, tq-style) would keep
-more than ``--mem-limit-gib`` (8) of states alive. qseq cells are never skipped.
-torch runs on ``--threads`` (2) threads; Lightning and Aer use their default thread pools.
+predicts the cell's calls (warm-up and timed) to take over 6 × cap (the scaling overshoots for
+overhead-bound simulators, hence the margin), or when a per-gate-autograd baseline's fwd+bwd
+(default.qubit backprop, tq-style) would keep more than ``--mem-limit-gib`` (8) of states alive.
+qseq cells are never skipped. torch runs on ``--threads`` (2) threads; Lightning and Aer use their
+default thread pools.
 
 Run::
 
-    .venv/bin/python benchmarks/engine.py                       # full run (≈ 5–10 min on 2 cores)
-    .venv/bin/python benchmarks/engine.py --quick               # smoke test, 4 and 8 qubits (< 1 min)
+    .venv/bin/python benchmarks/engine.py                       # full run (≈ 15 min on 2 cores)
+    .venv/bin/python benchmarks/engine.py --quick --out /tmp/r.md   # smoke test, 4 and 8 qubits
     .venv/bin/python benchmarks/engine.py --qubits 4 8 --batch 64 --out /tmp/r.md
 
 The table is printed and written into ``--out`` (default ``benchmarks/RESULTS.md``) between the
@@ -92,20 +99,22 @@ class Config:
     Attributes:
         qubits: qubit counts to run, in increasing order.
         batch: parameter vectors per call (circuits per call).
-        repeats: minimum number of timed calls per cell (after one warm-up call).
-        min_time: minimum timed seconds per cell.
-        cap: maximum wall seconds per cell, warm-up included (cells that hit it are marked).
+        warmup: untimed calls per cell before the timed ones.
+        repeats: minimum number of timed calls per cell.
+        min_time: timed seconds per cell to reach with more calls (unless the cell has run ``cap`` s).
+        cap: wall seconds (warm-up included) after which a cell adds no calls past ``repeats``.
         skip_slow: skip cells predicted to take minutes or to exhaust memory (and report them).
         mem_limit_gib: memory allowed for the states a per-gate-autograd baseline saves.
         lightning_grad_max: largest qubit count for lightning.qubit fwd+bwd.
         threads: ``torch.set_num_threads``.
         seed: seed of the random angles.
         out: Markdown file whose engine section is replaced.
-        quick: the smoke-test settings (4 and 8 qubits, 1 repeat, short cells).
+        quick: the smoke-test settings (4 and 8 qubits, short cells).
     """
 
     qubits: tuple[int, ...] = (4, 8, 12, 16)
     batch: int = 256
+    warmup: int = 1
     repeats: int = 3
     min_time: float = 0.5
     cap: float = 20.0
@@ -123,6 +132,7 @@ class Config:
         p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
         p.add_argument("--qubits", type=int, nargs="+", default=None, help=f"default {list(d.qubits)}")
         p.add_argument("--batch", type=int, default=d.batch)
+        p.add_argument("--warmup", type=int, default=d.warmup, help=f"untimed calls per cell ({d.warmup})")
         p.add_argument("--repeats", type=int, default=None, help=f"min timed calls per cell (default {d.repeats})")
         p.add_argument("--min-time", type=float, default=None, help=f"min timed seconds per cell ({d.min_time})")
         p.add_argument("--cap", type=float, default=None, help=f"max seconds per cell ({d.cap})")
@@ -132,13 +142,14 @@ class Config:
         p.add_argument("--threads", type=int, default=d.threads)
         p.add_argument("--seed", type=int, default=d.seed)
         p.add_argument("--out", type=Path, default=d.out)
-        p.add_argument("--quick", action="store_true", help="smoke test: 4 and 8 qubits, 1 repeat, short cells")
+        p.add_argument("--quick", action="store_true", help="smoke test: 4 and 8 qubits, short cells")
         a = p.parse_args(argv)
-        quick = dict(qubits=(4, 8), repeats=1, min_time=0.1, cap=5.0) if a.quick else {}
+        quick = dict(qubits=(4, 8), min_time=0.1, cap=5.0) if a.quick else {}
         pick = lambda name, given: given if given is not None else quick.get(name, getattr(d, name))  # noqa: E731
         return cls(
             qubits=tuple(sorted(pick("qubits", a.qubits))),
             batch=a.batch,
+            warmup=a.warmup,
             repeats=pick("repeats", a.repeats),
             min_time=pick("min_time", a.min_time),
             cap=pick("cap", a.cap),
@@ -193,15 +204,119 @@ class Data:
 
 
 # ------------------------------------------------------------------------------------------------
+# the independent complex128 reference: both circuits written out from their description, in NumPy
+# ------------------------------------------------------------------------------------------------
+def _h() -> np.ndarray:
+    return np.array([[1, 1], [1, -1]], dtype=complex) / np.sqrt(2)
+
+
+def _rx(theta: np.ndarray) -> np.ndarray:
+    """RX(θ) = exp(-iθX/2) = [[cos θ/2, -i sin θ/2], [-i sin θ/2, cos θ/2]], one per sample."""
+    c, s = np.cos(theta / 2), np.sin(theta / 2)
+    return np.stack([np.stack([c, -1j * s], -1), np.stack([-1j * s, c], -1)], -2)
+
+
+def _ry(theta: np.ndarray) -> np.ndarray:
+    """RY(θ) = exp(-iθY/2) = [[cos θ/2, -sin θ/2], [sin θ/2, cos θ/2]], one per sample."""
+    c, s = np.cos(theta / 2), np.sin(theta / 2)
+    return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2).astype(complex)
+
+
+def _rz(theta: np.ndarray) -> np.ndarray:
+    """RZ(θ) = exp(-iθZ/2) = diag(e^{-iθ/2}, e^{iθ/2}), one per sample."""
+    zero = np.zeros_like(theta)
+    return np.stack([np.stack([np.exp(-0.5j * theta), zero], -1), np.stack([zero, np.exp(0.5j * theta)], -1)], -2)
+
+
+class Reference:
+    """A batch of ``n``-qubit states ``(B, 2, …, 2)`` (wire 0 the first axis), starting in |0…0⟩."""
+
+    def __init__(self, batch: int, n: int):
+        self.n = n
+        self.state = np.zeros((batch, 2**n), dtype=np.complex128)
+        self.state[:, 0] = 1
+        self.state = self.state.reshape(batch, *[2] * n)
+
+    def gate(self, u: np.ndarray, wire: int) -> None:
+        """Apply a one-qubit ``u`` (``(2, 2)``, or ``(B, 2, 2)`` one per sample) on ``wire``."""
+        psi = np.moveaxis(self.state, wire + 1, -1)
+        psi = np.einsum("...ij,b...j->b...i" if u.ndim == 2 else "bij,b...j->b...i", u, psi)
+        self.state = np.moveaxis(psi, -1, wire + 1)
+
+    def cnot(self, control: int, target: int) -> None:
+        """Flip ``target`` where ``control`` is 1."""
+        on = [slice(None)] * (self.n + 1)
+        on[control + 1] = 1
+        axis = target if target < control else target - 1  # the target's axis once control's is indexed away
+        self.state[tuple(on)] = np.flip(self.state[tuple(on)], axis + 1)
+
+    def z(self) -> np.ndarray:
+        """``(B, n)``: ⟨Z_i⟩ on every wire."""
+        p = np.abs(self.state) ** 2
+        out = []
+        for w in range(self.n):
+            marginal = p.sum(axis=tuple(a for a in range(1, self.n + 1) if a != w + 1))
+            out.append(marginal[:, 0] - marginal[:, 1])
+        return np.stack(out, -1)
+
+
+def reference_chen_vqc(n: int, params: np.ndarray, n_layers: int = 2) -> np.ndarray:
+    """Chen's VQC block: H on every wire; RY(x[i]) then RZ(x[n + i]) on wire i; per layer CNOT(i, i+1
+    mod n) for every i, CNOT(i, i+2 mod n) for every i (left out where i+2 ≡ i), then
+    Rot(φ, θ, ω) = RZ(ω) RY(θ) RZ(φ) with (φ, θ, ω) = w[l, i] on wire i; ⟨Z_i⟩. ``params`` =
+    ``(B, 2n + 3n·n_layers)``: x, then w ``(n_layers, n, 3)`` row-major."""
+    ref = Reference(len(params), n)
+    x, w = params[:, : 2 * n], params[:, 2 * n :].reshape(-1, n_layers, n, 3)
+    for i in range(n):
+        ref.gate(_h(), i)
+    for i in range(n):
+        ref.gate(_ry(x[:, i]), i)
+        ref.gate(_rz(x[:, n + i]), i)
+    for layer in range(n_layers):
+        for distance in (1, 2):
+            for i in range(n if n > 1 else 0):
+                if (i + distance) % n != i:
+                    ref.cnot(i, (i + distance) % n)
+        for i in range(n):
+            phi, theta, omega = w[:, layer, i, 0], w[:, layer, i, 1], w[:, layer, i, 2]
+            ref.gate(_rz(phi), i)
+            ref.gate(_ry(theta), i)
+            ref.gate(_rz(omega), i)
+    return ref.z()
+
+
+def reference_ry_rxyz(n: int, params: np.ndarray, n_layers: int = 4) -> np.ndarray:
+    """RY(x[i]) on wire i; per layer RX(w[l, 0, i]), RY(w[l, 1, i]), RZ(w[l, 2, i]) on every wire,
+    then CNOT(i, i+1 mod n) for every i (CNOT(0, 1) alone on 2 wires); ⟨Z_i⟩. ``params`` =
+    ``(B, n + 3n·n_layers)``: x, then w ``(n_layers, 3, n)`` row-major."""
+    ref = Reference(len(params), n)
+    x, w = params[:, :n], params[:, n:].reshape(-1, n_layers, 3, n)
+    for i in range(n):
+        ref.gate(_ry(x[:, i]), i)
+    for layer in range(n_layers):
+        for axis, rotation in enumerate((_rx, _ry, _rz)):
+            for i in range(n):
+                ref.gate(rotation(w[:, layer, axis, i]), i)
+        for i in range(n if n > 2 else 1):
+            ref.cnot(i, (i + 1) % n)
+    return ref.z()
+
+
+REFERENCES: dict[str, Callable[[int, np.ndarray], np.ndarray]] = {
+    "chen_vqc": reference_chen_vqc,
+    "ry+rxyz4": reference_ry_rxyz,
+}
+
+
+# ------------------------------------------------------------------------------------------------
 # timing
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Timing:
-    """The timed calls of one cell (the warm-up call excluded unless ``mark == "¹"``)."""
+    """The timed calls of one cell and the seconds of its warm-up calls."""
 
     durations: tuple[float, ...]
-    mark: str = ""  # "" | "*" (capped before `repeats` calls) | "¹" (single call incl. warm-up)
-    warmup: float = 0.0
+    warmup: float
 
     @property
     def calls(self) -> int:
@@ -218,23 +333,18 @@ class Timing:
 
 
 def time_call(fn: Callable[[], object], cfg: Config) -> Timing:
-    """Warm up once, then call ``fn`` until ≥ ``cfg.min_time`` s and ≥ ``cfg.repeats`` calls,
-    never letting the cell (warm-up included) run past ``cfg.cap`` seconds."""
+    """Call ``fn`` ``cfg.warmup`` times untimed, then time at least ``cfg.repeats`` calls, adding
+    calls until they reach ``cfg.min_time`` seconds unless the cell has run ``cfg.cap`` seconds."""
     t0 = time.perf_counter()
-    fn()
+    for _ in range(cfg.warmup):
+        fn()
     warm = time.perf_counter() - t0
-    if warm >= cfg.cap / 4:
-        return Timing((warm,), "¹", warm)
     durations: list[float] = []
-    while True:
+    while len(durations) < cfg.repeats or (sum(durations) < cfg.min_time and warm + sum(durations) < cfg.cap):
         t0 = time.perf_counter()
         fn()
         durations.append(time.perf_counter() - t0)
-        elapsed = sum(durations)
-        if elapsed >= cfg.min_time and len(durations) >= cfg.repeats:
-            return Timing(tuple(durations), "", warm)
-        if warm + elapsed + elapsed / len(durations) > cfg.cap:
-            return Timing(tuple(durations), "*" if len(durations) < cfg.repeats else "", warm)
+    return Timing(tuple(durations), warm)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -260,19 +370,25 @@ class Runner:
     cells: dict[str, Callable[[], object] | Skip]
 
 
+def _no_grad(f: Callable, *args, **kwargs) -> Callable[[], object]:
+    """``f(*args, **kwargs)`` under ``torch.no_grad()``, as a cell to time."""
+
+    def call():
+        with torch.no_grad():
+            return f(*args, **kwargs)
+
+    return call
+
+
 def _forward_cells(f: Callable[[torch.Tensor], torch.Tensor], params: torch.Tensor) -> dict:
     """``fwd`` (no autograd) and ``fwd+bwd`` (``f(p).sum().backward()``) cells of a torch function."""
     p_grad = params.clone().requires_grad_(True)
-
-    def fwd():
-        with torch.no_grad():
-            return f(params)
 
     def fwd_bwd():
         p_grad.grad = None
         f(p_grad).sum().backward()
 
-    return {"fwd": fwd, "fwd+bwd": fwd_bwd}
+    return {"fwd": _no_grad(f, params), "fwd+bwd": fwd_bwd}
 
 
 def _numpy_check(f: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype) -> Callable:
@@ -284,34 +400,24 @@ def _numpy_check(f: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype) 
 
 
 def method_qseq(circuit: Circuit, data: Data, cfg: Config) -> Runner:
-    """The qseq torch engine: per-sample, fwd+bwd, shared weights (dict), bound weights, float64."""
+    """The qseq torch engine in complex128 (float64 angles): per-sample fwd and fwd+bwd, shared
+    weights (dict), bound weights; and in complex64 (float32 angles): per-sample and bound."""
     from qseq.backends import get
 
-    backend = get("torch")
+    cells: dict[str, Callable[[], object] | Skip] = {}
+    for suffix, cdtype, rdtype in (("", torch.complex128, torch.float64), (" c64", torch.complex64, torch.float32)):
+        backend = get("torch", dtype=cdtype)
+        per_sample = _forward_cells(functools.partial(backend.expval, circuit), data.flat.to(rdtype))
+        bound = backend.bind(circuit, weights=data.weights.to(rdtype))
+        cells[f"fwd{suffix}"], cells[f"fwd+bwd{suffix}"] = per_sample["fwd"], per_sample["fwd+bwd"]
+        cells[f"bound fwd{suffix}"] = _no_grad(bound, inputs=data.inputs.to(rdtype))
     backend64 = get("torch", dtype=torch.complex128)
-    run = functools.partial(backend.expval, circuit)
-    cells = _forward_cells(run, data.flat.float())
-    shared = {"inputs": data.inputs.float(), "weights": data.weights.float()}
-    bound = backend.bind(circuit, weights=shared["weights"])
-
-    def shared_fwd():
-        with torch.no_grad():
-            return backend.expval(circuit, shared)
-
-    def bound_fwd():
-        with torch.no_grad():
-            return bound(inputs=shared["inputs"])
-
-    def fwd64():
-        with torch.no_grad():
-            return backend64.expval(circuit, data.flat)
-
-    cells.update({"shared fwd": shared_fwd, "bound fwd": bound_fwd, "fwd f64": fwd64})
+    cells["shared fwd"] = _no_grad(backend64.expval, circuit, {"inputs": data.inputs, "weights": data.weights})
     return Runner(_numpy_check(functools.partial(backend64.expval, circuit), torch.float64), cells)
 
 
-def _pennylane_qnode(circuit: Circuit, device: str, diff_method: str, **qnode_options) -> Callable:
-    """A broadcasting torch QNode mirroring ``circuit``: ``f(params (B, P)) -> (B, n_obs)``."""
+def _pennylane_qnode(circuit: Circuit, device: str, diff_method: str | None, interface: str = "torch") -> Callable:
+    """A broadcasting QNode mirroring ``circuit``: ``f(params (B, P)) -> (B, n_obs)`` in ``interface``'s arrays."""
     import pennylane as qml
 
     dev = qml.device(device, wires=circuit.n_qubits)
@@ -319,13 +425,14 @@ def _pennylane_qnode(circuit: Circuit, device: str, diff_method: str, **qnode_op
     paulis = {"X": qml.PauliX, "Y": qml.PauliY, "Z": qml.PauliZ}
     words = [[(paulis[p], w) for w, p in obs.terms] for obs in circuit.observables]
 
-    @qml.qnode(dev, interface="torch", diff_method=diff_method, **qnode_options)
+    @qml.qnode(dev, interface=interface, diff_method=diff_method)
     def qnode(params):
         for cls, wires, idx in ops:
             cls(*(params[..., i] for i in idx), wires=wires)
         return [qml.expval(functools.reduce(operator.matmul, [cls(w) for cls, w in word])) for word in words]
 
-    return lambda params: torch.stack(list(qnode(params)), -1)
+    stack = torch.stack if interface == "torch" else qml.math.stack
+    return lambda params: stack(list(qnode(params)), -1)
 
 
 def _autograd_memory_skip(circuit: Circuit, cfg: Config, itemsize: int) -> Skip | None:
@@ -345,11 +452,30 @@ def method_default_qubit(circuit: Circuit, data: Data, cfg: Config) -> Runner:
 
 
 def method_lightning(circuit: Circuit, data: Data, cfg: Config) -> Runner:
-    """PennyLane lightning.qubit, float64 angles: ``fwd`` on a QNode without differentiation (PennyLane
-    0.45's torch interface would otherwise compute the adjoint Jacobian alongside every forward
-    call, even under ``torch.no_grad()``: about 2× the forward time here), ``fwd+bwd`` with
-    ``diff_method="adjoint"``. Broadcasting is expanded into one tape per sample by the device.
-    """
+    """PennyLane lightning.qubit through its native interface, NumPy float64 angles: ``fwd`` on a
+    QNode without differentiation, ``fwd+bwd`` ``qml.grad`` (autograd) of the summed outputs with
+    ``diff_method="adjoint"``. Broadcasting is expanded into one tape per sample by the device."""
+    import pennylane as qml
+    from pennylane import numpy as pnp
+
+    forward = _pennylane_qnode(circuit, "lightning.qubit", None, interface="numpy")
+    values = data.flat.numpy()
+    cells: dict[str, Callable[[], object] | Skip] = {"fwd": lambda: forward(values)}
+    if circuit.n_qubits > cfg.lightning_grad_max:
+        cells["fwd+bwd"] = Skip(f"n > --lightning-grad-max {cfg.lightning_grad_max}")
+    else:
+        adjoint = _pennylane_qnode(circuit, "lightning.qubit", "adjoint", interface="autograd")
+        grad = qml.grad(lambda p: pnp.sum(adjoint(p)))
+        trainable = pnp.array(values, requires_grad=True)
+        cells["fwd+bwd"] = lambda: grad(trainable)
+    return Runner(lambda p: forward(p.numpy()), cells)
+
+
+def method_lightning_torch(circuit: Circuit, data: Data, cfg: Config) -> Runner:
+    """lightning.qubit through the torch interface, float64 angles: ``fwd`` on a QNode without
+    differentiation (PennyLane 0.45's torch interface would otherwise compute the adjoint Jacobian
+    alongside every forward call, even under ``torch.no_grad()``), ``fwd+bwd`` with
+    ``diff_method="adjoint"``."""
     forward_only = _pennylane_qnode(circuit, "lightning.qubit", None)
     cells = {"fwd": _forward_cells(forward_only, data.flat)["fwd"]}
     if circuit.n_qubits > cfg.lightning_grad_max:
@@ -435,18 +561,26 @@ METHODS: dict[str, Callable[[Circuit, Data, Config], Runner]] = {
     "qseq": method_qseq,
     "default.qubit": method_default_qubit,
     "lightning.qubit": method_lightning,
+    "lightning.qubit[torch]": method_lightning_torch,
     "aer": method_aer,
     "tq-style": method_tq,
 }
 MODES = {  # method -> modes in report order
-    "qseq": ("fwd", "fwd+bwd", "shared fwd", "bound fwd", "fwd f64"),
+    "qseq": ("fwd", "fwd+bwd", "shared fwd", "bound fwd", "fwd c64", "fwd+bwd c64", "bound fwd c64"),
     "default.qubit": ("fwd", "fwd+bwd"),
     "lightning.qubit": ("fwd", "fwd+bwd"),
+    "lightning.qubit[torch]": ("fwd", "fwd+bwd"),
     "aer": ("fwd",),
     "tq-style": ("fwd", "fwd+bwd"),
 }
+COMPLEX64 = {"tq-style"}  # baselines timed in complex64; the others are complex128 (float64 angles)
 COLUMNS = [(m, mode) for m, modes in MODES.items() for mode in modes]
 BASELINES = [m for m in METHODS if m != "qseq"]
+
+
+def matched(baseline: str, mode: str) -> str:
+    """The qseq mode of ``baseline``'s precision that ``mode`` is compared with."""
+    return f"{mode} c64" if baseline in COMPLEX64 else mode
 
 
 # ------------------------------------------------------------------------------------------------
@@ -481,7 +615,8 @@ class Results:
 
 def _predicted_too_slow(res: Results, circuit: str, n: int, method: str, mode: str) -> str:
     """A baseline cell's skip reason when the previous qubit count (≥ 10) took ≥ 1 s per call and
-    scaling it by 2^Δn · n/n_prev predicts over 6 × cap per call (the qseq engine is never skipped)."""
+    scaling it by 2^Δn · n/n_prev predicts the cell's warm-up and timed calls to take over 6 × cap
+    (the qseq engine is never skipped)."""
     cfg = res.cfg
     previous = [
         c
@@ -494,8 +629,9 @@ def _predicted_too_slow(res: Results, circuit: str, n: int, method: str, mode: s
     if prev.n < 10 or prev.timing.per_call < 1.0:  # still overhead-bound: extrapolating would overshoot
         return ""
     predicted = prev.timing.per_call * 2 ** (n - prev.n) * n / prev.n
-    if predicted > 6 * cfg.cap:
-        return f"predicted ~{predicted:.0f} s per call (from {prev.n} qubits) > 6 × cap"
+    calls = cfg.warmup + cfg.repeats
+    if predicted * calls > 6 * cfg.cap:
+        return f"predicted ~{predicted:.0f} s per call × {calls} calls (from {prev.n} qubits) > 6 × cap"
     return ""
 
 
@@ -508,7 +644,7 @@ def run(cfg: Config) -> Results:
             circuit = make(n)
             data = Data.random(circuit, cfg.batch, cfg.seed)
             probe = data.flat[:4]
-            reference = tq_forward(circuit, probe).numpy()
+            reference = REFERENCES[cname](n, probe.numpy())
             for method, build_runner in METHODS.items():
                 try:
                     runner = build_runner(circuit, data, cfg)
@@ -553,7 +689,7 @@ def _progress(cell: Cell, cfg: Config) -> None:
         t = cell.timing
         print(
             f"{what} {cell.rate(cfg.batch):12,.0f} circ/s  ({t.calls} calls, {t.seconds:.2f} s, mean-based "
-            f"{cfg.batch * t.calls / t.seconds:,.0f}/s, warm-up {t.warmup:.2f} s){t.mark}",
+            f"{cfg.batch * t.calls / t.seconds:,.0f}/s, warm-up {t.warmup:.2f} s)",
             flush=True,
         )
     else:
@@ -615,7 +751,7 @@ def _targets(res: Results) -> list[tuple[str, str, float | None, float]]:
             if n not in res.cfg.qubits:
                 continue
             for cname in CIRCUITS:
-                q, b = r(cname, n, "qseq", qmode), r(cname, n, base, bmode)
+                q, b = r(cname, n, "qseq", matched(base, qmode)), r(cname, n, base, bmode)
                 rows.append((label.format(n=n), cname, q / b if q and b else None, need))
     return rows
 
@@ -629,17 +765,21 @@ def report(res: Results) -> str:
         f"(`{' '.join(['.venv/bin/python', 'benchmarks/engine.py', *sys.argv[1:]])}`).",
         "",
         *_machine(res),
-        f"- Settings: batch {cfg.batch}, exact ⟨Z⟩ on every qubit, torch threads {cfg.threads}; per cell one "
-        f"warm-up call, then ≥ {cfg.min_time:g} s and ≥ {cfg.repeats} calls, cap {cfg.cap:g} s; circuits/s = "
-        f"batch / median call time; "
+        f"- Settings: batch {cfg.batch}, exact ⟨Z⟩ on every qubit, torch threads {cfg.threads}; per cell "
+        f"{cfg.warmup} warm-up call(s), then ≥ {cfg.repeats} timed calls, more until ≥ {cfg.min_time:g} s unless "
+        f"the cell has run {cfg.cap:g} s; circuits/s = batch / median timed call (warm, every system); "
         f"skip-slow {'on' if cfg.skip_slow else 'off'}; seed {cfg.seed}.",
         '- Circuits: `chen_vqc` = `chen_vqc(n, 2)`; `ry+rxyz4` = `angle_embedding(n, "Y")` + 4 × (RX, RY, RZ '
         "on every wire, CNOT ring).",
-        "- qseq: complex64 / float32 angles unless `f64`; `fwd` per-sample `(B, P)`; `shared` = "
-        "`{inputs: (B, P_in), weights: (1, P_w)}`; `bound` = calls of `backend.bind(circuit, weights=w)`. "
-        "default.qubit: broadcasting + backprop (float64); lightning.qubit: adjoint (float64); aer: "
-        "EstimatorV2 exact, one PUB (float64); tq-style: TorchQuantum's per-gate einsum approach emulated "
-        "in this file (torchquantum is not installed), complex64.",
+        "- qseq: complex128 / float64 angles, `c64` columns complex64 / float32 angles; `fwd` per-sample "
+        "`(B, P)`; `shared` = `{inputs: (B, P_in), weights: (1, P_w)}`; `bound` = calls of "
+        "`backend.bind(circuit, weights=w)`. default.qubit: broadcasting + backprop, torch interface "
+        "(float64); lightning.qubit: native interface (NumPy; autograd + adjoint for fwd+bwd, float64); "
+        "lightning.qubit[torch]: the same through the torch interface (an extra, as torch models use it); "
+        "aer: EstimatorV2 exact, one PUB (float64); tq-style: TorchQuantum's per-gate einsum approach "
+        "emulated in this file (torchquantum is not installed), complex64.",
+        "- Reference: both circuits written out in NumPy complex128 from their description with textbook "
+        "gate matrices (no qseq code); `max abs Δ` is every method's largest deviation from it on 4 samples.",
         "",
         "### Circuits per second",
         "",
@@ -655,7 +795,7 @@ def report(res: Results) -> str:
                 if cell is None:
                     row.append("")
                 elif cell.timing:
-                    row.append(_fmt_rate(cell.rate(cfg.batch)) + cell.timing.mark)
+                    row.append(_fmt_rate(cell.rate(cfg.batch)))
                 else:
                     k = notes.setdefault(cell.skipped, len(notes) + 1)
                     row.append(f"skip[{k}]" if not cell.skipped.startswith(("unavailable", "error")) else f"n/a[{k}]")
@@ -664,20 +804,26 @@ def report(res: Results) -> str:
                 a = res.agreement.get((cname, n, m))
                 agree.append(f"{m} {a:.1e}" if isinstance(a, float) else f"{m} n/a")
             lines.append("| " + " | ".join(row + ["; ".join(agree)]) + " |")
-    lines += ["", "`*` capped before the requested number of calls; `¹` one call (its warm-up took over cap/4)."]
-    lines += [f"[{k}] {reason}" + "  " for reason, k in notes.items()]
+    lines += [""] + [f"[{k}] {reason}" + "  " for reason, k in notes.items()]
 
-    lines += ["", "### Ratios: qseq ÷ baseline (same mode: fwd ÷ fwd, fwd+bwd ÷ fwd+bwd)", ""]
+    lines += [
+        "",
+        "### Ratios: qseq ÷ baseline (same mode and precision: qseq complex128 ÷ the float64 baselines, "
+        "qseq complex64 ÷ tq-style complex64)",
+        "",
+    ]
     pairs = [(b, mode) for b in BASELINES for mode in MODES[b]]
     lines += [
-        "| circuit | n | " + " | ".join(f"÷ {b} {mode}" for b, mode in pairs) + " | bound fwd ÷ per-sample fwd |",
+        "| circuit | n | "
+        + " | ".join(f"{matched(b, mode)} ÷ {b} {mode}" for b, mode in pairs)
+        + " | bound fwd ÷ per-sample fwd |",
         "|---|--:|" + "--:|" * (len(pairs) + 1),
     ]
     for cname in CIRCUITS:
         for n in cfg.qubits:
             row = [cname, str(n)]
             for b, mode in pairs:
-                q, base = res.rate(cname, n, "qseq", mode), res.rate(cname, n, b, mode)
+                q, base = res.rate(cname, n, "qseq", matched(b, mode)), res.rate(cname, n, b, mode)
                 row.append(_fmt_ratio(q / base) if q and base else "–")
             q, bound = res.rate(cname, n, "qseq", "fwd"), res.rate(cname, n, "qseq", "bound fwd")
             row.append(_fmt_ratio(bound / q) if q and bound else "–")
