@@ -135,7 +135,9 @@ class Config:
         p.add_argument("--warmup", type=int, default=d.warmup, help=f"untimed calls per cell ({d.warmup})")
         p.add_argument("--repeats", type=int, default=None, help=f"min timed calls per cell (default {d.repeats})")
         p.add_argument("--min-time", type=float, default=None, help=f"min timed seconds per cell ({d.min_time})")
-        p.add_argument("--cap", type=float, default=None, help=f"max seconds per cell ({d.cap})")
+        p.add_argument(
+            "--cap", type=float, default=None, help=f"seconds after which a cell adds no calls past --repeats ({d.cap})"
+        )
         p.add_argument("--skip-slow", action=argparse.BooleanOptionalAction, default=d.skip_slow)
         p.add_argument("--mem-limit-gib", type=float, default=d.mem_limit_gib)
         p.add_argument("--lightning-grad-max", type=int, default=d.lightning_grad_max)
