@@ -153,14 +153,24 @@ def stream(name: str, mode: str, steps: int, chunk: int, every: int, seed: int) 
     return run
 
 
-def report(runs: list[Run], args) -> str:
+def loadavg() -> str:
+    """The 1/5/15-minute load averages, ``"n/a"`` where the platform has none."""
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def report(runs: list[Run], args, load: tuple[str, str]) -> str:
     steps = args.steps
     checkpoints = [s for s in (1000, 10_000, 100_000) if s <= steps and s != steps] + [steps]
     threads = f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
     lines = [
         "## Memory of a 100k-step stream (`benchmarks/stream_memory.py`)",
         "",
-        f"{machine()}; {threads}. {steps:,} steps of `sin(0.05 t)`, one stream, float32, the torch engine; "
+        f"{machine()}; {threads}; load average (1/5/15 min) {load[0]} at start, {load[1]} at the end "
+        "(above the core count, other processes competed for the CPU: steps/s is noisy). "
+        f"{steps:,} steps of `sin(0.05 t)`, one stream, float32, the torch engine; "
         f"the state passed back detached. `infer`: `torch.no_grad()`, chunks of {args.chunk} step(s); "
         f"`tbptt`: an RMSprop step (lr 0.01, next-value MSE) every {args.tbptt} steps. QLSTM = `qseq.QLSTM` of "
         '`build_model("qlstm")` (input 1, hidden 3, 4 qubits, 2 layers) + its head; QFWP = `qseq.QFWP` of '
@@ -196,13 +206,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--section", default="stream-memory", help="RESULTS.md section to (re)write ('' writes none)")
     args = ap.parse_args()
-    runs = []
+    runs, load_start = [], loadavg()
     for scenario in args.scenarios:  # each in a fresh process, so that one's memory does not carry into the next
         name, mode = scenario.split()
         chunk = args.chunk if mode == "infer" else args.tbptt
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             runs.append(pool.submit(stream, name, mode, args.steps, chunk, args.every, args.seed).result())
-    text = report(runs, args)
+    text = report(runs, args, (load_start, loadavg()))
     if args.section:
         write_section(args.section, text)
     print(text)
