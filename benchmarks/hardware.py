@@ -2,7 +2,8 @@
 
 1. **Jobs per stage.** One training step (forward + backward, batch 4, window 4) of every paper
    model on exact Aer: jobs submitted, circuits per job (batch × gate circuits × (1 + shifts)), and
-   the gradient checked against backprop on the torch engine. Target: one job per dependency stage
+   the gradient checked against backprop on the torch engine; seconds per step on Aer and on the torch
+   engine are warm medians (:func:`train_step.per_call_ms`). Target: one job per dependency stage
    of a time step (paper QLSTM: two per step) for forward and backward together.
 2. **QLSTM-RC on ``ibm:fake_manila``.** A frozen paper QLSTM reservoir (seed 0) with a ridge
    readout fitted on exact features (torch engine), then the damped-SHM test windows predicted on
@@ -19,12 +20,14 @@ Writes the ``hardware`` section of ``benchmarks/RESULTS.md``.
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 
 import numpy as np
 import torch
 from paper_qlstm import machine, write_section  # noqa: E402  (same folder)
+from train_step import per_call_ms  # noqa: E402  (same folder)
 
 from qseq.backends import get
 from qseq.data import chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
@@ -39,22 +42,24 @@ def jobs_per_step() -> list[str]:
     X, y = torch.rand(4, 4, 1, generator=gen, dtype=torch.float64), torch.rand(4, 1, generator=gen, dtype=torch.float64)
     lines = [
         "| model | jobs per step | circuits per job (mean) | max abs gradient error vs backprop "
-        "| seconds (Aer) | seconds (torch) |",
+        "| seconds (Aer, warm median) | seconds (torch, warm median) |",
         "|---|---|---|---|---|---|",
     ]
     for name in MODELS:
         torch.manual_seed(0)
         model = build_model(name, dtype=torch.float64)
-        start = time.perf_counter()
-        want = torch.autograd.grad(torch.nn.functional.mse_loss(model(X), y), list(model.parameters()))
-        torch_seconds = time.perf_counter() - start
+
+        def gradient(model=model):
+            return torch.autograd.grad(torch.nn.functional.mse_loss(model(X), y), list(model.parameters()))
+
+        want = gradient()
+        torch_seconds = per_call_ms(gradient, torch.device("cpu")) / 1e3
         backend = get("aer")
         model.to_backend(backend)
-        start = time.perf_counter()
-        got = torch.autograd.grad(torch.nn.functional.mse_loss(model(X), y), list(model.parameters()))
-        seconds = time.perf_counter() - start
+        got = gradient()
+        u = copy.copy(backend.usage)  # the counts of one step, before the timed repeats
+        seconds = per_call_ms(gradient, torch.device("cpu"), min_seconds=3.0) / 1e3
         error = max((g - w).abs().max().item() for g, w in zip(got, want, strict=True))
-        u = backend.usage
         lines.append(
             f"| {name} | {u.jobs / 4:g} | {(u.circuits + u.shifted) / u.jobs:.0f} | {error:.1e} | "
             f"{seconds:.2f} | {torch_seconds:.3f} |"
