@@ -70,3 +70,26 @@ def test_graphed_training_follows_the_eager_trajectory(name, optimizer, monkeypa
     for a, b in zip(eager_history, graph_history, strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-12)
         assert a["val_mse"] == pytest.approx(b["val_mse"], rel=1e-12)
+
+
+@needs_cuda
+def test_training_steps_prefer_cublaslt_and_restore_the_users_choice():
+    seen = []
+    model = build_model("qrnn").cuda()
+    forward = model.forward
+    model.forward = lambda x: seen.append(torch.backends.cuda.preferred_blas_library()) or forward(x)
+    before = torch.backends.cuda.preferred_blas_library()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.rand(4, 3, 1, device="cuda"), torch.rand(4, 1, device="cuda")
+    graphs.StepRunner(model, optimizer, graphs=False)(x, y)
+    assert seen == [torch._C._BlasBackend.Cublaslt]
+    assert torch.backends.cuda.preferred_blas_library() == before
+    with pytest.raises(RuntimeError, match="inside"), graphs.cublaslt(torch.device("cuda")):
+        raise RuntimeError("inside")
+    assert torch.backends.cuda.preferred_blas_library() == before
+
+
+def test_cublaslt_leaves_cpu_steps_alone():
+    before = torch.backends.cuda.preferred_blas_library()
+    with graphs.cublaslt(torch.device("cpu")):
+        assert torch.backends.cuda.preferred_blas_library() == before

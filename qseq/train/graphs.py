@@ -8,11 +8,20 @@ data are checked once by :func:`~qseq.train.fit`), so the recurrent models captu
 
 Capture needs fixed shapes: a :class:`GraphedStep` serves one batch shape, and a batch of another
 shape (the last, smaller batch of an epoch) runs eagerly on the same parameters and optimiser.
+
+On CUDA every training step, captured or eager, runs its matrix products through cuBLASLt
+(:func:`cublaslt`). The models' products are small (a batch of 32 against a ``(2D, K·2D)`` bank),
+and cuBLAS splits many of them over the reduction dimension, adding a reduction kernel to each: a
+paper-QLSTM step at batch 32 issued 996 kernels, 80 of them split-K reductions, and took 2.3 ms as a
+graph on an H100; through cuBLASLt it issued 950 with none and took 1.8 ms (2.2 against 2.45 ms at
+batch 1,024).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +31,7 @@ from ..backends.torch_engine import TorchBackend
 from ..models import QuantumModel
 from .evaluation import _check_output
 
-__all__ = ["GraphedStep", "StepRunner", "graphs_apply"]
+__all__ = ["GraphedStep", "StepRunner", "cublaslt", "graphs_apply"]
 
 logger = logging.getLogger("qseq.train")
 
@@ -39,12 +48,28 @@ def graphs_apply(model: nn.Module, device: torch.device) -> bool:
     return not isinstance(model, QuantumModel) or all(isinstance(b, TorchBackend) for b in model.backends())
 
 
+@contextlib.contextmanager
+def cublaslt(device: torch.device) -> Iterator[None]:
+    """Prefer cuBLASLt for matrix products inside the block when ``device`` is a CUDA device (module
+    docstring), and restore the preference found on the way out; nothing elsewhere."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cuda.preferred_blas_library()
+    torch.backends.cuda.preferred_blas_library("cublaslt")
+    try:
+        yield
+    finally:
+        torch.backends.cuda.preferred_blas_library(before)
+
+
 def _step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    pred = model(x)
-    _check_output(pred, y.shape)
-    loss = F.mse_loss(pred, y)
-    loss.backward()
-    optimizer.step()
+    with cublaslt(x.device):
+        pred = model(x)
+        _check_output(pred, y.shape)
+        loss = F.mse_loss(pred, y)
+        loss.backward()
+        optimizer.step()
     return loss
 
 
