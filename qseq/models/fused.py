@@ -52,10 +52,9 @@ class _Step(NamedTuple):
     v: torch.Tensor  # (B, I + H) the cell's input [x_t, h_{t-1}]
     p: torch.Tensor  # (B, n) encoded values (v, or its projection)
     gates: ProductState
-    act: torch.Tensor  # (B, 4, n) [σ(f), σ(i), tanh(g), σ(o)]
-    slope: torch.Tensor  # (B, 4, n) ∂act/∂(VQC output)
-    c_prev: torch.Tensor  # (B, n)
-    tanh_c: torch.Tensor  # (B, n)
+    forget: torch.Tensor  # (B, n) σ(f) = ∂c_t/∂c_{t-1}
+    d_gates: torch.Tensor  # (B, 4, n) ∂(c_t, c_t, c_t, u_t)/∂(VQC outputs f, i, g, o): [c_{t-1}, g, i, tanh c] ⊙ act'
+    d_c: torch.Tensor  # (B, n) ∂u_t/∂c_t = o ⊙ (1 - tanh² c)
     u: torch.Tensor  # (B, n) o ⊙ tanh c, the hidden bank's encoded values
     hidden: ProductState
 
@@ -113,8 +112,10 @@ def _forward(layer: _Layer, x, h, c, keep, proj_w, proj_b, keep_steps: bool):
         h = out[:, 0, : layer.hidden_size]
         outputs.append(out[:, 1] if layer.readout else h)
         if keep_steps:
-            slope = (sig - sig * sig) * slope_scale
-            steps.append(_Step(v, p, s_gates, act, slope, c_prev, tanh_c, u, s_hidden))
+            slope = torch.addcmul(sig, sig, sig, value=-1) * slope_scale  # σ(1 - σ) · mult · scale
+            d_gates = torch.stack([c_prev, act[:, 2], act[:, 1], tanh_c], dim=1) * slope
+            d_c = torch.addcmul(act[:, 3], u, tanh_c, value=-1)
+            steps.append(_Step(v, p, s_gates, act[:, 0], d_gates, d_c, u, s_hidden))
     return torch.stack(outputs), h, c, steps
 
 
@@ -133,27 +134,31 @@ class _QLSTMLayer(torch.autograd.Function):
         keep, proj_w = ctx.saved_tensors
         steps: list[_Step] = ctx.steps
         need_x, need_h0, need_c0, _, need_w, need_pw, need_pb = ctx.needs_input_grad[3:]
-        batch, n = steps[0].c_prev.shape
-        hs, n_hidden = layer.hidden_size, 2 if layer.readout else 1
+        batch, n = steps[0].u.shape
+        hs = layer.hidden_size
         x_size = steps[0].v.shape[-1] - hs
-        gh = grad_h if grad_h is not None else steps[0].c_prev.new_zeros(batch, hs)
-        gc = grad_c if grad_c is not None else steps[0].c_prev.new_zeros(batch, n)
+        gh = grad_h if grad_h is not None else steps[0].u.new_zeros(batch, hs)
+        gc = grad_c if grad_c is not None else steps[0].u.new_zeros(batch, n)
+        pad = [gh.new_zeros(batch, n - hs)] if hs < n else []
+        no_output = gh.new_zeros(batch, n) if layer.readout and grad_ys is None else None
         grad_x, gy_gates, gy_hidden, g_proj = [], [], [], []
         back_gates, back_hidden = backward_rows(layer.w_gates), backward_rows(layer.w_hidden)
         for t in range(len(steps) - 1, -1, -1):
             s = steps[t]
             gy = grad_ys[t] if grad_ys is not None else None
-            g_out = gh.new_zeros(batch, n_hidden, n)
-            g_out[:, 0, :hs] = gh if (layer.readout or gy is None) else gh + gy
-            if layer.readout and gy is not None:
-                g_out[:, 1] = gy
-            gy2, ga, gb = product_backward(g_out, s.hidden, layer.w_hidden, layer.tables, w_back=back_hidden)
+            parts = [gh if (layer.readout or gy is None) else gh + gy, *pad]  # h reads VQC5's first H outputs
+            if layer.readout:
+                parts.append(no_output if gy is None else gy)
+            g_out = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+            gy2, ga, gb = product_backward(
+                g_out.view(batch, -1, n), s.hidden, layer.w_hidden, layer.tables, w_back=back_hidden
+            )
             gy_hidden.append(gy2)
             gu = _angles_backward(s.u, ga, gb)
-            gc = gc + gu * s.act[:, 3] * (1 - s.tanh_c * s.tanh_c)
-            g_act = torch.stack([gc * s.c_prev, gc * s.act[:, 2], gc * s.act[:, 1], gu * s.tanh_c], dim=1)
-            gc = gc * s.act[:, 0]
-            gy1, ga, gb = product_backward(g_act * s.slope, s.gates, layer.w_gates, layer.tables, w_back=back_gates)
+            gc = torch.addcmul(gc, gu, s.d_c)
+            g_gates = torch.stack([gc, gc, gc, gu], dim=1) * s.d_gates
+            gc = gc * s.forget
+            gy1, ga, gb = product_backward(g_gates, s.gates, layer.w_gates, layer.tables, w_back=back_gates)
             gy_gates.append(gy1)
             gp = _angles_backward(s.p, ga, gb)
             g_proj.append(gp)
