@@ -122,7 +122,8 @@ def main() -> None:
         f"### Paper-QLSTM step: qseq vs PennyLane + JAX jit on {device.type.upper()} (`benchmarks/peer_jax.py`)",
         "",
         f"{setting(device)}, JAX {jax.__version__} ({jax.default_backend()}), PennyLane {pennylane.__version__}. "
-        "Windows of 8 steps, float32, Adam; ms per step (median), all in one run.",
+        "Windows of 8 steps, float32, Adam (optax in the peer; in qseq as `fit` makes it, fused on CUDA); "
+        "ms per step (median), all in one run.",
         "",
         "| batch | PennyLane + JAX jit ms | its first call s | qseq eager ms | qseq CUDA graph ms | qseq vs peer |",
         "|--:|--:|--:|--:|--:|--:|",
