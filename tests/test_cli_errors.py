@@ -170,13 +170,20 @@ def test_resuming_a_run_as_another_model_is_refused(capsys, run):
     assert _snapshot(run) == before
 
 
-def test_a_damaged_feature_cache_is_computed_again_and_kept_aside(capsys, tmp_path):
+@pytest.fixture
+def reservoir_run(tmp_path):
+    """``(run directory, the train command, its metrics.json, its cached feature files)`` of a fitted
+    QRNN reservoir run (ridge readout, features cached for the train, validation and test windows)."""
     out = tmp_path / "rc"
     base = ["train", "--model", "qrnn", "--task", "damped_shm", "--reservoir", "--features", "last", "--out", str(out)]
     assert main(base) == 0
-    fitted = json.loads((out / "metrics.json").read_text())
     cached = sorted((out / "features").glob("features-*.npy"))
-    assert len(cached) == 3  # train, validation and test windows
+    assert len(cached) == 3
+    return out, base, json.loads((out / "metrics.json").read_text()), cached
+
+
+def test_a_damaged_feature_cache_is_computed_again_and_kept_aside(capsys, reservoir_run):
+    out, base, fitted, cached = reservoir_run
     for damaged in cached:
         damaged.write_bytes(b"garbage")
     with warnings.catch_warnings(record=True) as caught:
@@ -195,14 +202,10 @@ def test_a_damaged_feature_cache_is_computed_again_and_kept_aside(capsys, tmp_pa
     assert json.loads((out / "metrics.json").read_text())["circuits"] == 0
 
 
-def test_a_feature_cache_with_a_changed_value_is_computed_again_and_kept_aside(capsys, tmp_path):
-    out = tmp_path / "rc"
-    base = ["train", "--model", "qrnn", "--task", "damped_shm", "--reservoir", "--features", "last", "--out", str(out)]
-    assert main(base) == 0
-    fitted = json.loads((out / "metrics.json").read_text())
-    cached = sorted((out / "features").glob("features-*.npy"))
+def test_a_feature_cache_with_a_changed_value_is_computed_again_and_kept_aside(capsys, reservoir_run):
+    out, base, fitted, cached = reservoir_run
     changed = {}
-    for path in cached:  # train, validation and test windows
+    for path in cached:
         assert (out / "features" / f"{path.name}.sha256").is_file()
         changed[path] = np.load(path)
         changed[path][0, 0] += 1e-9  # still a valid array
