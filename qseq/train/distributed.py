@@ -23,6 +23,7 @@ from torch import nn
 
 from .._distributed import Team
 from .evaluation import _check_output
+from .graphs import cublaslt
 
 __all__ = ["wrap", "sharded_step"]
 
@@ -42,9 +43,10 @@ def sharded_step(
     weight = team.world / (x.shape[0] * y.shape[-1])
     if len(shard) == 0:  # join the all-reduce with a zero-weight window
         shard, weight = torch.zeros(1, dtype=torch.long, device=x.device), 0.0
-    pred = model(x[shard])
-    _check_output(pred, y[shard].shape)
-    loss = F.mse_loss(pred, y[shard], reduction="sum")
-    (loss * weight).backward()
-    optimizer.step()
+    with cublaslt(x.device):
+        pred = model(x[shard])
+        _check_output(pred, y[shard].shape)
+        loss = F.mse_loss(pred, y[shard], reduction="sum")
+        (loss * weight).backward()
+        optimizer.step()
     return loss.detach() * (weight / team.world)

@@ -9,8 +9,8 @@ data are checked once by :func:`~qseq.train.fit`), so the recurrent models captu
 Capture needs fixed shapes: a :class:`GraphedStep` serves one batch shape, and a batch of another
 shape (the last, smaller batch of an epoch) runs eagerly on the same parameters and optimiser.
 
-On CUDA every training step, captured or eager, runs its matrix products through cuBLASLt
-(:func:`cublaslt`). The models' products are small (a batch of 32 against a ``(2D, K·2D)`` bank),
+On CUDA every training step, captured, eager or data-parallel, runs its matrix products through
+cuBLASLt (:func:`cublaslt`). The models' products are small (a batch of 32 against a ``(2D, K·2D)`` bank),
 and cuBLAS splits many of them over the reduction dimension, adding a reduction kernel to each: a
 paper-QLSTM step at batch 32 issued 996 kernels, 80 of them split-K reductions, and took 2.3 ms as a
 graph on an H100; through cuBLASLt it issued 950 with none and took 1.8 ms (2.2 against 2.45 ms at
