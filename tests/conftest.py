@@ -77,3 +77,28 @@ def qiskit_reference():
 @pytest.fixture(scope="session")
 def table_reference():
     return table_expval
+
+
+@pytest.fixture
+def fit_interrupted_in_epoch(monkeypatch):
+    """``run(epoch, *args, **kwargs)``: ``qseq.train.fit(*args, **kwargs)`` interrupted by a
+    ``KeyboardInterrupt`` as epoch ``epoch`` (1-based, counted in this call) starts, as a killed
+    process would be; checks that it got there."""
+    from qseq.train import loop as train_loop
+
+    def run(epoch: int, *args, **kwargs) -> None:
+        real_epoch, calls = train_loop._train_epoch, {"n": 0}
+
+        def interrupted(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == epoch:
+                raise KeyboardInterrupt
+            return real_epoch(*a, **k)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(train_loop, "_train_epoch", interrupted)
+            with pytest.raises(KeyboardInterrupt):
+                train_loop.fit(*args, **kwargs)
+        assert calls["n"] == epoch
+
+    return run

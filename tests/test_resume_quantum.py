@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-import qseq.train.loop as train_loop
 from qseq.models import build_model
 from qseq.train import TrainConfig, fit, load_checkpoint
 
@@ -29,26 +28,14 @@ def make(name: str, seed: int):
 
 
 @pytest.mark.parametrize("name", QUANTUM)
-def test_a_crashed_quantum_run_resumes_bit_for_bit(name, data, tmp_path, monkeypatch):
+def test_a_crashed_quantum_run_resumes_bit_for_bit(name, data, tmp_path, fit_interrupted_in_epoch):
     """4 epochs straight == a crash inside epoch 3 (checkpoints every 2 epochs), then resume."""
     cfg = TrainConfig(epochs=4, batch_size=4, shuffle=True, seed=5, checkpoint_every=2, progress=False, plot=False)
     straight = make(name, seed=1)
     ref = fit(straight, *data, config=cfg, run_dir=tmp_path / "straight")
 
-    real_epoch, calls = train_loop._train_epoch, {"n": 0}
-
-    def crash_in_epoch_3(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
     run = tmp_path / "crashed"
-    monkeypatch.setattr(train_loop, "_train_epoch", crash_in_epoch_3)
-    with pytest.raises(KeyboardInterrupt):
-        fit(make(name, seed=1), *data, config=cfg, run_dir=run)
-    monkeypatch.undo()
-    assert calls["n"] == 3
+    fit_interrupted_in_epoch(3, make(name, seed=1), *data, config=cfg, run_dir=run)
 
     torch.manual_seed(777)  # a fresh process: other global RNG state, other initial weights
     np.random.seed(777)

@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 import qseq._plotting as plotting
-import qseq.train.loop as train_loop
 from qseq.train import (
     METRIC_COLUMNS,
     TrainConfig,
@@ -114,7 +113,7 @@ def _perturb_rngs():
 
 
 @pytest.mark.parametrize("interrupt", ["clean", "crash"])
-def test_resume_is_bit_for_bit(data, tmp_path, monkeypatch, interrupt):
+def test_resume_is_bit_for_bit(data, tmp_path, fit_interrupted_in_epoch, interrupt):
     """6 epochs straight == 3 epochs then resume to 6 (or a crash in epoch 4 with checkpoints every 2).
 
     Dropout makes the run consume the global torch RNG, and shuffle the batch-order generator,
@@ -131,18 +130,7 @@ def test_resume_is_bit_for_bit(data, tmp_path, monkeypatch, interrupt):
         fit(make_model(dropout=0.2), *data, config=cfg, run_dir=run, epochs=3)
         resumed_from = 3
     else:
-        real_epoch, calls = train_loop._train_epoch, {"n": 0}
-
-        def crash_in_epoch_4(*args, **kwargs):
-            calls["n"] += 1
-            if calls["n"] == 4:
-                raise KeyboardInterrupt
-            return real_epoch(*args, **kwargs)
-
-        monkeypatch.setattr(train_loop, "_train_epoch", crash_in_epoch_4)
-        with pytest.raises(KeyboardInterrupt):
-            fit(make_model(dropout=0.2), *data, config=cfg, run_dir=run)
-        monkeypatch.undo()
+        fit_interrupted_in_epoch(4, make_model(dropout=0.2), *data, config=cfg, run_dir=run)
         assert len(read_csv(run / "metrics.csv")) == 3  # metrics got ahead of the last checkpoint
         resumed_from = 2
 
