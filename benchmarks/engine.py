@@ -82,11 +82,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from paper_qlstm import loadavg, write_section  # same folder
 
 from qseq.circuits import GATES, Circuit, Operation, angle_embedding, chen_vqc
 from qseq.circuits.circuit import build
-
-START, END = "<!-- engine:start -->", "<!-- engine:end -->"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -639,7 +638,7 @@ def _predicted_too_slow(res: Results, circuit: str, n: int, method: str, mode: s
 
 def run(cfg: Config) -> Results:
     torch.set_num_threads(cfg.threads)
-    res = Results(cfg, load_before=_loadavg())
+    res = Results(cfg, load_before=loadavg())
     t_start = time.perf_counter()
     for cname, make in CIRCUITS.items():
         for n in cfg.qubits:
@@ -674,15 +673,8 @@ def run(cfg: Config) -> Results:
                 del runner
                 gc.collect()
     res.wall = time.perf_counter() - t_start
-    res.load_after = _loadavg()
+    res.load_after = loadavg()
     return res
-
-
-def _loadavg() -> str:
-    try:
-        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def _progress(cell: Cell, cfg: Config) -> None:
@@ -850,25 +842,12 @@ def report(res: Results) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the text between the engine markers in ``path`` (append the section if absent)."""
-    block = f"{START}\n{section}{END}"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     cfg = Config.from_argv(argv)
     res = run(cfg)
     section = report(res)
     print("\n" + section)
-    write_section(cfg.out, section)
+    write_section("engine", section, cfg.out)
     print(f"wrote the engine section of {cfg.out}")
     return 0
 

@@ -65,7 +65,16 @@ def write_section(name: str, body: str, path: Path = RESULTS) -> None:
         text = head + section + rest.split(end, 1)[1]
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def loadavg() -> str:
+    """The 1/5/15-minute load averages, ``"n/a"`` where the platform has none."""
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
 
 
 def machine() -> str:

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from paper_qlstm import machine, write_section  # same folder
+from paper_qlstm import loadavg, machine, write_section  # same folder
 
 from qseq.models import build_model
 from qseq.models.episodes import map_state
@@ -151,14 +151,6 @@ def stream(name: str, mode: str, steps: int, chunk: int, every: int, seed: int) 
             print(f"{run.name}: step {t:,} RSS {run.samples[-1].rss / MIB:.1f} MiB", flush=True)
     run.seconds = time.perf_counter() - t0 - sampling
     return run
-
-
-def loadavg() -> str:
-    """The 1/5/15-minute load averages, ``"n/a"`` where the platform has none."""
-    try:
-        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def report(runs: list[Run], args, load: tuple[str, str]) -> str:
