@@ -1,6 +1,7 @@
 """File I/O shared by the library.
 
-* :func:`atomic_write`: a crash leaves either the old or the new version of a file, never half of it.
+* :func:`atomic_write`: a crash leaves either the old or the new version of a file, never half of it;
+  :func:`atomic_write_text` for text.
 * :func:`save_torch`, :func:`write_json`, :func:`write_cached_array`: write a checkpoint, a JSON
   record or a cached array with a SHA-256 checksum of its contents (:func:`digest`): inside the
   checkpoint and the record (the key ``"sha256"``), beside the array (``<name>.sha256``: the ``.npy``
@@ -27,6 +28,7 @@ from typing import IO, Any
 
 __all__ = [
     "atomic_write",
+    "atomic_write_text",
     "check_writable_dir",
     "DamagedFileError",
     "damaged",
@@ -81,6 +83,11 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` as UTF-8 with :func:`atomic_write`."""
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def check_writable_dir(path: str | os.PathLike, what: str = "directory") -> None:
@@ -247,7 +254,7 @@ def write_json(path: Path, record: dict[str, Any]) -> None:
         raise TypeError(f"write_json() takes a dict without the key {CHECKSUM_KEY!r}, got {type(record).__name__}")
     plain = json.loads(json.dumps(record))  # what a reader sees: tuples as lists, keys as strings
     text = json.dumps({**plain, CHECKSUM_KEY: digest(plain)}, indent=2) + "\n"
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    atomic_write_text(path, text)
 
 
 def read_json(path: Path, what: str, remedy: str) -> Any:
@@ -277,7 +284,7 @@ def write_cached_array(path: Path, array: Any) -> None:
 
     array = np.asarray(array)
     text = digest(array) + "\n"
-    atomic_write(_checksum_file(path), lambda f: f.write(text.encode("ascii")))
+    atomic_write_text(_checksum_file(path), text)
     atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
 
 

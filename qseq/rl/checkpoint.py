@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._io import atomic_write, load_torch, save_torch
+from .._io import atomic_write_text, load_torch, save_torch
 from .._plotting import matplotlib_figure, save_figure
 from .config import RLConfig, config_from_dict
 
@@ -129,7 +129,7 @@ class RunFiles:
 
     def write_config(self, config: RLConfig) -> None:
         text = json.dumps(config.to_dict(), indent=2) + "\n"
-        atomic_write(self.dir / CONFIG_FILE, lambda f: f.write(text.encode()))
+        atomic_write_text(self.dir / CONFIG_FILE, text)
 
     def write_metrics(self, history: list[dict[str, Any]], summary: dict[str, Any]) -> None:
         if not history:
@@ -138,9 +138,9 @@ class RunFiles:
         writer = csv.DictWriter(buffer, fieldnames=list(history[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(history)
-        atomic_write(self.dir / METRICS_CSV, lambda f: f.write(buffer.getvalue().encode()))
+        atomic_write_text(self.dir / METRICS_CSV, buffer.getvalue())
         text = json.dumps({**summary, "history": history}, indent=2) + "\n"
-        atomic_write(self.dir / METRICS_JSON, lambda f: f.write(text.encode()))
+        atomic_write_text(self.dir / METRICS_JSON, text)
 
     def save(self, config: RLConfig, state: dict[str, Any], returns: list[float], **summary) -> None:
         """Write ``checkpoint.pt`` (``config`` and ``state``, which holds ``step`` and ``history``) and

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._io import DamagedFileError, atomic_write, load_torch, save_torch
+from .._io import DamagedFileError, atomic_write_text, load_torch, save_torch
 from .._rng import rng_state, set_rng_state
 from .config import (
     _RESUME_FREE_FIELDS,
@@ -40,12 +40,8 @@ _CHECKPOINT_FORMAT = 1
 # --------------------------------------------------------------------------------------------------
 
 
-def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-
 def _write_json(path: Path, obj: Any) -> None:
-    _write_text(path, json.dumps(obj, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def _write_metrics(run_dir: Path, state: _State, monitor: str, final: dict[str, Any] | None = None) -> None:
@@ -55,7 +51,7 @@ def _write_metrics(run_dir: Path, state: _State, monitor: str, final: dict[str, 
     writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(state.history)
-    _write_text(run_dir / METRICS_CSV, buffer.getvalue())
+    atomic_write_text(run_dir / METRICS_CSV, buffer.getvalue())
     summary: dict[str, Any] = {
         "monitor": monitor,
         "best_epoch": state.best_epoch,

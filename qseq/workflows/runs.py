@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._io import DamagedFileError, atomic_write, check_writable_dir, read_json, save_torch, write_json
+from .._io import DamagedFileError, atomic_write_text, check_writable_dir, read_json, save_torch, write_json
 from ..backends import Backend, accepts, get
 from ..data import Split, chronological_split, get_task, linear_ar_baseline, mse, persistence_baseline
 from ..models import QFWP, QuantumModel, build_model, count_parameters, runs_circuits
@@ -565,12 +565,12 @@ def _fit_reservoir_run(info: RunInfo, out: Path, data: Split, started) -> tuple[
         out.mkdir(parents=True, exist_ok=True)
         weights = {"model_state": model.state_dict(), "readout": "ridge", "alpha": regressor.alpha_}
         save_torch(out / BEST_FILE, weights)
-        _write_text(out / METRICS_JSON, json.dumps(readout, indent=2) + "\n")
+        atomic_write_text(out / METRICS_JSON, json.dumps(readout, indent=2) + "\n")
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(readout), lineterminator="\n")
         writer.writeheader()
         writer.writerow(readout)
-        _write_text(out / METRICS_CSV, buffer.getvalue())
+        atomic_write_text(out / METRICS_CSV, buffer.getvalue())
         if plot_prediction(regressor.predict, (X_train, y_train), (X_test, y_test), out / PREDICTION_PLOT):
             files += (PREDICTION_PLOT,)
     journaled = runs_circuits(model) and accepts(info.backend, "journal")
@@ -597,10 +597,6 @@ def _baseline_rows(info: RunInfo, data: Split) -> list[tuple]:
 
 def _label(info: RunInfo) -> str:
     return f"{info.model}{'-RC' if info.reservoir else ''}"
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def backend_for_run(spec: str, run_dir: Path, shots: int | None = None) -> Backend:
@@ -728,5 +724,5 @@ def _write_predictions(run_dir: Path, backend_name: str, y: np.ndarray, exact: n
     writer.writerows(np.column_stack([y.reshape(len(y), -1)[:, 0], exact[:, 0], pred[:, 0]]).tolist())
     safe = backend_name.replace(":", "_").replace(",", "_").replace("=", "-")
     path = run_dir / f"predictions-{safe}.csv"
-    atomic_write(path, lambda f: f.write(buffer.getvalue().encode()))
+    atomic_write_text(path, buffer.getvalue())
     return path
