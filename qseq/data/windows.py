@@ -172,11 +172,7 @@ def chronological_split(X, y, train_fraction=None, *, val=None, test=None):
                 "test is the fraction of the three-way split: pass val too (e.g. val=0.1, test=0.33), "
                 "or train_fraction alone for the two-way split"
             )
-        train_fraction = 0.67 if train_fraction is None else train_fraction
-        if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float, np.integer, np.floating)):
-            raise TypeError(f"train_fraction must be a number, got {train_fraction!r}")
-        if not 0.0 < train_fraction < 1.0:
-            raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
+        train_fraction = _check_fraction("train_fraction", 0.67 if train_fraction is None else train_fraction, True)
         n_train = int(train_fraction * len(X))
         if n_train < 1 or n_train >= len(X):
             raise ValueError(f"{len(X)} windows with train_fraction={train_fraction} leave an empty train or test set")
