@@ -13,7 +13,7 @@ On CUDA every training step, captured, eager or data-parallel, runs its matrix p
 cuBLASLt (:func:`cublaslt`). The models' products are small (a batch of 32 against a ``(2D, K·2D)`` bank),
 and cuBLAS splits many of them over the reduction dimension, adding a reduction kernel to each: a
 paper-QLSTM step at batch 32 issued 996 kernels, 80 of them split-K reductions, and took 2.3 ms as a
-graph on an H100; through cuBLASLt it issued 950 with none and took 1.8 ms (2.2 against 2.45 ms at
+graph on an H100; through cuBLASLt it issued 950 with none and took 1.8 ms (2.15 against 2.45 ms at
 batch 1,024).
 """
 
