@@ -102,3 +102,30 @@ def fit_interrupted_in_epoch(monkeypatch):
         assert calls["n"] == epoch
 
     return run
+
+
+@pytest.fixture
+def assert_same_run():
+    """``check(ref, res, straight, resumed, straight_dir, resumed_dir)``: a resumed ``fit`` (result
+    ``res``, model ``resumed``, run directory ``resumed_dir``) ended exactly where an uninterrupted
+    one did — every weight and buffer, the history, the best epoch, the final metrics, and the
+    checkpoints' weights and optimiser states, bit for bit."""
+    from qseq.train import load_checkpoint
+
+    def check(ref, res, straight, resumed, straight_dir, resumed_dir) -> None:
+        for (key, p), q in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
+            assert torch.equal(p, q), key
+        columns = ("epoch", "train_loss", "train_mse", "val_mse", "lr")
+        assert [[r[k] for k in columns] for r in res.history] == [[r[k] for k in columns] for r in ref.history]
+        assert (res.best_epoch, res.best_value) == (ref.best_epoch, ref.best_value)
+        assert res.final_metrics == ref.final_metrics
+        a, b = load_checkpoint(straight_dir), load_checkpoint(resumed_dir)
+        assert a["model_state"].keys() == b["model_state"].keys()
+        for key in a["model_state"]:
+            assert torch.equal(a["model_state"][key], b["model_state"][key]), key
+        states_a, states_b = a["optimizer_state"]["state"], b["optimizer_state"]["state"]
+        assert len(states_a) == len(states_b) > 0
+        for sa, sb in zip(states_a.values(), states_b.values(), strict=True):
+            assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+    return check

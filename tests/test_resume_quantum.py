@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from qseq.models import build_model
-from qseq.train import TrainConfig, fit, load_checkpoint
+from qseq.train import TrainConfig, fit
 
 QUANTUM = ["qlstm", "qgru", "qrnn", "qfwp"]
 
@@ -28,7 +28,7 @@ def make(name: str, seed: int):
 
 
 @pytest.mark.parametrize("name", QUANTUM)
-def test_a_crashed_quantum_run_resumes_bit_for_bit(name, data, tmp_path, fit_interrupted_in_epoch):
+def test_a_crashed_quantum_run_resumes_bit_for_bit(name, data, tmp_path, fit_interrupted_in_epoch, assert_same_run):
     """4 epochs straight == a crash inside epoch 3 (checkpoints every 2 epochs), then resume."""
     cfg = TrainConfig(epochs=4, batch_size=4, shuffle=True, seed=5, checkpoint_every=2, progress=False, plot=False)
     straight = make(name, seed=1)
@@ -44,17 +44,4 @@ def test_a_crashed_quantum_run_resumes_bit_for_bit(name, data, tmp_path, fit_int
     res = fit(resumed, *data, config=cfg, run_dir=run, resume=True)
 
     assert res.start_epoch == 2
-    for (key, p), q in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
-        assert torch.equal(p, q), key
-    columns = ("epoch", "train_loss", "train_mse", "val_mse", "lr")
-    assert [[r[k] for k in columns] for r in res.history] == [[r[k] for k in columns] for r in ref.history]
-    assert (res.best_epoch, res.best_value) == (ref.best_epoch, ref.best_value)
-    assert res.final_metrics == ref.final_metrics
-    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(run)
-    assert a["model_state"].keys() == b["model_state"].keys()
-    for key in a["model_state"]:
-        assert torch.equal(a["model_state"][key], b["model_state"][key]), key
-    states_a, states_b = a["optimizer_state"]["state"], b["optimizer_state"]["state"]
-    assert len(states_a) == len(states_b) > 0
-    for sa, sb in zip(states_a.values(), states_b.values(), strict=True):
-        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert_same_run(ref, res, straight, resumed, tmp_path / "straight", run)

@@ -113,7 +113,7 @@ def _perturb_rngs():
 
 
 @pytest.mark.parametrize("interrupt", ["clean", "crash"])
-def test_resume_is_bit_for_bit(data, tmp_path, fit_interrupted_in_epoch, interrupt):
+def test_resume_is_bit_for_bit(data, tmp_path, fit_interrupted_in_epoch, assert_same_run, interrupt):
     """6 epochs straight == 3 epochs then resume to 6 (or a crash in epoch 4 with checkpoints every 2).
 
     Dropout makes the run consume the global torch RNG, and shuffle the batch-order generator,
@@ -139,17 +139,7 @@ def test_resume_is_bit_for_bit(data, tmp_path, fit_interrupted_in_epoch, interru
     res = fit(resumed_model, *data, config=cfg, run_dir=run, resume=True)
 
     assert res.start_epoch == resumed_from
-    for (name, p), q in zip(straight.named_parameters(), resumed_model.parameters(), strict=True):
-        assert torch.equal(p, q), name
-    keys = ("epoch", "train_loss", "train_mse", "val_mse", "lr")
-    assert [[r[k] for k in keys] for r in res.history] == [[r[k] for k in keys] for r in ref.history]
-    assert (res.best_epoch, res.best_value) == (ref.best_epoch, ref.best_value)
-    assert res.final_metrics == ref.final_metrics
-    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(run)
-    for k in a["model_state"]:
-        assert torch.equal(a["model_state"][k], b["model_state"][k])
-    for sa, sb in zip(a["optimizer_state"]["state"].values(), b["optimizer_state"]["state"].values(), strict=True):
-        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert_same_run(ref, res, straight, resumed_model, tmp_path / "a", run)
     assert len(read_csv(run / "metrics.csv")) == 6
     for x, y in zip(
         ref_draws, _rng_draws(), strict=True
