@@ -20,6 +20,7 @@ LAYERS = {
     "qseq._rng": 0,
     "qseq._distributed": 0,
     "qseq._plotting": 0,
+    "qseq._native": 0,
     "qseq.circuits": 1,
     "qseq.data": 1,
     "qseq.envs": 1,

@@ -10,6 +10,9 @@ the cell's equations backwards by hand (about 60 operations a step) and sums the
 projection's gradients over all steps in one product each. The equations are those of
 :class:`~qseq.models.cells.QLSTMCell`, with Chen's encoding ``a = arctan v``, ``b = arctan v²``;
 the cell's step-by-step path is the reference it is tested against.
+
+On the CPU the same loop runs as one compiled C call each way (:mod:`qseq.models.fused_native`)
+where the kernel is available; the torch operations here are its fallback and its reference.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ..backends.engine.product import (
     product_backward,
     product_forward,
 )
+from .fused_native import NativeLayer, kernel, native_backward, native_forward
 
 __all__ = ["chen_layout", "qlstm_layer"]
 
@@ -119,11 +123,65 @@ def _forward(layer: _Layer, x, h, c, keep, proj_w, proj_b, keep_steps: bool):
     return torch.stack(outputs), h, c, steps
 
 
+def _native_kernel(layer: _Layer, x: torch.Tensor):
+    """The compiled kernel's functions for this layer and input, or ``None`` (torch path): on the
+    CPU, in float32 or float64, for circuits measuring one Z word per wire."""
+    if x.device.type != "cpu" or layer.tables.readout.shape[1] != layer.tables.scale.shape[0]:
+        return None
+    return kernel(x.dtype)
+
+
+def _layer_forward(layer: _Layer, x, h, c, keep, proj_w, proj_b, keep_steps: bool):
+    """``(ys, h_T, c_T, what the backward pass needs)`` by the compiled kernel where it applies,
+    else by :func:`_forward`; what is kept is ``(fns, NativeLayer, NativeSteps)`` or a list of
+    :class:`_Step`."""
+    fns = _native_kernel(layer, x)
+    if fns is None:
+        return _forward(layer, x, h, c, keep, proj_w, proj_b, keep_steps)
+    native = NativeLayer.make(layer.w_gates, layer.w_hidden, layer.tables, layer.hidden_size, layer.readout)
+    ys, h, c, steps = native_forward(fns, native, x, h, c, keep, proj_w, proj_b, keep_steps)
+    return ys, h, c, (fns, native, steps)
+
+
+def _native_backward(ctx, kept, keep, proj_w, grad_ys, grad_h, grad_c):
+    """The compiled kernel's backward pass, with the unitaries' and projection's gradients summed
+    over all steps by one product each."""
+    fns, native, steps = kept
+    need_x, need_h0, need_c0, _, need_w, need_pw, need_pb = ctx.needs_input_grad[3:]
+    gx, gh0, gc0, gy_g, gy_h, gp = native_backward(fns, native, steps, keep, proj_w, grad_ys, grad_h, grad_c)
+    g_w = g_pw = g_pb = None
+    if need_w:
+        d2 = native.wg.shape[0]
+        g_w = torch.cat(
+            [
+                steps.psi_g.view(-1, d2).T @ gy_g.view(-1, gy_g.shape[-1]),
+                steps.psi_h.view(-1, d2).T @ gy_h.view(-1, gy_h.shape[-1]),
+            ],
+            dim=1,
+        )
+    if proj_w is not None and need_pw:
+        g_pw = gp.view(-1, gp.shape[-1]).T @ steps.v.view(-1, steps.v.shape[-1])
+    if proj_w is not None and need_pb:
+        g_pb = gp.sum((0, 1))
+    return (
+        None,
+        None,
+        None,
+        gx if need_x else None,
+        gh0 if need_h0 else None,
+        gc0 if need_c0 else None,
+        None,
+        g_w,
+        g_pw,
+        g_pb,
+    )
+
+
 class _QLSTMLayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, tables, hidden_size, readout, x, h0, c0, keep, w, proj_w, proj_b):
         layer = _Layer.split(w, tables, hidden_size, readout)
-        ys, h, c, steps = _forward(layer, x, h0, c0, keep, proj_w, proj_b, True)
+        ys, h, c, steps = _layer_forward(layer, x, h0, c0, keep, proj_w, proj_b, True)
         ctx.layer, ctx.steps = layer, steps
         ctx.save_for_backward(keep, proj_w)
         return ys, h, c
@@ -132,6 +190,8 @@ class _QLSTMLayer(torch.autograd.Function):
     def backward(ctx, grad_ys, grad_h, grad_c):
         layer: _Layer = ctx.layer
         keep, proj_w = ctx.saved_tensors
+        if isinstance(ctx.steps, tuple):
+            return _native_backward(ctx, ctx.steps, keep, proj_w, grad_ys, grad_h, grad_c)
         steps: list[_Step] = ctx.steps
         need_x, need_h0, need_c0, _, need_w, need_pw, need_pb = ctx.needs_input_grad[3:]
         batch, n = steps[0].u.shape
@@ -196,5 +256,5 @@ def qlstm_layer(form: ProductForm, hidden_size: int, readout: bool, x, h0, c0, k
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in args):
         return _QLSTMLayer.apply(form.tables, hidden_size, readout, *args)
     layer = _Layer.split(form.w, form.tables, hidden_size, readout)
-    ys, h, c, _ = _forward(layer, x, h0, c0, keep, proj_w, proj_b, False)
+    ys, h, c, _ = _layer_forward(layer, x, h0, c0, keep, proj_w, proj_b, False)
     return ys, h, c

@@ -1,4 +1,5 @@
-"""The fused QLSTM layer (``qseq/models/fused.py``): the same outputs, final states and gradients as
+"""The fused QLSTM layer (``qseq/models/fused.py``) in both its forms — the compiled CPU kernel
+(``fused_native.py``) and the torch operations: the same outputs, final states and gradients as
 stepping the cell through the general engine, gradients equal to finite differences, taken where it
 applies (counted) and not elsewhere."""
 
@@ -8,24 +9,46 @@ import pytest
 import torch
 
 from qseq.backends.torch_engine import TorchBackend
-from qseq.models import QLSTM, QLSTMCell
+from qseq.models import QLSTM, QLSTMCell, fused_native
 from qseq.models import fused as fused_module
 
 CONFIGS = {
     "paper": dict(input_size=1, hidden_size=3),
+    "two_qubits": dict(input_size=1, hidden_size=1, n_qubits=2),
+    "seven_qubits_readout": dict(input_size=7, hidden_size=5, n_qubits=7, readout_vqc=True),
     "projection_readout": dict(input_size=2, hidden_size=3, n_qubits=5, readout_vqc=True),
     "two_layers": dict(input_size=2, hidden_size=2, n_qubits=4, num_layers=2),
     "batch_first": dict(input_size=3, hidden_size=4, batch_first=True),
 }
 
 
+@pytest.fixture(params=["native", "torch"])
+def impl(request, monkeypatch):
+    """Runs a test with the compiled kernel, then with the torch operations (the kernel switched off)."""
+    if request.param == "torch":
+        monkeypatch.setattr(fused_module, "kernel", lambda dtype: None)
+    elif fused_native.kernel(torch.float64) is None:
+        pytest.skip("no C compiler here: the compiled kernel is off (tests/test_native.py covers that case)")
+    return request.param
+
+
 @pytest.fixture
-def fused_calls(monkeypatch):
-    """Counts the fused layer's forward passes (a test knows the fused path was taken)."""
-    calls = []
-    forward = fused_module._forward
-    monkeypatch.setattr(fused_module, "_forward", lambda *a: calls.append(1) or forward(*a))
-    return calls
+def fused_calls(monkeypatch, impl):
+    """Counts the fused layer's forward passes (so a test knows the fused path was taken); after the
+    test, checks that every one ran in the form ``impl`` names."""
+    calls, native = [], []
+    monkeypatch.setattr(fused_module, "_layer_forward", _counting(fused_module._layer_forward, calls))
+    monkeypatch.setattr(fused_module, "native_forward", _counting(fused_module.native_forward, native))
+    yield calls
+    assert len(native) == (len(calls) if impl == "native" else 0)
+
+
+def _counting(fn, calls: list):
+    def wrapped(*args):
+        calls.append(1)
+        return fn(*args)
+
+    return wrapped
 
 
 def _pair(config: dict, dtype=torch.float64) -> tuple[QLSTM, QLSTM]:

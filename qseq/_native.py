@@ -1,0 +1,155 @@
+"""C kernels compiled at first use with the system's C compiler and loaded with :mod:`ctypes`.
+
+A kernel is one C source file shipped with qseq. :func:`load` compiles it once per machine into
+qseq's cache directory (``QSEQ_CACHE_DIR``, else ``$XDG_CACHE_HOME/qseq`` or ``~/.cache/qseq``),
+keyed by a hash of the source, the compiler, its flags and the CPU, and loads the shared library;
+later processes load the cached file (milliseconds). A compile takes about half a second. Writes are
+atomic (a half-written library is never loaded), so processes may compile the same kernel at once.
+
+Where no compiler is found, the compile fails or ``QSEQ_NATIVE=0`` is set, :func:`load` returns
+``None`` (warning once with the reason, except when disabled on purpose) and callers take their
+torch path, which computes the same values. The compiler is ``CC`` if set, else ``cc``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+import torch
+
+__all__ = ["load", "kernel_functions", "enabled", "cache_dir", "library_path"]
+
+#: Each kernel is built once per precision: ``(function-name suffix, preprocessor defines)``.
+_PRECISIONS = {
+    torch.float32: ("f32", ("QSEQ_FLOAT",)),
+    torch.complex64: ("f32", ("QSEQ_FLOAT",)),
+    torch.float64: ("f64", ()),
+    torch.complex128: ("f64", ()),
+}
+_FLAGS = ("-O3", "-march=native", "-std=gnu11", "-shared", "-fPIC")
+_LOCK = threading.Lock()
+
+
+def enabled() -> bool:
+    """Whether compiled kernels may be used (``QSEQ_NATIVE`` is not ``0``)."""
+    return os.environ.get("QSEQ_NATIVE", "1").strip() not in ("0", "false", "no", "off")
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept."""
+    if os.environ.get("QSEQ_CACHE_DIR"):
+        return Path(os.environ["QSEQ_CACHE_DIR"]) / "native"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "qseq" / "native"
+
+
+def _cpu() -> str:
+    """The CPU's model and feature flags (``-march=native`` code runs only where they match)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    lines = [line for line in text.splitlines() if line.startswith(("model name", "flags", "Features"))]
+    return "\n".join(dict.fromkeys(lines))
+
+
+def _compile(compiler: str, source: Path, defines: tuple[str, ...], target: Path) -> str | None:
+    """Compile ``source`` into ``target`` atomically; ``None`` on success, else the compiler's complaint."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
+    os.close(fd)
+    try:
+        for flags in (_FLAGS, tuple(f for f in _FLAGS if f != "-march=native")):
+            cmd = [compiler, *flags, *(f"-D{d}" for d in defines), str(source), "-o", tmp, "-lm"]
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            except (OSError, subprocess.TimeoutExpired) as err:
+                return str(err)
+            if done.returncode == 0:
+                os.replace(tmp, target)
+                return None
+        return (done.stderr or done.stdout).strip()[-2000:]
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def library_path(source: Path, defines: tuple[str, ...], compiler: str) -> Path:
+    """Where the library built from ``source`` with ``defines`` by ``compiler`` is cached: the name
+    holds a hash of the source, compiler, flags, defines and CPU."""
+    key = "\0".join([source.read_text(), compiler, " ".join(_FLAGS), *defines, _cpu()])
+    return cache_dir() / f"{source.stem}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.so"
+
+
+@functools.cache
+def _load_cached(source: Path, defines: tuple[str, ...]) -> ctypes.CDLL | None:
+    compiler = os.environ.get("CC", "cc")
+    if shutil.which(compiler) is None:
+        _warn_once(
+            f"qseq: no C compiler {compiler!r} on PATH, so the compiled CPU kernels are off and qseq runs "
+            "its torch operations instead (same values, several times slower for small recurrent models). "
+            "Install a C compiler or set CC; set QSEQ_NATIVE=0 to silence this."
+        )
+        return None
+    target = library_path(source, defines, compiler)
+    for attempt in range(2):
+        if not target.exists():
+            error = _compile(compiler, source, defines, target)
+            if error is not None:
+                _warn_once(
+                    f"qseq: compiling {source.name} with {compiler!r} failed, so qseq runs its torch operations "
+                    f"instead (same values, slower). Set QSEQ_NATIVE=0 to silence this. The compiler said:\n{error}"
+                )
+                return None
+        try:
+            return ctypes.CDLL(str(target))
+        except OSError as err:  # a damaged or foreign file: compile again, once
+            if attempt:
+                _warn_once(f"qseq: cannot load the compiled kernel {target} ({err}); running torch operations instead")
+                return None
+            target.unlink(missing_ok=True)
+    return None
+
+
+def load(source: Path, defines: tuple[str, ...] = ()) -> ctypes.CDLL | None:
+    """The shared library compiled from ``source`` with the preprocessor ``defines``, or ``None``
+    where compiled kernels are disabled or cannot be built (see the module docstring)."""
+    if not enabled():
+        return None
+    with _LOCK:
+        try:
+            return _load_cached(source, defines)
+        except OSError as err:  # an unwritable cache directory
+            _warn_once(f"qseq: cannot keep compiled kernels in {cache_dir()} ({err}); set QSEQ_CACHE_DIR")
+            return None
+
+
+def kernel_functions(source: Path, dtype: torch.dtype, names: tuple[str, ...], args: type) -> tuple | None:
+    """The C functions ``<name>_f32`` or ``<name>_f64`` (by ``dtype``'s precision) of the library built
+    from ``source``, each taking a pointer to the ``ctypes.Structure`` ``args`` and returning a
+    status (0: done); ``None`` for another dtype or where :func:`load` gives no library."""
+    if dtype not in _PRECISIONS:
+        return None
+    suffix, defines = _PRECISIONS[dtype]
+    lib = load(source, defines)
+    if lib is None:
+        return None
+    fns = tuple(getattr(lib, f"{name}_{suffix}") for name in names)
+    for fn in fns:
+        fn.argtypes, fn.restype = [ctypes.POINTER(args)], ctypes.c_int
+    return fns

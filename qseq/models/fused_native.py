@@ -1,0 +1,164 @@
+"""The fused QLSTM layer's compiled CPU kernel (``fused_kernel.c``) and the calls into it.
+
+On the CPU a fused layer's time loop in torch operations is bound by their count (about 40 a step
+forward and 60 backward, a few microseconds each), not by arithmetic. The C kernel runs the same
+equations (:mod:`qseq.models.fused`, the reference it is tested against) for the whole sequence in
+one call each way, with the per-step values the backward pass needs kept in tensors allocated here.
+The unitaries' and the input projection's gradients are summed over all steps afterwards by one
+torch product each, as in the torch path. It is compiled at first use by :mod:`qseq._native`;
+:func:`kernel` is ``None`` where that is not possible, and the torch path runs instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from .. import _native
+
+__all__ = ["NativeLayer", "NativeSteps", "kernel", "native_forward", "native_backward"]
+
+_SOURCE = Path(__file__).with_name("fused_kernel.c")
+_SIZES = ("T", "B", "I", "H", "n", "K2", "readout", "keep_steps", "ldw")
+_POINTERS = (
+    *("x", "h0", "c0", "keep", "proj_w", "proj_b", "wg", "wh", "wgT", "whT", "alpha", "off", "hz", "obs"),
+    *("ys", "h", "c", "v", "p", "psi_g", "y_g", "forget", "d_gates", "d_c", "u", "psi_h", "y_h"),
+    *("grad_ys", "grad_h", "grad_c", "gx", "gh0", "gc0", "gy_g", "gy_h", "gp"),
+)
+
+
+class _Args(ctypes.Structure):
+    """The kernel's ``qlstm_args``: sizes, then pointers (``None`` for an absent tensor)."""
+
+    _fields_ = [(name, ctypes.c_int) for name in _SIZES] + [(name, ctypes.c_void_p) for name in _POINTERS]
+
+
+def kernel(dtype: torch.dtype) -> tuple | None:
+    """``(forward, backward)`` C functions for ``dtype`` (float32 or float64), or ``None`` (see
+    :mod:`qseq._native`)."""
+    if not dtype.is_floating_point:
+        return None
+    return _native.kernel_functions(_SOURCE, dtype, ("qlstm_forward", "qlstm_backward"), _Args)
+
+
+def _ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+class NativeSteps(NamedTuple):
+    """Per-step values of a forward pass (``(T, B, ...)`` each) that the backward pass reads."""
+
+    v: torch.Tensor  # (T, B, I + H) the cell's inputs [x_t, h_{t-1}]
+    p: torch.Tensor  # (T, B, n) the encoded values
+    psi_g: torch.Tensor  # (T, B, 2D) the gate bank's product states
+    y_g: torch.Tensor  # (T, B, 4·2D) its evolved states
+    forget: torch.Tensor  # (T, B, n)
+    d_gates: torch.Tensor  # (T, B, 4, n)
+    d_c: torch.Tensor  # (T, B, n)
+    u: torch.Tensor  # (T, B, n)
+    psi_h: torch.Tensor  # (T, B, 2D) the hidden bank's product states
+    y_h: torch.Tensor  # (T, B, K2·2D)
+
+
+class NativeLayer(NamedTuple):
+    """A layer's constant inputs in the kernel's layout (contiguous, on the CPU)."""
+
+    wg: torch.Tensor  # (2D, 4·2D), rows of stride ldw
+    wh: torch.Tensor  # (2D, K2·2D), rows of stride ldw (both column blocks of one matrix: no copy)
+    alpha: torch.Tensor  # (n,) RY scale per wire (1/2 or 0)
+    off: torch.Tensor  # (n, 4) sines and cosines of the magnitude offsets c_{q,s}: sin c_0, sin c_1, cos c_0, cos c_1
+    hz: torch.Tensor  # (n,) 1 where the wire has RZ
+    obs: torch.Tensor  # (D, n) the Z words' ±1 table
+    hidden_size: int
+    readout: bool
+
+    @classmethod
+    def make(cls, w_gates, w_hidden, tables, hidden_size: int, readout: bool) -> NativeLayer:
+        w_gates, w_hidden = w_gates.detach(), w_hidden.detach()
+        if w_gates.stride(1) != 1 or w_hidden.stride(1) != 1 or w_gates.stride(0) != w_hidden.stride(0):
+            w_gates, w_hidden = w_gates.contiguous(), w_hidden.contiguous()
+            if w_gates.shape[1] != w_hidden.shape[1]:  # one row stride for both
+                both = torch.cat([w_gates, w_hidden], dim=1)
+                w_gates, w_hidden = both[:, : w_gates.shape[1]], both[:, w_gates.shape[1] :]
+        return cls(
+            w_gates,
+            w_hidden,
+            tables.scale.reshape(-1).contiguous(),
+            tables.trig.sin(),
+            tables.phase[:, 0].mul(-2).contiguous(),
+            tables.readout[::2].contiguous(),
+            hidden_size,
+            readout,
+        )
+
+
+def _sizes(layer: NativeLayer, x: torch.Tensor, keep_steps: bool) -> dict:
+    n = layer.alpha.shape[0]
+    return dict(
+        T=x.shape[0], B=x.shape[1], I=x.shape[2], H=layer.hidden_size, n=n,
+        K2=layer.wh.shape[1] // layer.wh.shape[0], readout=int(layer.readout), keep_steps=int(keep_steps),
+        ldw=layer.wg.stride(0),
+    )  # fmt: skip
+
+
+def _check(code: int, what: str) -> None:
+    if code != 0:
+        raise MemoryError(f"the fused QLSTM kernel's {what} pass could not allocate its scratch memory")
+
+
+def native_forward(fns, layer: NativeLayer, x, h0, c0, keep, proj_w, proj_b, keep_steps: bool):
+    """``(ys (T, B, H or n), h_T, c_T, NativeSteps or None)``: the layer's forward pass in one call.
+    Shapes as in :func:`qseq.models.fused.qlstm_layer`; ``keep`` ``(T, B)`` or ``None``."""
+    sizes = _sizes(layer, x, keep_steps)
+    T, B, n, k2 = sizes["T"], sizes["B"], sizes["n"], sizes["K2"]
+    d2, ih = layer.wg.shape[0], sizes["I"] + sizes["H"]
+    slots = T if keep_steps else 1
+    new = x.new_empty
+    steps = NativeSteps(
+        new(slots, B, ih), new(slots, B, n), new(slots, B, d2), new(slots, B, 4 * d2), new(slots, B, n),
+        new(slots, B, 4, n), new(slots, B, n), new(slots, B, n), new(slots, B, d2), new(slots, B, k2 * d2),
+    )  # fmt: skip
+    ys = new(T, B, n if layer.readout else layer.hidden_size)
+    h, c = new(B, layer.hidden_size), new(B, n)
+    inputs = [t if t is None else t.detach().contiguous() for t in (x, h0, c0, keep, proj_w, proj_b)]
+    args = _Args(**sizes)
+    for name, t in zip(("x", "h0", "c0", "keep", "proj_w", "proj_b"), inputs, strict=True):
+        setattr(args, name, _ptr(t))
+    for name in ("wg", "wh", "alpha", "off", "hz", "obs"):
+        setattr(args, name, _ptr(getattr(layer, name)))
+    args.ys, args.h, args.c = _ptr(ys), _ptr(h), _ptr(c)
+    for name, t in zip(NativeSteps._fields, steps, strict=True):
+        setattr(args, name, _ptr(t))
+    _check(fns[0](ctypes.byref(args)), "forward")
+    return ys, h, c, (steps if keep_steps else None)
+
+
+def native_backward(fns, layer: NativeLayer, steps: NativeSteps, keep, proj_w, grad_ys, grad_h, grad_c):
+    """``(gx (T, B, I), gh0 (B, H), gc0 (B, n), gy_g (T, B, 4·2D), gy_h (T, B, K2·2D), gp (T, B, n))``:
+    the gradients of the inputs, the evolved states' gradients (for the unitaries') and the encoded
+    values' (for the projection's), from one call."""
+    T, B = steps.v.shape[:2]
+    sizes = dict(
+        T=T, B=B, I=steps.v.shape[2] - layer.hidden_size, H=layer.hidden_size, n=steps.p.shape[2],
+        K2=layer.wh.shape[1] // layer.wh.shape[0], readout=int(layer.readout), keep_steps=1, ldw=layer.wg.stride(0),
+    )  # fmt: skip
+    new = steps.v.new_empty
+    gx, gh0, gc0 = new(T, B, sizes["I"]), new(B, sizes["H"]), new(B, sizes["n"])
+    gy_g, gy_h, gp = new(steps.y_g.shape), new(steps.y_h.shape), new(steps.p.shape)
+    wgT, whT = layer.wg.T.contiguous(), layer.wh.T.contiguous()
+    grads = [t if t is None else t.detach().contiguous() for t in (grad_ys, grad_h, grad_c)]
+    keep, proj_w = (t if t is None else t.detach().contiguous() for t in (keep, proj_w))
+    args = _Args(**sizes)
+    for name in ("wg", "wh", "alpha", "off", "hz", "obs"):
+        setattr(args, name, _ptr(getattr(layer, name)))
+    args.wgT, args.whT, args.keep, args.proj_w = _ptr(wgT), _ptr(whT), _ptr(keep), _ptr(proj_w)
+    for name, t in zip(NativeSteps._fields, steps, strict=True):
+        setattr(args, name, _ptr(t))
+    args.grad_ys, args.grad_h, args.grad_c = (_ptr(t) for t in grads)
+    for name, t in zip(("gx", "gh0", "gc0", "gy_g", "gy_h", "gp"), (gx, gh0, gc0, gy_g, gy_h, gp), strict=True):
+        setattr(args, name, _ptr(t))
+    _check(fns[1](ctypes.byref(args)), "backward")
+    return gx, gh0, gc0, gy_g, gy_h, gp
