@@ -10,7 +10,7 @@ fixed number of tensor operations per stage.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ import torch
 
 from .product import PRODUCT_SAVED_OPS, ProductExpval, ProductTables, product_tables, real_rows
 from .program import Dense, Local, Permute, Program, Stage
+from .run_unitary import RunPlan, run_plan, run_rows
 from .shapes import broadcast_shapes
 
 __all__ = ["Tables", "make_tables", "evolve", "expval_product", "product_unitaries", "expectations", "REAL_DTYPE"]
@@ -47,6 +48,7 @@ class Tables:
     prep_order: torch.Tensor | None  # basis permutation from stacking order to wire order (see _prepare)
     prep_axes: tuple[int, ...] | None = None  # the same as an axis permutation, above TABLE_QUBITS
     product: ProductTables | None = None  # the product-state fast path's tables, where it applies
+    runs: dict[tuple[int, int], RunPlan] = field(default_factory=dict)  # compiled runs' plans, by first and last stage
 
 
 def _steps(batch, device, cdtype) -> list:
@@ -476,26 +478,57 @@ def _should_fuse(
     return build + n_state * dim * dim + OP_OVERHEAD_AMPLITUDES < direct
 
 
-def _layer_products(stages, run, mats: _Matrices, n_qubits: int) -> dict[int, torch.Tensor]:
-    """``{stage index: (*lead, D, D)}``: the Kronecker product of every wire's matrix for the Local
-    stages of ``run`` whose matrices all come from one matrix batch in layer order (a layered ansatz:
-    the Rot layers of a Chen VQC), built for all layers at once; other runs get ``{}``."""
+def _layered_matrices(stages, run, mats: _Matrices, n_qubits: int) -> torch.Tensor | None:
+    """``(*lead, layers, n, 2, 2)``: every wire's matrix in each Local stage of ``run``, where those
+    stages' matrices all come from one matrix batch in layer order (a layered ansatz: the Rot layers
+    of a Chen VQC), as one view of that batch; ``None`` for other runs."""
     local = [i for i in run if isinstance(stages[i], Local)]
     groups = [stages[i].wire_groups for i in local]
     if not local or any(len(g) != 1 or g[0].wires != tuple(range(n_qubits)) for g in groups):
-        return {}
+        return None
     if len({g[0].batch for g in groups}) != 1 or [g[0].offset for g in groups] != [
         k * n_qubits for k in range(len(local))
     ]:
-        return {}
+        return None
     m = mats[groups[0][0].batch]
     if m.ndim == 2 or m.shape[-3] != n_qubits * len(local):
+        return None
+    return m.unflatten(-3, (len(local), n_qubits))
+
+
+def _layer_products(stages, run, mats: _Matrices, n_qubits: int) -> dict[int, torch.Tensor]:
+    """``{stage index: (*lead, D, D)}``: the Kronecker product of every wire's matrix for the Local
+    stages of a layered ``run`` (:func:`_layered_matrices`), built for all layers at once; other runs
+    get ``{}``."""
+    m = _layered_matrices(stages, run, mats, n_qubits)
+    if m is None:
         return {}
-    m = m.unflatten(-3, (len(local), n_qubits))  # (*lead, layers, n, 2, 2)
     layer = m[..., 0, :, :]
     for q in range(1, n_qubits):
         layer = _kron(layer, m[..., q, :, :])
+    local = [i for i in run if isinstance(stages[i], Local)]
     return {i: layer[..., k, :, :] for k, i in enumerate(local)}
+
+
+def _compiled_rows(stages, run, tables: Tables, mats: _Matrices, n_qubits: int) -> torch.Tensor | None:
+    """The rows ``(*lead, D, D)`` of a run of Local and Permute stages by the compiled kernel
+    (:mod:`.run_unitary`: one call each way), or ``None`` where it does not apply."""
+    kinds = [0 if isinstance(stages[i], Local) else 1 if isinstance(stages[i], Permute) else 2 for i in run]
+    if tables.device.type != "cpu" or 2 in kinds or 0 not in kinds:
+        return None
+    m = _layered_matrices(stages, run, mats, n_qubits)
+    if m is None:  # any Local stages: every wire's matrix, stacked
+        per_wire = [w if w is not None else tables.eye2 for i in run if isinstance(stages[i], Local)
+                    for w in mats.per_wire(stages[i])]  # fmt: skip
+        lead = broadcast_shapes(*(w.shape[:-2] for w in per_wire))
+        m = torch.stack([w.expand(*lead, 2, 2) for w in per_wire], dim=-3).unflatten(-3, (-1, n_qubits))
+    key = (run[0], run[-1])
+    if key not in tables.runs:
+        gathers = [tables.per_stage[id(stages[i])] for i in run if isinstance(stages[i], Permute)]
+        tables.runs[key] = run_plan(kinds, gathers, 2**n_qubits, tables.cdtype)
+    lead = m.shape[:-4]
+    rows = run_rows(m.reshape(-1, *m.shape[-4:]), tables.runs[key])
+    return None if rows is None else rows.reshape(*lead, *rows.shape[-2:])
 
 
 def _fused_rows(stages, run, tables: Tables, mats: _Matrices, groups: dict, n_qubits: int) -> torch.Tensor:
@@ -506,6 +539,9 @@ def _fused_rows(stages, run, tables: Tables, mats: _Matrices, groups: dict, n_qu
     products over the identity's rows; permutations are gathers of the columns; other stages are
     applied to the rows as to a batch of states.
     """
+    compiled = _compiled_rows(stages, run, tables, mats, n_qubits)
+    if compiled is not None:
+        return compiled
     layers = _layer_products(stages, run, mats, n_qubits)
     rows = torch.eye(2**n_qubits, dtype=tables.cdtype, device=tables.device)
     for i in run:
