@@ -50,13 +50,19 @@ def per_call_ms(fn, device: torch.device, min_seconds: float = 1.0) -> float:
     return sorted(samples)[len(samples) // 2]
 
 
-def training_step(batch: int, device: torch.device, graph: bool) -> tuple[float, float | None]:
-    """``(ms per step, seconds to warm up and capture the graph or None)``."""
+def step_setup(batch: int, device: torch.device, graph: bool = False):
+    """``(model, optimizer, x, y)`` of the paper-QLSTM training step, built as ``fit`` builds them."""
     torch.manual_seed(0)
     model = build_model("qlstm").to(device)
     x = torch.randn(batch, 8, 1, device=device)
     y = torch.randn(batch, 1, device=device)
-    optimizer = _make_optimizer(model, TrainConfig(optimizer="adam", lr=0.01), capturable=graph)  # as fit makes it
+    optimizer = _make_optimizer(model, TrainConfig(optimizer="adam", lr=0.01), capturable=graph)
+    return model, optimizer, x, y
+
+
+def training_step(batch: int, device: torch.device, graph: bool) -> tuple[float, float | None]:
+    """``(ms per step, seconds to warm up and capture the graph or None)``."""
+    model, optimizer, x, y = step_setup(batch, device, graph)
     if not graph:
 
         def eager():
