@@ -11,7 +11,7 @@ import torch
 from reference import all_gates_circuit, flat_params, mixed_observables, random_params
 
 from qseq.backends import get
-from qseq.backends.engine import adjoint
+from qseq.backends.engine import adjoint, compiled_run
 from qseq.backends.torch_engine import TorchBackend
 from qseq.circuits import angle_embedding, chen_vqc, fwp_vqc, strongly_entangling
 
@@ -113,15 +113,21 @@ def _saved_state_bytes(backend, circuit, params) -> int:
     return sum(seen.values())
 
 
-def test_adjoint_keeps_a_constant_number_of_states():
+def test_adjoint_keeps_a_constant_number_of_states(monkeypatch):
     state = 2**12 * 16  # one complex128 state of 12 qubits
+    kept = []
     for layers in (2, 6):
         circuit = angle_embedding(12, "Y") + strongly_entangling(12, layers)
         params = torch.rand(1, circuit.n_params, dtype=torch.float64, requires_grad=True)
-        backprop = _saved_state_bytes(TorchBackend(diff="backprop"), circuit, params)
+        compiled = _saved_state_bytes(TorchBackend(diff="backprop"), circuit, params)
+        with monkeypatch.context() as patch:  # torch's stages, one by one
+            patch.setattr(compiled_run, "_kernel", lambda cdtype: None)
+            backprop = _saved_state_bytes(TorchBackend(diff="backprop"), circuit, params)
         adj = _saved_state_bytes(TorchBackend(diff="adjoint"), circuit, params)
         assert adj == 0  # the adjoint function keeps the final state itself, outside autograd
         assert backprop >= 2 * layers * state  # at least one per stage
+        kept.append(compiled)
+    assert kept[0] == kept[1] < 2 * 2 * state  # the compiled run keeps its final state, whatever the depth
 
 
 def test_adjoint_is_chosen_when_autograd_states_would_not_fit(monkeypatch, sweeps):

@@ -16,13 +16,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from .compiled_run import RunPlan, run_plan, run_rows, run_states
 from .product import PRODUCT_SAVED_OPS, ProductExpval, ProductTables, product_tables, real_rows
 from .program import Dense, Local, Permute, Program, Stage
-from .run_unitary import RunPlan, run_plan, run_rows
 from .shapes import broadcast_shapes
 
 __all__ = ["Tables", "make_tables", "evolve", "expval_product", "product_unitaries", "expectations", "REAL_DTYPE"]
 
+#: Largest register whose runs of gate layers the compiled CPU kernel applies (:mod:`.compiled_run`):
+#: it applies one gate per wire at a time, where above this size torch's multi-wire blocks do the
+#: same work in fewer passes over the states.
+COMPILED_MAX_QUBITS = 12
 # A tensor operation's fixed cost (dispatch, allocation) expressed in amplitudes touched: the
 # cost model that decides when to fuse a shared run of stages into one unitary counts it per op.
 OP_OVERHEAD_AMPLITUDES = 4096
@@ -48,7 +52,7 @@ class Tables:
     prep_order: torch.Tensor | None  # basis permutation from stacking order to wire order (see _prepare)
     prep_axes: tuple[int, ...] | None = None  # the same as an axis permutation, above TABLE_QUBITS
     product: ProductTables | None = None  # the product-state fast path's tables, where it applies
-    runs: dict[tuple[int, int], RunPlan] = field(default_factory=dict)  # compiled runs' plans, by first and last stage
+    runs: dict[tuple[int, ...], RunPlan] = field(default_factory=dict)  # compiled runs' plans, by their stages' ids
 
 
 def _steps(batch, device, cdtype) -> list:
@@ -510,11 +514,12 @@ def _layer_products(stages, run, mats: _Matrices, n_qubits: int) -> dict[int, to
     return {i: layer[..., k, :, :] for k, i in enumerate(local)}
 
 
-def _compiled_rows(stages, run, tables: Tables, mats: _Matrices, n_qubits: int) -> torch.Tensor | None:
-    """The rows ``(*lead, D, D)`` of a run of Local and Permute stages by the compiled kernel
-    (:mod:`.run_unitary`: one call each way), or ``None`` where it does not apply."""
+def _compiled_run(stages, run, tables: Tables, mats: _Matrices, n_qubits: int):
+    """``(matrices (*lead, L, n, 2, 2), plan)`` of a run for the compiled kernel (:mod:`.compiled_run`),
+    or ``None`` where it does not apply: not on the CPU, a stage other than Local and Permute, no
+    Local stage, or more than :data:`COMPILED_MAX_QUBITS` wires."""
     kinds = [0 if isinstance(stages[i], Local) else 1 if isinstance(stages[i], Permute) else 2 for i in run]
-    if tables.device.type != "cpu" or 2 in kinds or 0 not in kinds:
+    if tables.device.type != "cpu" or 2 in kinds or 0 not in kinds or n_qubits > COMPILED_MAX_QUBITS:
         return None
     m = _layered_matrices(stages, run, mats, n_qubits)
     if m is None:  # any Local stages: every wire's matrix, stacked
@@ -522,13 +527,55 @@ def _compiled_rows(stages, run, tables: Tables, mats: _Matrices, n_qubits: int) 
                     for w in mats.per_wire(stages[i])]  # fmt: skip
         lead = broadcast_shapes(*(w.shape[:-2] for w in per_wire))
         m = torch.stack([w.expand(*lead, 2, 2) for w in per_wire], dim=-3).unflatten(-3, (-1, n_qubits))
-    key = (run[0], run[-1])
+    key = tuple(id(stages[i]) for i in run)
     if key not in tables.runs:
         gathers = [tables.per_stage[id(stages[i])] for i in run if isinstance(stages[i], Permute)]
         tables.runs[key] = run_plan(kinds, gathers, 2**n_qubits, tables.cdtype)
-    lead = m.shape[:-4]
-    rows = run_rows(m.reshape(-1, *m.shape[-4:]), tables.runs[key])
-    return None if rows is None else rows.reshape(*lead, *rows.shape[-2:])
+    return m, tables.runs[key]
+
+
+def _compiled_rows(stages, run, tables: Tables, mats: _Matrices, n_qubits: int) -> torch.Tensor | None:
+    """The rows ``(*lead, D, D)`` of a run by the compiled kernel (one call each way), or ``None``."""
+    compiled = _compiled_run(stages, run, tables, mats, n_qubits)
+    if compiled is None:
+        return None
+    m, plan = compiled
+    rows = run_rows(m.reshape(-1, *m.shape[-4:]), plan)
+    return None if rows is None else rows.reshape(*m.shape[:-4], *rows.shape[-2:])
+
+
+def _compiled_states(stages, run, tables: Tables, mats: _Matrices, psi: torch.Tensor, n_qubits: int):
+    """``psi`` ``(*lead, D)`` evolved through a run by the compiled kernel, each state with its own
+    matrices (broadcast to the states' leading shape), or ``None`` where it does not apply."""
+    compiled = _compiled_run(stages, run, tables, mats, n_qubits)
+    if compiled is None:
+        return None
+    m, plan = compiled
+    lead = broadcast_shapes(psi.shape[:-1], m.shape[:-4])
+    states = psi.expand(*lead, psi.shape[-1]).reshape(-1, psi.shape[-1])
+    out = run_states(states, m.expand(*lead, *m.shape[-4:]).reshape(-1, *m.shape[-4:]), plan)
+    return None if out is None else out.view(*lead, psi.shape[-1])
+
+
+def _apply_direct(stages, direct, tables: Tables, psi, mats: _Matrices, groups: dict, n_qubits: int):
+    """Apply the stages ``direct`` (``[(index, store)]``) in order: each stretch between Dense stages
+    by the compiled kernel where it applies (:func:`_compiled_states`), the rest one by one."""
+    segment: list[tuple[int, dict | None]] = []
+    for item in [*direct, (None, None)]:  # a sentinel ends the last stretch
+        if item[0] is not None and not isinstance(stages[item[0]], Dense):
+            segment.append(item)
+            continue
+        if segment:
+            compiled = _compiled_states(stages, [i for i, _ in segment], tables, mats, psi, n_qubits)
+            if compiled is not None:
+                psi = compiled
+            else:
+                for i, store in segment:
+                    psi = _apply(stages[i], tables, psi, mats, groups, n_qubits, store=store)
+            segment = []
+        if item[0] is not None:
+            psi = _apply(stages[item[0]], tables, psi, mats, groups, n_qubits, store=item[1])
+    return psi
 
 
 def _fused_rows(stages, run, tables: Tables, mats: _Matrices, groups: dict, n_qubits: int) -> torch.Tensor:
@@ -603,17 +650,20 @@ def evolve(
             stages = (program.prep,) + stages
     n_state = math.prod(broadcast_shapes(batch_shape, psi.shape[:-1]))
     leads = [_lead(groups, s.groups) for s in stages]
+    direct: list[tuple[int, dict | None]] = []  # stages applied one by one (or compiled), with their store
     for shared, run in _runs(stages, leads, n_state):
         names = tuple(dict.fromkeys(g for i in run for g in stages[i].groups))
         store = cache.store if cache is not None and set(names) <= cache.fixed else None
         key = ("fused", run[0], run[-1], tables.cdtype, tables.device, torch.is_grad_enabled())
         n_seg = math.prod(_lead(groups, names))
         if shared and _should_fuse(stages, run, n_state, n_seg, dim, store is not None, fuse):
+            psi = _apply_direct(stages, direct, tables, psi, mats, groups, n)
+            direct = []
             rows = _kept(store, key, lambda run=run: _fused_rows(stages, run, tables, mats, groups, n))
             psi = _apply_unitary_rows(psi, rows)
         else:
-            for i in run:
-                psi = _apply(stages[i], tables, psi, mats, groups, n, store=store)
+            direct.extend((i, store) for i in run)
+    psi = _apply_direct(stages, direct, tables, psi, mats, groups, n)
     return psi.expand(*broadcast_shapes(batch_shape, psi.shape[:-1]), dim)
 
 

@@ -1,4 +1,4 @@
-"""The compiled build of a fused run's unitary (``engine/run_unitary.py``): equal to PennyLane's matrix
+"""The compiled build of a fused run's unitary (``engine/compiled_run.py``): equal to PennyLane's matrix
 of the same circuit and to the torch build, gradients equal to finite differences, taken on the CPU
 for runs of Local and Permute stages and not for others."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from qseq.backends.engine import run_unitary, simulate
+from qseq.backends.engine import compiled_run, simulate
 from qseq.backends.engine.program import compile_circuit
 from qseq.backends.torch_engine import TorchBackend
 from qseq.circuits import Operation, chen_vqc, to_pennylane
@@ -15,7 +15,7 @@ from qseq.circuits.circuit import build
 
 qml = pytest.importorskip("pennylane")
 
-if run_unitary._kernel(torch.complex128) is None:
+if compiled_run._kernel(torch.complex128) is None:
     pytest.skip("no C compiler here: the compiled kernels are off (tests/test_native.py)", allow_module_level=True)
 
 
@@ -41,15 +41,15 @@ def _rows(circuit, weights, compiled: bool, monkeypatch) -> torch.Tensor:
     run = range(len(program.stages))
     with monkeypatch.context() as patch:
         if not compiled:
-            patch.setattr(run_unitary, "_kernel", lambda cdtype: None)
+            patch.setattr(compiled_run, "_kernel", lambda cdtype: None)
         return simulate._fused_rows(program.stages, run, tables, mats, groups, program.n_qubits)
 
 
 @pytest.fixture
 def compiled_calls(monkeypatch):
     calls = []
-    kernel = run_unitary._kernel
-    monkeypatch.setattr(run_unitary, "_kernel", lambda cdtype: calls.append(cdtype) or kernel(cdtype))
+    kernel = compiled_run._kernel
+    monkeypatch.setattr(compiled_run, "_kernel", lambda cdtype: calls.append(cdtype) or kernel(cdtype))
     return calls
 
 
@@ -90,18 +90,60 @@ def test_gradients_equal_finite_differences(monkeypatch, compiled_calls):
     assert compiled_calls
 
 
-def test_taken_for_fused_runs_on_the_cpu_only(compiled_calls):
+@pytest.fixture
+def kernel_uses(monkeypatch):
+    """Counts the engine's calls of the compiled kernel, by kind: a run's rows or a batch of states."""
+    uses = {"rows": 0, "states": 0}
+    for kind in uses:
+        fn = getattr(simulate, f"run_{kind}")
+        monkeypatch.setattr(
+            simulate, f"run_{kind}", lambda *a, fn=fn, kind=kind: uses.update({kind: uses[kind] + 1}) or fn(*a)
+        )
+    return uses
+
+
+def test_taken_for_runs_of_gate_layers_on_the_cpu(kernel_uses):
     circuit = chen_vqc(4, 2)
     w = torch.rand(6, 1, circuit.group_sizes["weights"])
     x = torch.rand(5, 8)
     TorchBackend(fuse=False).bind(circuit, weights=w)(inputs=x)
-    assert compiled_calls == []  # nothing fused, nothing built
+    assert kernel_uses == {"rows": 0, "states": 1}  # not fused: the states go through the run
     backend = TorchBackend()
     backend.bind(circuit, weights=w)(inputs=x)
-    assert backend.paths == {"product": 1} and compiled_calls == [torch.complex64]
+    assert backend.paths == {"product": 1} and kernel_uses == {"rows": 1, "states": 1}
+    TorchBackend().expval(circuit, torch.rand(5, circuit.n_params))  # per-sample weights
+    assert kernel_uses == {"rows": 1, "states": 2}
+
+
+def test_not_taken_for_controlled_rotations_or_large_registers(kernel_uses):
     dense = build(2, [Operation("CRX", (0, 1), (0,)), Operation("RY", (1,), (1,))], [("weights", 2)], [{0: "Z"}])
-    program = compile_circuit(dense)
-    tables = simulate.make_tables(program, torch.device("cpu"), torch.complex64)
-    groups = {"weights": torch.rand(2)}
-    mats = simulate._Matrices(program, tables, groups)
-    assert simulate._compiled_rows(program.stages, range(len(program.stages)), tables, mats, 2) is None
+    TorchBackend(fuse=False).expval(dense, torch.rand(3, 2))
+    assert kernel_uses == {"rows": 0, "states": 1}  # the RY after the Dense stage only
+    n = simulate.COMPILED_MAX_QUBITS + 1
+    TorchBackend().expval(chen_vqc(n, 1), torch.rand(1, chen_vqc(n, 1).n_params))
+    assert kernel_uses == {"rows": 0, "states": 1}
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)], ids=["c128", "c64"])
+def test_per_sample_states_equal_the_torch_stages_and_pennylane(dtype, tol, monkeypatch, kernel_uses):
+    circuit = chen_vqc(3, 2)
+    params = torch.rand(4, circuit.n_params, dtype=dtype, requires_grad=True)
+    got = TorchBackend().expval(circuit, params)
+    (grad,) = torch.autograd.grad(got.sum(), params)
+    assert kernel_uses["states"] == 1
+    with monkeypatch.context() as patch:
+        patch.setattr(compiled_run, "_kernel", lambda cdtype: None)
+        want = TorchBackend().expval(circuit, params)
+        (want_grad,) = torch.autograd.grad(want.sum(), params)
+    torch.testing.assert_close(got, want, atol=tol, rtol=0)
+    torch.testing.assert_close(grad, want_grad, atol=10 * tol, rtol=0)
+    qnode = qml.QNode(to_pennylane(circuit), qml.device("default.qubit", wires=3), interface="torch")
+    reference = torch.stack(qnode(params.detach().double()), -1)
+    torch.testing.assert_close(got.double(), reference, atol=tol, rtol=0)
+
+
+def test_per_sample_gradients_equal_finite_differences(kernel_uses):
+    circuit = weights_only(3)  # starts from |000⟩: one state, broadcast to the batch's matrices
+    params = torch.rand(2, circuit.n_params, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda p: TorchBackend(fuse=False).expval(circuit, p), (params,))
+    assert kernel_uses["states"] > 0

@@ -1,0 +1,210 @@
+/* A run of stages applied to a batch of states in C, and its backward pass (compiled_run.py).
+ *
+ * A run is a sequence of Local stages (a 2x2 matrix on every wire) and Permute stages
+ * (psi'[i] = phase[i] psi[source[i]]). Each of N states (D = 2^n amplitudes, wire 0 the most
+ * significant bit) is evolved through the run with the matrices of its group (states r and r' share
+ * matrices when r / per_group == r' / per_group): per-sample matrices have per_group = 1, and a
+ * run's unitary is the identity's D rows evolved with one group per circuit (per_group = D). A Local
+ * stage applies m_q on wire q for q = 0 .. n-1; a Permute stage gathers.
+ *
+ * The backward pass is the adjoint method: from the final states and their gradient G it walks the
+ * stages backwards, uncomputing the states (m^H, or the inverse gather: exact for unitary stages),
+ * adding each matrix's gradient grad_m[a][b] += sum G[.a.] conj(psi_in[.b.]) and moving G back
+ * (G <- m^H G); what is left of G is the initial states' gradient. Gradients follow torch's
+ * convention for complex tensors (dL/dRe + i dL/dIm). Nothing per stage is stored.
+ *
+ * Complex numbers are interleaved (re, im) pairs of real. Compiled by qseq._native with and
+ * without QSEQ_FLOAT.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef QSEQ_FLOAT
+typedef float real;
+#define SUFFIX f32
+#else
+typedef double real;
+#define SUFFIX f64
+#endif
+
+typedef struct {
+    int N, n, S, per_group;  /* states, wires, stages, states per matrix group */
+    int identity;            /* forward: start state r as the basis state r % D (a run's rows) */
+    const int *kind;         /* (S) 0: Local, 1: Permute */
+    const real *mats;        /* (N / per_group, L, n, 2, 2) complex: the Local stages' matrices, in order */
+    const long long *source; /* (P, D) the Permute stages' gathers, in order */
+    const real *phase;       /* (P, D) complex */
+    real *states;            /* (N, D) complex: forward, evolved in place; backward, the final states */
+    const real *grad;        /* (N, D) complex: backward input, the final states' gradient */
+    real *grad_mats;         /* (N / per_group, L, n, 2, 2) complex: backward output */
+    real *grad_initial;      /* (N, D) complex: backward output, or 0 when not needed */
+} run_args;
+
+/* Complex arithmetic on GNU C vectors of VC interleaved complex numbers: with SWAP exchanging each
+   (re, im) pair and ALT = (-1, 1, -1, 1, ...), m a = Re m * a + Im m * ALT * SWAP(a). Wires whose
+   pairs are at least VC amplitudes apart take the vector loop, the last wires a scalar one. */
+typedef real vec __attribute__((vector_size(32)));
+enum { VL = sizeof(vec) / sizeof(real), VC = VL / 2 };
+#ifdef QSEQ_FLOAT
+#define SWAP(a) __builtin_shufflevector(a, a, 1, 0, 3, 2, 5, 4, 7, 6)
+#else
+#define SWAP(a) __builtin_shufflevector(a, a, 1, 0, 3, 2)
+#endif
+
+static inline vec load(const real *p) {
+    vec v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void store(real *p, vec v) { memcpy(p, &v, sizeof v); }
+
+static inline vec alt(void) {
+    vec a;
+    for (int i = 0; i < VL; i++) a[i] = i % 2 ? 1 : -1;
+    return a;
+}
+
+/* v <- m v on wire q of one state of D = 2^n amplitudes. */
+static void apply_wire(int n, int q, const real *m, real *v) {
+    const int D = 1 << n, stride = 1 << (n - 1 - q);
+    const real m00r = m[0], m00i = m[1], m01r = m[2], m01i = m[3];
+    const real m10r = m[4], m10i = m[5], m11r = m[6], m11i = m[7];
+    if (stride >= VC) {
+        const vec s = alt(), a00 = m00i * s, a01 = m01i * s, a10 = m10i * s, a11 = m11i * s;
+        for (int hi = 0; hi < D; hi += 2 * stride)
+            for (int i = hi; i < hi + stride; i += VC) {
+                const vec a = load(v + 2 * i), b = load(v + 2 * (i + stride)), sa = SWAP(a), sb = SWAP(b);
+                store(v + 2 * i, m00r * a + a00 * sa + m01r * b + a01 * sb);
+                store(v + 2 * (i + stride), m10r * a + a10 * sa + m11r * b + a11 * sb);
+            }
+        return;
+    }
+    for (int hi = 0; hi < D; hi += 2 * stride)
+        for (int i = hi; i < hi + stride; i++) {
+            real *a = v + 2 * i, *b = v + 2 * (i + stride);
+            const real ar = a[0], ai = a[1], br = b[0], bi = b[1];
+            a[0] = m00r * ar - m00i * ai + m01r * br - m01i * bi;
+            a[1] = m00r * ai + m00i * ar + m01r * bi + m01i * br;
+            b[0] = m10r * ar - m10i * ai + m11r * br - m11i * bi;
+            b[1] = m10r * ai + m10i * ar + m11r * bi + m11i * br;
+        }
+}
+
+/* g[a][b] += sum over the pairs of wire q of G[.a.] conj(v[.b.]). */
+static void wire_gradient(int n, int q, const real *G, const real *v, real *g) {
+    const int D = 1 << n, stride = 1 << (n - 1 - q);
+    if (stride >= VC) { /* per (a, b): lanes of G v (re: both lanes) and of G SWAP(v) (im: odd - even) */
+        vec p[4] = {{0}}, r[4] = {{0}};
+        for (int hi = 0; hi < D; hi += 2 * stride)
+            for (int i = hi; i < hi + stride; i += VC) {
+                const vec g0 = load(G + 2 * i), g1 = load(G + 2 * (i + stride));
+                const vec x0 = load(v + 2 * i), x1 = load(v + 2 * (i + stride)), s0 = SWAP(x0), s1 = SWAP(x1);
+                p[0] += g0 * x0, p[1] += g0 * x1, p[2] += g1 * x0, p[3] += g1 * x1;
+                r[0] += g0 * s0, r[1] += g0 * s1, r[2] += g1 * s0, r[3] += g1 * s1;
+            }
+        for (int k = 0; k < 4; k++)
+            for (int l = 0; l < VL; l += 2) {
+                g[2 * k] += p[k][l] + p[k][l + 1];
+                g[2 * k + 1] += r[k][l + 1] - r[k][l];
+            }
+        return;
+    }
+    for (int hi = 0; hi < D; hi += 2 * stride)
+        for (int i = hi; i < hi + stride; i++)
+            for (int a = 0; a < 2; a++) {
+                const real gr = G[2 * (i + a * stride)], gi = G[2 * (i + a * stride) + 1];
+                for (int b = 0; b < 2; b++) {
+                    const real xr = v[2 * (i + b * stride)], xi = v[2 * (i + b * stride) + 1];
+                    g[4 * a + 2 * b] += gr * xr + gi * xi;
+                    g[4 * a + 2 * b + 1] += gi * xr - gr * xi;
+                }
+            }
+}
+
+/* The conjugate transpose of a 2x2 complex matrix. */
+static void dagger(const real *m, real *h) {
+    h[0] = m[0], h[1] = -m[1];
+    h[2] = m[4], h[3] = -m[5];
+    h[4] = m[2], h[5] = -m[3];
+    h[6] = m[6], h[7] = -m[7];
+}
+
+/* y[i] = p[i] x[src[i]] (forward) or y[src[i]] = conj(p[i]) x[i] (inverse), then x <- y. */
+static void gather(int D, const long long *src, const real *p, real *x, real *y, int inverse) {
+    for (int i = 0; i < D; i++) {
+        const real pr = p[2 * i], pi = inverse ? -p[2 * i + 1] : p[2 * i + 1];
+        const long long from = inverse ? i : src[i], to = inverse ? src[i] : i;
+        const real xr = x[2 * from], xi = x[2 * from + 1];
+        y[2 * to] = pr * xr - pi * xi;
+        y[2 * to + 1] = pr * xi + pi * xr;
+    }
+    memcpy(x, y, sizeof(real) * 2 * D);
+}
+
+static int count_local(const run_args *A) {
+    int L = 0;
+    for (int s = 0; s < A->S; s++) L += A->kind[s] == 0;
+    return L;
+}
+
+#define NAME2(a, b) a##_##b
+#define NAME(a, b) NAME2(a, b)
+
+int NAME(run_forward, SUFFIX)(const run_args *A) {
+    const int n = A->n, D = 1 << n, L = count_local(A);
+    real *tmp = malloc(sizeof(real) * 2 * D);
+    if (!tmp) return 1;
+    for (int r = 0; r < A->N; r++) {
+        real *v = A->states + (size_t)2 * D * r;
+        const real *mg = A->mats + (size_t)8 * n * L * (r / A->per_group);
+        if (A->identity) {
+            memset(v, 0, sizeof(real) * 2 * D);
+            v[2 * (r % D)] = 1;
+        }
+        for (int s = 0, l = 0, p = 0; s < A->S; s++) {
+            if (A->kind[s] == 0) {
+                for (int q = 0; q < n; q++) apply_wire(n, q, mg + 8 * (n * l + q), v);
+                l++;
+            } else {
+                gather(D, A->source + (size_t)p * D, A->phase + (size_t)2 * p * D, v, tmp, 0);
+                p++;
+            }
+        }
+    }
+    free(tmp);
+    return 0;
+}
+
+int NAME(run_backward, SUFFIX)(const run_args *A) {
+    const int n = A->n, D = 1 << n, L = count_local(A), P = A->S - L;
+    real *v = malloc(sizeof(real) * 6 * D);
+    if (!v) return 1;
+    real *G = v + 2 * D, *tmp = G + 2 * D;
+    memset(A->grad_mats, 0, sizeof(real) * 8 * n * L * (size_t)(A->N / A->per_group));
+    for (int r = 0; r < A->N; r++) {
+        const real *mg = A->mats + (size_t)8 * n * L * (r / A->per_group);
+        real *gg = A->grad_mats + (size_t)8 * n * L * (r / A->per_group);
+        memcpy(v, A->states + (size_t)2 * D * r, sizeof(real) * 2 * D);
+        memcpy(G, A->grad + (size_t)2 * D * r, sizeof(real) * 2 * D);
+        for (int s = A->S - 1, l = L, p = P; s >= 0; s--) {
+            if (A->kind[s] == 1) {
+                p--;
+                gather(D, A->source + (size_t)p * D, A->phase + (size_t)2 * p * D, v, tmp, 1);
+                gather(D, A->source + (size_t)p * D, A->phase + (size_t)2 * p * D, G, tmp, 1);
+                continue;
+            }
+            l--;
+            for (int q = n - 1; q >= 0; q--) {
+                real h[8];
+                dagger(mg + 8 * (n * l + q), h);
+                apply_wire(n, q, h, v); /* the state before this gate */
+                wire_gradient(n, q, G, v, gg + 8 * (n * l + q));
+                apply_wire(n, q, h, G); /* G <- m^H G */
+            }
+        }
+        if (A->grad_initial) memcpy(A->grad_initial + (size_t)2 * D * r, G, sizeof(real) * 2 * D);
+    }
+    free(v);
+    return 0;
+}

@@ -1,0 +1,120 @@
+"""Runs of Local and Permute stages in one compiled call each way (``compiled_run.c``), on the CPU.
+
+In torch, a run of gate layers costs a few tensor operations per stage and wire block, forward and
+backward, each a few µs on the CPU whatever its size — most of the time of a small circuit. The C
+kernel evolves every state through the whole run in one call and differentiates it by the adjoint
+method in one more (nothing per stage is stored). It serves two callers:
+
+* :func:`run_rows`: a fused run's unitary (a cell's VQC bank): the identity's rows evolved with
+  one set of matrices per circuit;
+* :func:`run_states`: a batch of states evolved with per-sample matrices (QFWP's fast weights,
+  per-sample angles of any circuit).
+
+The per-wire 2×2 matrices come from torch, so their dependence on the angles stays in autograd's
+graph and every single-qubit gate of the table works unchanged. The kernel is compiled at first use
+by :mod:`qseq._native`; where that is not possible, or on other devices, both functions answer
+``None`` and the torch stages run (the reference they are tested against).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from ... import _native
+
+__all__ = ["RunPlan", "run_plan", "run_rows", "run_states"]
+
+_SOURCE = Path(__file__).with_name("compiled_run.c")
+
+
+class _Args(ctypes.Structure):
+    """The kernel's ``run_args``."""
+
+    _fields_ = [(name, ctypes.c_int) for name in ("N", "n", "S", "per_group", "identity")] + [
+        (name, ctypes.c_void_p)
+        for name in ("kind", "mats", "source", "phase", "states", "grad", "grad_mats", "grad_initial")
+    ]
+
+
+def _kernel(cdtype: torch.dtype):
+    """``(forward, backward)`` C functions for ``cdtype``, or ``None`` (see :mod:`qseq._native`)."""
+    return _native.kernel_functions(_SOURCE, cdtype, ("run_forward", "run_backward"), _Args)
+
+
+class RunPlan(NamedTuple):
+    """A run's stage kinds and gathers in the kernel's layout (made once per run, device and dtype)."""
+
+    kind: torch.Tensor  # (S,) int32: 0 Local, 1 Permute
+    source: torch.Tensor  # (P, D) int64
+    phase: torch.Tensor  # (P, D) complex (ones where a gather has no phases)
+
+
+def run_plan(kinds: list[int], gathers: list[tuple[torch.Tensor, torch.Tensor | None]], dim: int, cdtype) -> RunPlan:
+    """The plan of a run whose stages are ``kinds`` (0 Local, 1 Permute), with the Permute stages'
+    ``(source, phase or None)`` in order."""
+    source = torch.stack([s for s, _ in gathers]) if gathers else torch.zeros(0, dim, dtype=torch.int64)
+    phase = torch.ones(len(gathers), dim, dtype=cdtype)
+    for i, (_, p) in enumerate(gathers):
+        if p is not None:
+            phase[i] = p
+    return RunPlan(torch.tensor(kinds, dtype=torch.int32), source.to(torch.int64).contiguous(), phase)
+
+
+def _run(fn, args: _Args) -> None:
+    if fn(ctypes.byref(args)) != 0:
+        raise MemoryError("the compiled run kernel could not allocate its scratch memory")
+
+
+class _Run(torch.autograd.Function):
+    """``(states (N, D) or None, mats (G, L, n, 2, 2), plan, kernel) -> final states (N, D)``; with
+    ``states=None`` the initial states are the identity's rows, ``D`` per matrix group."""
+
+    @staticmethod
+    def forward(ctx, states, mats, plan: RunPlan, fns):
+        mats = mats.detach().resolve_conj().contiguous()
+        dim = 2 ** mats.shape[2]
+        identity = states is None
+        out = mats.new_empty(mats.shape[0] * dim, dim) if identity else states.detach().resolve_conj().clone()
+        args = _Args(N=out.shape[0], n=mats.shape[2], S=plan.kind.shape[0], identity=int(identity))
+        args.per_group = out.shape[0] // mats.shape[0]
+        args.kind, args.source, args.phase = plan.kind.data_ptr(), plan.source.data_ptr(), plan.phase.data_ptr()
+        args.mats, args.states = mats.data_ptr(), out.data_ptr()
+        _run(fns[0], args)
+        ctx.plan, ctx.fns, ctx.args = plan, fns, args
+        ctx.save_for_backward(mats, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        mats, out = ctx.saved_tensors
+        grad = grad.resolve_conj().contiguous()
+        grad_mats = torch.empty_like(mats)
+        grad_states = torch.empty_like(out) if ctx.needs_input_grad[0] else None
+        args = ctx.args
+        args.grad, args.grad_mats = grad.data_ptr(), grad_mats.data_ptr()
+        args.grad_initial = None if grad_states is None else grad_states.data_ptr()
+        args.mats, args.states = mats.data_ptr(), out.data_ptr()
+        _run(ctx.fns[1], args)
+        return grad_states, grad_mats, None, None
+
+
+def run_rows(mats: torch.Tensor, plan: RunPlan) -> torch.Tensor | None:
+    """The rows ``(K, D, D)`` of a run (``ψ ↦ ψ @ rows``) with Local stages' matrices ``mats``
+    ``(K, L, n, 2, 2)``, or ``None`` where the compiled kernel does not apply (not on the CPU, or
+    not available)."""
+    fns = _kernel(mats.dtype) if mats.device.type == "cpu" else None
+    if fns is None:
+        return None
+    dim = 2 ** mats.shape[2]
+    return _Run.apply(None, mats, plan, fns).view(mats.shape[0], dim, dim)
+
+
+def run_states(states: torch.Tensor, mats: torch.Tensor, plan: RunPlan) -> torch.Tensor | None:
+    """``states`` ``(N, D)`` evolved through a run whose Local stages' matrices are ``mats``
+    ``(N, L, n, 2, 2)`` (one set per state), or ``None`` where the compiled kernel does not apply."""
+    fns = _kernel(mats.dtype) if mats.device.type == "cpu" else None
+    return None if fns is None else _Run.apply(states, mats, plan, fns)
