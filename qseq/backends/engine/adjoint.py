@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .gpu_passes import apply_gather_gpu
 from .program import Dense, Local, Permute, Program
 from .shapes import broadcast_shapes
 from .simulate import (
@@ -37,7 +38,9 @@ from .simulate import (
     apply_on_wires,
     apply_permutation,
     dense_matrix,
+    gpu_gather,
     local_blocks,
+    permutation_table,
 )
 
 __all__ = ["expval_adjoint", "ADJOINT_STATES"]
@@ -85,18 +88,27 @@ class _OnWires:
 
 @dataclass(frozen=True)
 class _Permutation:
-    """``ψ'[i] = phase[i] · ψ[source[i]]`` (constant: no operator tensor, no gradient)."""
+    """``ψ'[i] = phase[i] · ψ[source[i]]`` (constant: no operator tensor, no gradient): by the Triton
+    gather of the map or of its inverse where it applies (:mod:`.gpu_passes`), else through the
+    stage's index tables (made on first use)."""
 
-    source: torch.Tensor
-    phase: torch.Tensor | None
+    stage: Permute
+    tables: Tables
+    n_qubits: int
 
     def apply(self, psi: torch.Tensor) -> torch.Tensor:
-        return apply_permutation(psi, self.source, self.phase)
+        n = self.n_qubits
+        out = apply_gather_gpu(psi, gpu_gather(self.tables, self.stage, n), n)
+        return out if out is not None else apply_permutation(psi, *permutation_table(self.tables, self.stage, n))
 
     def undo(self, psi: torch.Tensor) -> torch.Tensor:
         """The inverse (= adjoint) map: ``out[source[i]] = conj(phase[i]) · ψ[i]``."""
+        fast = apply_gather_gpu(psi, gpu_gather(self.tables, self.stage, self.n_qubits, inverse=True), self.n_qubits)
+        if fast is not None:
+            return fast
+        source, phase = permutation_table(self.tables, self.stage, self.n_qubits)
         out = torch.empty_like(psi)
-        out[..., self.source] = psi if self.phase is None else psi * self.phase.conj()
+        out[..., source] = psi if phase is None else psi * phase.conj()
         return out
 
 
@@ -111,7 +123,7 @@ def _plan(
     ops: list[torch.Tensor] = []
     for stage in stages:
         if isinstance(stage, Permute):
-            steps.append(_Permutation(*tables.per_stage[id(stage)]))
+            steps.append(_Permutation(stage, tables, n))
             continue
         if isinstance(stage, Local):
             shared = math.prod(_lead(groups, stage.groups)) * SHARED_REUSE <= math.prod(lead)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .compiled_run import RunPlan, run_plan, run_rows, run_states
+from .gpu_passes import GPU_BLOCK_MIN_QUBITS, apply_block_gpu, apply_gather_gpu, gather_tables
 from .product import PRODUCT_SAVED_OPS, ProductExpval, ProductTables, product_tables, real_rows
 from .program import Dense, Local, Permute, Program, Stage
 from .shapes import broadcast_shapes
@@ -52,6 +53,7 @@ class Tables:
     prep_order: torch.Tensor | None  # basis permutation from stacking order to wire order (see _prepare)
     prep_axes: tuple[int, ...] | None = None  # the same as an axis permutation, above TABLE_QUBITS
     product: ProductTables | None = None  # the product-state fast path's tables, where it applies
+    gathers: dict[tuple[int, bool], tuple | None] = field(default_factory=dict)  # GPU gathers' tables (gpu_passes)
     runs: dict[tuple[int, ...], RunPlan] = field(default_factory=dict)  # compiled runs' plans, by their stages' ids
 
 
@@ -73,8 +75,9 @@ def _steps(batch, device, cdtype) -> list:
 def make_tables(program: Program, device: torch.device, cdtype: torch.dtype) -> Tables:
     per_stage: dict[int, Any] = {}  # id(stage) -> a Permute's (source, phase), a Dense's angle indices
     for stage in program.stages:
-        if isinstance(stage, Permute):
-            per_stage[id(stage)] = _compose_permutation(program.n_qubits, stage.gates, device, cdtype)
+        if isinstance(stage, Permute):  # large registers on CUDA: made when first needed (gathers need none)
+            if device.type != "cuda" or program.n_qubits < GPU_BLOCK_MIN_QUBITS:
+                per_stage[id(stage)] = _compose_permutation(program.n_qubits, stage.gates, device, cdtype)
         elif isinstance(stage, Dense):
             per_stage[id(stage)] = torch.as_tensor(stage.angles, device=device)
     real = REAL_DTYPE[cdtype]
@@ -262,6 +265,9 @@ def apply_block(psi: torch.Tensor, m: torch.Tensor, first: int, k: int, n_qubits
     The state is viewed as ``(*lead, before, K, after)``; the product is arranged so that the
     matmul's batch is the sample batch, never ``sample × before`` tiny matrices.
     """
+    out = apply_block_gpu(psi, m, first, k, n_qubits)  # large registers on CUDA: one pass, in Triton
+    if out is not None:
+        return out
     size, before, after = 2**k, 2**first, 2 ** (n_qubits - first - k)
     lead = psi.shape[:-1]
     if before == 1:  # leading wires: a plain (batched) matmul, no copies
@@ -335,6 +341,24 @@ def apply_on_wires(psi: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n
     return x.reshape(*out_lead, 2**n_qubits)
 
 
+def permutation_table(tables: Tables, stage: Permute, n_qubits: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A Permute stage's ``(source, phase)`` index tables (``2^n`` entries), made on first use."""
+    if id(stage) not in tables.per_stage:
+        tables.per_stage[id(stage)] = _compose_permutation(n_qubits, stage.gates, tables.device, tables.cdtype)
+    return tables.per_stage[id(stage)]
+
+
+def gpu_gather(tables: Tables, stage: Permute, n_qubits: int, inverse: bool = False):
+    """The Triton gather's tables of a Permute stage (:mod:`.gpu_passes`; ``inverse``: of its inverse),
+    made once per stage and device, or ``None`` where it does not apply."""
+    if tables.device.type != "cuda" or n_qubits < GPU_BLOCK_MIN_QUBITS:
+        return None
+    key = (id(stage), inverse)
+    if key not in tables.gathers:
+        tables.gathers[key] = gather_tables(stage.gates, n_qubits, tables.device, inverse)
+    return tables.gathers[key]
+
+
 def apply_permutation(psi: torch.Tensor, source: torch.Tensor, phase: torch.Tensor | None) -> torch.Tensor:
     """``ψ'[i] = phase[i] · ψ[source[i]]`` (a fused run of CNOT-like gates)."""
     psi = psi[..., source]  # advanced indexing: ~2x faster than index_select on CPU
@@ -347,7 +371,8 @@ def _apply(
     """Apply one stage; ``fused`` marks ``psi`` as the identity's rows (one extra leading dim);
     ``store``: where a stage reading only bound groups may keep what it derives from them."""
     if isinstance(stage, Permute):
-        return apply_permutation(psi, *tables.per_stage[id(stage)])
+        out = apply_gather_gpu(psi, gpu_gather(tables, stage, n_qubits), n_qubits)
+        return out if out is not None else apply_permutation(psi, *permutation_table(tables, stage, n_qubits))
     if isinstance(stage, Local):
         return _apply_local(stage, tables, psi, mats, _lead(groups, stage.groups), n_qubits, fused, store)
     src = _source(groups, stage.groups)
@@ -529,7 +554,7 @@ def _compiled_run(stages, run, tables: Tables, mats: _Matrices, n_qubits: int):
         m = torch.stack([w.expand(*lead, 2, 2) for w in per_wire], dim=-3).unflatten(-3, (-1, n_qubits))
     key = tuple(id(stages[i]) for i in run)
     if key not in tables.runs:
-        gathers = [tables.per_stage[id(stages[i])] for i in run if isinstance(stages[i], Permute)]
+        gathers = [permutation_table(tables, stages[i], n_qubits) for i in run if isinstance(stages[i], Permute)]
         tables.runs[key] = run_plan(kinds, gathers, 2**n_qubits, tables.cdtype)
     return m, tables.runs[key]
 

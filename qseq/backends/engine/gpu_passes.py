@@ -1,0 +1,164 @@
+"""Passes over a large state on CUDA, each one read and one write: Triton kernels.
+
+Above about 18 qubits a gate pass is bound by memory: the floor is one read and one write of the
+state. Two kinds of pass have kernels here: 4-wire blocks (:func:`apply_block_gpu`) and runs of
+CNOT and SWAP gates (:func:`apply_gather_gpu`).
+
+**Blocks.** :func:`~.simulate.apply_block` in torch operations arranges each 16 × 16 block as a batched
+matmul, which for blocks in the middle of the register needs the block's axis moved to the front
+and back (two more passes), and otherwise runs cuBLAS on many thin products — measured at 3–4× the
+floor per block on an H200. This kernel reads each group of 16 amplitudes that the block mixes
+(the block's wires varying, the others fixed) once, as 64-bit words, multiplies it by the block in
+registers (four real 16 × 16 products on the tensor cores in three TF32 passes, float32 accuracy)
+and writes it once, wherever the block sits: 1.4–1.6× the floor at 26–28 qubits.
+
+**Gathers.** A run of CNOT and SWAP gates permutes basis states by a map that is linear over
+GF(2): the source of amplitude ``i`` is the XOR of the sources of ``i``'s set bits. Instead of torch's
+gather through a table of ``2^n`` int64 indices (8 more bytes read per amplitude, and measured at
+4.7× the floor at 28 qubits), the kernel reads the source from two small tables — one for the low 10
+bits of ``i``, one for the others (``2^(n-10)`` entries, 1 MB at 28 qubits) — and XORs them.
+
+Both apply to complex64 states on CUDA without autograd (forward passes without gradients and the
+adjoint method's sweeps); everything else takes the torch path. Triton ships with PyTorch's CUDA
+builds; without it both functions answer ``None``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+
+__all__ = ["apply_block_gpu", "apply_gather_gpu", "gather_tables", "GPU_BLOCK_MIN_QUBITS"]
+
+#: Smallest register whose blocks go through the kernel: below it a state fits the GPU's caches and
+#: torch's batched products are not bound by memory.
+GPU_BLOCK_MIN_QUBITS = 18
+_K = 16  # the block's size: 4 wires
+_TILE = 128  # groups of 16 amplitudes per program
+_LOW = 10  # bits of the gather's low table: 1,024 amplitudes per program
+
+
+@functools.cache
+def _kernel():
+    """The compiled Triton kernel, or ``None`` without Triton."""
+    try:
+        import triton
+        import triton.language as tl
+    except ImportError:
+        return None
+
+    @triton.jit
+    def block_kernel(psi, out, m, groups, after, m_stride, TILE: tl.constexpr, K: tl.constexpr):
+        g = tl.program_id(0) * TILE + tl.arange(0, TILE)  # group: the amplitudes with the other wires fixed
+        sample = tl.program_id(1)
+        keep = g < groups
+        base = (g // after) * (K * after) + g % after  # the group's amplitude with the block's wires at 0
+        j = tl.arange(0, K)
+        idx = sample.to(tl.int64) * groups * K + base.to(tl.int64)[:, None] + (j * after)[None, :]
+        z = tl.load(psi + idx, mask=keep[:, None], other=0)  # one 64-bit word per amplitude: (re, im)
+        re = (z & 0xFFFFFFFF).to(tl.uint32).to(tl.float32, bitcast=True)
+        im = (z >> 32).to(tl.uint32).to(tl.float32, bitcast=True)
+        i = tl.arange(0, K)
+        mt = m + sample * m_stride + 2 * (i[None, :] * K + j[:, None])  # mt[j, i] = m[i, j]
+        mre, mim = tl.load(mt), tl.load(mt + 1)
+        out_re = tl.dot(re, mre, input_precision="tf32x3") - tl.dot(im, mim, input_precision="tf32x3")
+        out_im = tl.dot(re, mim, input_precision="tf32x3") + tl.dot(im, mre, input_precision="tf32x3")
+        word = out_re.to(tl.uint32, bitcast=True).to(tl.int64) | (out_im.to(tl.uint32, bitcast=True).to(tl.int64) << 32)
+        tl.store(out + idx, word, mask=keep[:, None])
+
+    @triton.jit
+    def gather_kernel(psi, out, low, high, dim, TILE: tl.constexpr):
+        tile = tl.program_id(0)
+        offset = tl.program_id(1).to(tl.int64) * dim
+        source = tl.load(high + tile) ^ tl.load(low + tl.arange(0, TILE))
+        z = tl.load(psi + offset + source.to(tl.int64))
+        tl.store(out + offset + tile.to(tl.int64) * TILE + tl.arange(0, TILE), z)
+
+    return block_kernel, gather_kernel
+
+
+def _usable(psi: torch.Tensor, n_qubits: int, *tensors: torch.Tensor) -> bool:
+    return (
+        psi.is_cuda
+        and psi.dtype == torch.complex64
+        and n_qubits >= GPU_BLOCK_MIN_QUBITS
+        and not (torch.is_grad_enabled() and any(t.requires_grad for t in (psi, *tensors)))
+        and _kernel() is not None
+    )
+
+
+def apply_block_gpu(psi: torch.Tensor, m: torch.Tensor, first: int, k: int, n_qubits: int) -> torch.Tensor | None:
+    """``m`` ``(*lead_m, 16, 16)`` applied to wires ``first..first+3`` of ``psi`` ``(*lead, 2^n)`` by
+    the Triton kernel, or ``None`` where it does not apply (see the module docstring)."""
+    if k != 4 or m.dtype != torch.complex64 or not _usable(psi, n_qubits, m):
+        return None
+    lead = torch.broadcast_shapes(psi.shape[:-1], m.shape[:-2])  # the output's, as torch's path gives it
+    samples, m_samples = psi.numel() >> n_qubits, m.numel() // (_K * _K)
+    if samples != math.prod(lead) or m_samples not in (1, samples):  # the state would broadcast: torch's path
+        return None
+    psi = psi.resolve_conj().contiguous()
+    m = m.resolve_conj().contiguous()
+    out = torch.empty(*lead, psi.shape[-1], dtype=psi.dtype, device=psi.device)
+    after = 2 ** (n_qubits - first - k)
+    groups = 2 ** (n_qubits - k)
+    grid = (-(-groups // _TILE), samples)
+    _kernel()[0][grid](
+        psi.view(torch.int64), out.view(torch.int64), torch.view_as_real(m), groups, after,
+        0 if m_samples == 1 else 2 * _K * _K, TILE=_TILE, K=_K,
+    )  # fmt: skip
+    return out
+
+
+def _gate_source(x: int, gate, n: int, inverse: bool) -> int:
+    """The index whose amplitude one phased-permutation gate (``inverse``: its inverse) moves to ``x``."""
+    wires, sigma, _ = gate
+    k = len(wires)
+    local = sum(((x >> (n - 1 - w)) & 1) << (k - 1 - pos) for pos, w in enumerate(wires))
+    j = int(sigma[local] if inverse else np.argsort(sigma)[local])
+    for pos, w in enumerate(wires):
+        x = (x & ~(1 << (n - 1 - w))) | (((j >> (k - 1 - pos)) & 1) << (n - 1 - w))
+    return x
+
+
+def gather_tables(gates, n: int, device, inverse: bool = False) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(low (2^10,), high (2^(n-10),))`` int32 source tables of a run of phased-permutation
+    ``gates`` (:class:`~.program.Permute`; ``inverse``: of its inverse), or ``None`` unless every gate
+    is phase-free and linear over GF(2) (CNOT, SWAP) and ``n`` is at least
+    :data:`GPU_BLOCK_MIN_QUBITS`."""
+    if n < GPU_BLOCK_MIN_QUBITS or n > 30:
+        return None
+    for _, sigma, g in gates:
+        size = len(sigma)
+        if not np.allclose(g, 1) or any(sigma[a ^ b] != sigma[a] ^ sigma[b] for a in range(size) for b in range(size)):
+            return None
+
+    def source(x: int) -> int:  # through the last gate first (the inverse: the first gate first)
+        for gate in gates if inverse else reversed(gates):
+            x = _gate_source(x, gate, n, inverse)
+        return x
+
+    columns = [source(1 << b) for b in range(n)]
+
+    def table(bits: list[int]) -> torch.Tensor:
+        values = np.zeros(1, dtype=np.int64)
+        for column in bits:
+            values = np.concatenate([values, values ^ column])
+        return torch.as_tensor(values.astype(np.int32), device=device)
+
+    return table(columns[:_LOW]), table(columns[_LOW:])
+
+
+def apply_gather_gpu(psi: torch.Tensor, tables: tuple[torch.Tensor, torch.Tensor] | None, n_qubits: int):
+    """``ψ'[i] = ψ[source(i)]`` for the run whose :func:`gather_tables` are ``tables``, by the Triton
+    kernel, or ``None`` where it does not apply."""
+    if tables is None or not _usable(psi, n_qubits):
+        return None
+    psi = psi.resolve_conj().contiguous()
+    out = torch.empty_like(psi)
+    dim = psi.shape[-1]
+    grid = (dim >> _LOW, psi.numel() // dim)
+    _kernel()[1][grid](psi.view(torch.int64), out.view(torch.int64), tables[0], tables[1], dim, TILE=1 << _LOW)
+    return out
