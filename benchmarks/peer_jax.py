@@ -9,9 +9,14 @@ on ``o ⊙ tanh c`` as a second, and ``Linear(4 → 1)`` on the last step; float
 out in JAX) — the fastest form we know for PennyLane, two QNode calls per time step as in qseq.
 The time of the first (compiling) call is reported apart from the steady step.
 
+With ``--forward`` it measures instead the per-sample forward pass of ``chen_vqc(n, 2)`` (batch 256,
+float32 angles, ⟨Z⟩ on every wire): the PennyLane QNode with the JAX interface under ``jax.jit``
+against ``qseq.backends.get("torch")`` without gradients.
+
 Run (needs ``pip install 'qseq[bench]'``: ``jax[cpu]`` beside PennyLane)::
 
     OMP_NUM_THREADS=1 python benchmarks/peer_jax.py [--device cpu|cuda] [--batches 32 256]
+    OMP_NUM_THREADS=1 python benchmarks/peer_jax.py --forward [--qubits 4 8]
 """
 
 from __future__ import annotations
@@ -32,12 +37,10 @@ SEQ_LEN, N_QUBITS, HIDDEN = 8, 4, 3
 
 def pennylane_jax_step(batch: int):
     """``(jitted step, its arguments)`` of the PennyLane + JAX paper-QLSTM training step."""
-    import jax
     import jax.numpy as jnp
     import pennylane as qml
 
-    if not hasattr(jax.core, "is_concrete"):  # removed in JAX 0.11, still called by PennyLane 0.45
-        jax.core.is_concrete = lambda x: not isinstance(x, jax.core.Tracer)
+    jax = _jax()
     circuit = chen_vqc(N_QUBITS, 2)
     qnode = qml.QNode(to_pennylane(circuit), qml.device("default.qubit", wires=N_QUBITS), interface="jax")
 
@@ -110,6 +113,42 @@ def peer_ms(batch: int) -> tuple[float, float]:
     return compile_s, per_call_ms(one, torch.device("cpu"))
 
 
+def _jax():
+    import jax
+
+    if not hasattr(jax.core, "is_concrete"):  # removed in JAX 0.11, still called by PennyLane 0.45
+        jax.core.is_concrete = lambda x: not isinstance(x, jax.core.Tracer)
+    return jax
+
+
+def forward_rows(qubits: list[int], batch: int, device: torch.device) -> list[str]:
+    """Per-sample forward of ``chen_vqc(n, 2)``: PennyLane + JAX jit against qseq, one row per ``n``."""
+    import jax.numpy as jnp
+    import pennylane as qml
+
+    from qseq.backends import get
+
+    jax = _jax()
+    rows = []
+    for n in qubits:
+        circuit = chen_vqc(n, 2)
+        qnode = qml.QNode(to_pennylane(circuit), qml.device("default.qubit", wires=n), interface="jax")
+        run = jax.jit(lambda p, qnode=qnode: jnp.stack(qnode(p), axis=-1))
+        params = jax.random.uniform(jax.random.PRNGKey(n), (batch, circuit.n_params), jnp.float32, 0, 6.28)
+        start = time.perf_counter()
+        want = run(params).block_until_ready()
+        compile_s = time.perf_counter() - start
+        peer = per_call_ms(lambda run=run, params=params: run(params).block_until_ready(), torch.device("cpu"))
+        backend, x = get("torch"), torch.as_tensor(jax.device_get(params)).to(device)
+        with torch.no_grad():
+            got = backend.expval(circuit, x)
+            ours = per_call_ms(lambda b=backend, c=circuit, x=x: b.expval(c, x), device)
+        error = float(abs(got.cpu() - torch.as_tensor(jax.device_get(want))).max())
+        rows.append(f"| {n} | {peer:.3f} | {compile_s:.1f} | {ours:.3f} | {error:.1e} | {peer / ours:.2f}x |")
+        print(rows[-1], flush=True)
+    return rows
+
+
 def first_step_s(batch: int, device: torch.device) -> float:
     """Seconds from building the model to the end of qseq's first training step, in a fresh process's
     state: compiled kernels built anew in an empty cache directory (:mod:`qseq._native`)."""
@@ -139,11 +178,30 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu", help="where qseq runs; JAX uses its default backend")
     ap.add_argument("--batches", type=int, nargs="+", default=[32, 256])
+    ap.add_argument("--forward", action="store_true", help="the per-sample forward pass instead of the step")
+    ap.add_argument("--qubits", type=int, nargs="+", default=[4, 8], help="registers of --forward")
     args = ap.parse_args()
-    import jax
+    jax = _jax()
     import pennylane
 
     device = torch.device(args.device)
+    if args.forward:
+        lines = [
+            f"### Per-sample forward: qseq vs PennyLane + JAX jit on {device.type.upper()} "
+            "(`benchmarks/peer_jax.py --forward`)",
+            "",
+            f"{setting(device)}, JAX {jax.__version__} ({jax.default_backend()}), PennyLane {pennylane.__version__}. "
+            "`chen_vqc(n, 2)`, batch 256 of per-sample float32 angles, ⟨Z⟩ on every wire, no gradients: the "
+            'QNode (`default.qubit`, JAX interface) under `jax.jit` against `qseq.backends.get("torch")` '
+            "(complex64); ms per call (median), all in one run.",
+            "",
+            "| qubits | PennyLane + JAX jit ms | its first call s | qseq ms | max abs diff | qseq vs peer |",
+            "|--:|--:|--:|--:|--:|--:|",
+            *forward_rows(args.qubits, 256, device),
+        ]
+        write_section(f"peer-jax-forward-{device.type}", "\n".join(lines))
+        print("\n".join(lines))
+        return
     cuda = device.type == "cuda"
     lines = [
         f"### Paper-QLSTM step: qseq vs PennyLane + JAX jit on {device.type.upper()} (`benchmarks/peer_jax.py`)",
