@@ -17,7 +17,7 @@
  * All sizes are small (registers up to 10 qubits); one call runs the whole sequence on one thread,
  * replacing a few hundred tensor operations per time step. Compiled twice by qseq._native, with
  * and without QSEQ_FLOAT; the entry points take one struct of sizes and pointers
- * (qseq/models/fused.py builds it).
+ * (qseq/models/fused_native.py builds it).
  */
 #include <math.h>
 #include <stdlib.h>
