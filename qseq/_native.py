@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["load", "kernel_functions", "enabled", "cache_dir", "library_path"]
+__all__ = ["load", "kernel_functions", "call", "enabled", "cache_dir", "library_path"]
 
 #: Each kernel is built once per precision: ``(function-name suffix, preprocessor defines)``.
 _PRECISIONS = {
@@ -36,7 +36,9 @@ _PRECISIONS = {
     torch.float64: ("f64", ()),
     torch.complex128: ("f64", ()),
 }
-_FLAGS = ("-O3", "-march=native", "-std=gnu11", "-shared", "-fPIC")
+#: The header every kernel includes (``#include "_native.h"``): precision, vectors, entry-point names.
+_HEADER = Path(__file__).with_name("_native.h")
+_FLAGS = ("-O3", "-march=native", "-std=gnu11", "-shared", "-fPIC", f"-I{_HEADER.parent}")
 _LOCK = threading.Lock()
 
 
@@ -91,8 +93,8 @@ def _warn_once(message: str) -> None:
 
 def library_path(source: Path, defines: tuple[str, ...], compiler: str) -> Path:
     """Where the library built from ``source`` with ``defines`` by ``compiler`` is cached: the name
-    holds a hash of the source, compiler, flags, defines and CPU."""
-    key = "\0".join([source.read_text(), compiler, " ".join(_FLAGS), *defines, _cpu()])
+    holds a hash of the source, the shared header, compiler, flags, defines and CPU."""
+    key = "\0".join([source.read_text(), _HEADER.read_text(), compiler, " ".join(_FLAGS), *defines, _cpu()])
     return cache_dir() / f"{source.stem}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.so"
 
 
@@ -147,9 +149,20 @@ def kernel_functions(source: Path, dtype: torch.dtype, names: tuple[str, ...], a
         return None
     suffix, defines = _PRECISIONS[dtype]
     lib = load(source, defines)
-    if lib is None:
-        return None
-    fns = tuple(getattr(lib, f"{name}_{suffix}") for name in names)
+    return None if lib is None else _functions(lib, tuple(f"{name}_{suffix}" for name in names), args)
+
+
+@functools.cache
+def _functions(lib: ctypes.CDLL, names: tuple[str, ...], args: type) -> tuple:
+    """``lib``'s functions ``names`` with their signature set (once per loaded library)."""
+    fns = tuple(getattr(lib, name) for name in names)
     for fn in fns:
         fn.argtypes, fn.restype = [ctypes.POINTER(args)], ctypes.c_int
     return fns
+
+
+def call(fn, args: ctypes.Structure, what: str) -> None:
+    """Run the kernel function ``fn`` on ``args``; a nonzero status (its scratch memory could not be
+    allocated) is a ``MemoryError`` naming ``what``."""
+    if fn(ctypes.byref(args)) != 0:
+        raise MemoryError(f"{what} could not allocate its scratch memory")

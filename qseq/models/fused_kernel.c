@@ -19,23 +19,7 @@
  * and without QSEQ_FLOAT; the entry points take one struct of sizes and pointers
  * (qseq/models/fused_native.py builds it).
  */
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-
-#ifdef QSEQ_FLOAT /* the elementary functions in the precision of real */
-typedef float real;
-#define SQRT sqrtf
-#define EXP expf
-#define TANH tanhf
-#define SUFFIX f32
-#else
-typedef double real;
-#define SQRT sqrt
-#define EXP exp
-#define TANH tanh
-#define SUFFIX f64
-#endif
+#include "_native.h"
 
 typedef struct {
     int T, B, I, H, n, K2, readout, keep_steps; /* sizes; K2 circuits in the hidden bank (1 or 2) */
@@ -54,14 +38,7 @@ typedef struct {
 /* y (rows x N, row stride ldy) = x (rows x K, row stride ldx) @ w (K x N, row stride ldw). Blocks of
    4 rows x 2 vectors of columns are accumulated in registers over all of K (GNU C vector types, so
    the compiler emits SIMD code for any target); the edges take a plain loop. */
-typedef real vec __attribute__((vector_size(32)));
-enum { VL = sizeof(vec) / sizeof(real), CW = 2 * VL };
-
-static inline vec load(const real *p) {
-    vec v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+enum { CW = 2 * VL }; /* columns of a register block */
 
 static void gemm(int rows, int K, int N, const real *restrict x, int ldx, const real *restrict w, int ldw,
                  real *restrict y, int ldy) {
@@ -223,10 +200,7 @@ static void state_backward(int n, const real *p, const real *G, const real *alph
     }
 }
 
-#define NAME2(a, b) a##_##b
-#define NAME(a, b) NAME2(a, b)
-
-int NAME(qlstm_forward, SUFFIX)(const qlstm_args *A) {
+int NAME(qlstm_forward)(const qlstm_args *A) {
     const int T = A->T, B = A->B, I = A->I, H = A->H, n = A->n, K2 = A->K2, IH = I + H;
     const int D = 1 << n, D2 = 2 * D, out_size = A->readout ? n : H;
     real *scratch = malloc(sizeof(real) * (size_t)(4 * n + 4 * n + K2 * n));
@@ -294,7 +268,7 @@ int NAME(qlstm_forward, SUFFIX)(const qlstm_args *A) {
     return 0;
 }
 
-int NAME(qlstm_backward, SUFFIX)(const qlstm_args *A) {
+int NAME(qlstm_backward)(const qlstm_args *A) {
     const int T = A->T, B = A->B, I = A->I, H = A->H, n = A->n, K2 = A->K2, IH = I + H;
     const int D = 1 << n, D2 = 2 * D, out_size = A->readout ? n : H;
     real *buf = malloc(sizeof(real) * ((size_t)B * (H + n + D2) + 6 * D + 12 * n + K2 * n + 4 * n + n + IH));

@@ -83,56 +83,44 @@ class NativeLayer(NamedTuple):
             if w_gates.shape[1] != w_hidden.shape[1]:  # one row stride for both
                 both = torch.cat([w_gates, w_hidden], dim=1)
                 w_gates, w_hidden = both[:, : w_gates.shape[1]], both[:, w_gates.shape[1] :]
-        return cls(
-            w_gates,
-            w_hidden,
-            tables.scale.reshape(-1).contiguous(),
-            tables.trig.sin(),
-            tables.phase[:, 0].mul(-2).contiguous(),
-            tables.readout[::2].contiguous(),
-            hidden_size,
-            readout,
-        )
+        alpha = tables.scale.view(-1)
+        return cls(w_gates, w_hidden, alpha, tables.trig_sin, tables.has_rz, tables.diagonal, hidden_size, readout)
 
 
-def _sizes(layer: NativeLayer, x: torch.Tensor, keep_steps: bool) -> dict:
-    n = layer.alpha.shape[0]
-    return dict(
-        T=x.shape[0], B=x.shape[1], I=x.shape[2], H=layer.hidden_size, n=n,
+def _layer_args(layer: NativeLayer, steps: int, batch: int, inputs: int, keep_steps: bool) -> _Args:
+    """The kernel's arguments with the sizes and the layer's constant inputs filled in."""
+    args = _Args(
+        T=steps, B=batch, I=inputs, H=layer.hidden_size, n=layer.alpha.shape[0],
         K2=layer.wh.shape[1] // layer.wh.shape[0], readout=int(layer.readout), keep_steps=int(keep_steps),
         ldw=layer.wg.stride(0),
     )  # fmt: skip
-
-
-def _check(code: int, what: str) -> None:
-    if code != 0:
-        raise MemoryError(f"the fused QLSTM kernel's {what} pass could not allocate its scratch memory")
+    for name in ("wg", "wh", "alpha", "off", "hz", "obs"):
+        setattr(args, name, _ptr(getattr(layer, name)))
+    return args
 
 
 def native_forward(fns, layer: NativeLayer, x, h0, c0, keep, proj_w, proj_b, keep_steps: bool):
     """``(ys (T, B, H or n), h_T, c_T, NativeSteps or None)``: the layer's forward pass in one call.
     Shapes as in :func:`qseq.models.fused.qlstm_layer`; ``keep`` ``(T, B)`` or ``None``."""
-    sizes = _sizes(layer, x, keep_steps)
-    T, B, n, k2 = sizes["T"], sizes["B"], sizes["n"], sizes["K2"]
-    d2, ih = layer.wg.shape[0], sizes["I"] + sizes["H"]
-    slots = T if keep_steps else 1
+    length, batch, width = x.shape
+    n, d2 = layer.alpha.shape[0], layer.wg.shape[0]
+    args = _layer_args(layer, length, batch, width, keep_steps)
+    slots = length if keep_steps else 1
     new = x.new_empty
     steps = NativeSteps(
-        new(slots, B, ih), new(slots, B, n), new(slots, B, d2), new(slots, B, 4 * d2), new(slots, B, n),
-        new(slots, B, 4, n), new(slots, B, n), new(slots, B, n), new(slots, B, d2), new(slots, B, k2 * d2),
+        new(slots, batch, width + layer.hidden_size), new(slots, batch, n), new(slots, batch, d2),
+        new(slots, batch, 4 * d2), new(slots, batch, n), new(slots, batch, 4, n), new(slots, batch, n),
+        new(slots, batch, n), new(slots, batch, d2), new(slots, batch, args.K2 * d2),
     )  # fmt: skip
-    ys = new(T, B, n if layer.readout else layer.hidden_size)
-    h, c = new(B, layer.hidden_size), new(B, n)
+    ys = new(length, batch, n if layer.readout else layer.hidden_size)
+    h, c = new(batch, layer.hidden_size), new(batch, n)
     inputs = [t if t is None else t.detach().contiguous() for t in (x, h0, c0, keep, proj_w, proj_b)]
-    args = _Args(**sizes)
     for name, t in zip(("x", "h0", "c0", "keep", "proj_w", "proj_b"), inputs, strict=True):
         setattr(args, name, _ptr(t))
-    for name in ("wg", "wh", "alpha", "off", "hz", "obs"):
-        setattr(args, name, _ptr(getattr(layer, name)))
     args.ys, args.h, args.c = _ptr(ys), _ptr(h), _ptr(c)
     for name, t in zip(NativeSteps._fields, steps, strict=True):
         setattr(args, name, _ptr(t))
-    _check(fns[0](ctypes.byref(args)), "forward")
+    _native.call(fns[0], args, "the fused QLSTM kernel's forward pass")
     return ys, h, c, (steps if keep_steps else None)
 
 
@@ -140,25 +128,19 @@ def native_backward(fns, layer: NativeLayer, steps: NativeSteps, keep, proj_w, g
     """``(gx (T, B, I), gh0 (B, H), gc0 (B, n), gy_g (T, B, 4·2D), gy_h (T, B, K2·2D), gp (T, B, n))``:
     the gradients of the inputs, the evolved states' gradients (for the unitaries') and the encoded
     values' (for the projection's), from one call."""
-    T, B = steps.v.shape[:2]
-    sizes = dict(
-        T=T, B=B, I=steps.v.shape[2] - layer.hidden_size, H=layer.hidden_size, n=steps.p.shape[2],
-        K2=layer.wh.shape[1] // layer.wh.shape[0], readout=int(layer.readout), keep_steps=1, ldw=layer.wg.stride(0),
-    )  # fmt: skip
+    length, batch = steps.v.shape[:2]
+    args = _layer_args(layer, length, batch, steps.v.shape[2] - layer.hidden_size, True)
     new = steps.v.new_empty
-    gx, gh0, gc0 = new(T, B, sizes["I"]), new(B, sizes["H"]), new(B, sizes["n"])
+    gx, gh0, gc0 = new(length, batch, args.I), new(batch, layer.hidden_size), new(batch, args.n)
     gy_g, gy_h, gp = new(steps.y_g.shape), new(steps.y_h.shape), new(steps.p.shape)
     wgT, whT = layer.wg.T.contiguous(), layer.wh.T.contiguous()
     grads = [t if t is None else t.detach().contiguous() for t in (grad_ys, grad_h, grad_c)]
     keep, proj_w = (t if t is None else t.detach().contiguous() for t in (keep, proj_w))
-    args = _Args(**sizes)
-    for name in ("wg", "wh", "alpha", "off", "hz", "obs"):
-        setattr(args, name, _ptr(getattr(layer, name)))
     args.wgT, args.whT, args.keep, args.proj_w = _ptr(wgT), _ptr(whT), _ptr(keep), _ptr(proj_w)
     for name, t in zip(NativeSteps._fields, steps, strict=True):
         setattr(args, name, _ptr(t))
     args.grad_ys, args.grad_h, args.grad_c = (_ptr(t) for t in grads)
     for name, t in zip(("gx", "gh0", "gc0", "gy_g", "gy_h", "gp"), (gx, gh0, gc0, gy_g, gy_h, gp), strict=True):
         setattr(args, name, _ptr(t))
-    _check(fns[1](ctypes.byref(args)), "backward")
+    _native.call(fns[1], args, "the fused QLSTM kernel's backward pass")
     return gx, gh0, gc0, gy_g, gy_h, gp

@@ -16,16 +16,7 @@
  * Complex numbers are interleaved (re, im) pairs of real. Compiled by qseq._native with and
  * without QSEQ_FLOAT.
  */
-#include <stdlib.h>
-#include <string.h>
-
-#ifdef QSEQ_FLOAT
-typedef float real;
-#define SUFFIX f32
-#else
-typedef double real;
-#define SUFFIX f64
-#endif
+#include "_native.h"
 
 typedef struct {
     int N, n, S, per_group;  /* states, wires, stages, states per matrix group */
@@ -43,21 +34,12 @@ typedef struct {
 /* Complex arithmetic on GNU C vectors of VC interleaved complex numbers: with SWAP exchanging each
    (re, im) pair and ALT = (-1, 1, -1, 1, ...), m a = Re m * a + Im m * ALT * SWAP(a). Wires whose
    pairs are at least VC amplitudes apart take the vector loop, the last wires a scalar one. */
-typedef real vec __attribute__((vector_size(32)));
-enum { VL = sizeof(vec) / sizeof(real), VC = VL / 2 };
+enum { VC = VL / 2 };
 #ifdef QSEQ_FLOAT
 #define SWAP(a) __builtin_shufflevector(a, a, 1, 0, 3, 2, 5, 4, 7, 6)
 #else
 #define SWAP(a) __builtin_shufflevector(a, a, 1, 0, 3, 2)
 #endif
-
-static inline vec load(const real *p) {
-    vec v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void store(real *p, vec v) { memcpy(p, &v, sizeof v); }
 
 static inline vec alt(void) {
     vec a;
@@ -148,10 +130,7 @@ static int count_local(const run_args *A) {
     return L;
 }
 
-#define NAME2(a, b) a##_##b
-#define NAME(a, b) NAME2(a, b)
-
-int NAME(run_forward, SUFFIX)(const run_args *A) {
+int NAME(run_forward)(const run_args *A) {
     const int n = A->n, D = 1 << n, L = count_local(A);
     real *tmp = malloc(sizeof(real) * 2 * D);
     if (!tmp) return 1;
@@ -176,7 +155,7 @@ int NAME(run_forward, SUFFIX)(const run_args *A) {
     return 0;
 }
 
-int NAME(run_backward, SUFFIX)(const run_args *A) {
+int NAME(run_backward)(const run_args *A) {
     const int n = A->n, D = 1 << n, L = count_local(A), P = A->S - L;
     real *v = malloc(sizeof(real) * 6 * D);
     if (!v) return 1;

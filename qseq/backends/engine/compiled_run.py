@@ -64,11 +64,6 @@ def run_plan(kinds: list[int], gathers: list[tuple[torch.Tensor, torch.Tensor | 
     return RunPlan(torch.tensor(kinds, dtype=torch.int32), source.to(torch.int64).contiguous(), phase)
 
 
-def _run(fn, args: _Args) -> None:
-    if fn(ctypes.byref(args)) != 0:
-        raise MemoryError("the compiled run kernel could not allocate its scratch memory")
-
-
 class _Run(torch.autograd.Function):
     """``(states (N, D) or None, mats (G, L, n, 2, 2), plan, kernel) -> final states (N, D)``; with
     ``states=None`` the initial states are the identity's rows, ``D`` per matrix group."""
@@ -83,7 +78,7 @@ class _Run(torch.autograd.Function):
         args.per_group = out.shape[0] // mats.shape[0]
         args.kind, args.source, args.phase = plan.kind.data_ptr(), plan.source.data_ptr(), plan.phase.data_ptr()
         args.mats, args.states = mats.data_ptr(), out.data_ptr()
-        _run(fns[0], args)
+        _native.call(fns[0], args, "the compiled run's forward pass")
         ctx.plan, ctx.fns, ctx.args = plan, fns, args
         ctx.save_for_backward(mats, out)
         return out
@@ -98,7 +93,7 @@ class _Run(torch.autograd.Function):
         args.grad, args.grad_mats = grad.data_ptr(), grad_mats.data_ptr()
         args.grad_initial = None if grad_states is None else grad_states.data_ptr()
         args.mats, args.states = mats.data_ptr(), out.data_ptr()
-        _run(ctx.fns[1], args)
+        _native.call(ctx.fns[1], args, "the compiled run's backward pass")
         return grad_states, grad_mats, None, None
 
 

@@ -84,6 +84,10 @@ class ProductTables:
         log_trig: ``(n, 2)`` the first two columns of ``trig`` (the log-domain form needs no derivatives).
         log_grad: ``(4D, 3n)``: maps ``[∂L/∂ψ ⊙ ψ, flip(∂L/∂ψ) ⊙ ψ]`` (interleaved; ``flip`` swaps each
             ``(re, im)`` pair) to the gradient of ``[log m, b]``.
+        trig_sin: ``(n, 4)`` ``sin(trig)``: ``[sin c_0, sin c_1, cos c_0, cos c_1]`` per wire.
+        has_rz: ``(n,)`` 1 where the wire has RZ, else 0.
+        diagonal: ``(D, n_obs)`` the ±1 table of the Z words, one row per amplitude.
+        (The last three are the per-wire form a compiled layer reads: :mod:`qseq.models.fused_native`.)
     """
 
     ry: torch.Tensor | slice
@@ -100,6 +104,9 @@ class ProductTables:
     log_bias: torch.Tensor
     log_trig: torch.Tensor
     log_grad: torch.Tensor
+    trig_sin: torch.Tensor
+    has_rz: torch.Tensor
+    diagonal: torch.Tensor
 
 
 def _wire_gates(names: tuple[str, ...]) -> tuple[bool, int | None, int | None] | None:
@@ -145,6 +152,7 @@ def product_tables(program: Program, device: torch.device, real: torch.dtype) ->
     phase = (bits - 0.5) * has_rz[:, None]
     phase_grad = np.stack([-phase.T, phase.T], axis=1).reshape(2 * d, n)
     table = np.repeat(readout.diagonal[:, readout.order], 2, axis=0)  # (2D, n_obs), in observable order
+    trig = np.concatenate([offsets, offsets + math.pi / 2], axis=1)
     select = np.zeros((2 * n, d))  # log m_q(s) enters the amplitudes whose bit q is s
     for s in (0, 1):
         select[s::2] = bits == s
@@ -162,7 +170,7 @@ def product_tables(program: Program, device: torch.device, real: torch.dtype) ->
     return ProductTables(
         ry=_index(ry, device),
         rz=_index(rz, device),
-        trig=t(np.concatenate([offsets, offsets + math.pi / 2], axis=1)),
+        trig=t(trig),
         scale=t(scale[:, None]),
         phase=t(phase),
         phase_grad=t(phase_grad),
@@ -174,6 +182,9 @@ def product_tables(program: Program, device: torch.device, real: torch.dtype) ->
         log_bias=t(log_bias),
         log_trig=t(offsets),
         log_grad=t(log_grad),
+        trig_sin=t(np.sin(trig)),
+        has_rz=t(has_rz),
+        diagonal=t(table[::2]),
     )
 
 
