@@ -44,6 +44,10 @@ class GateSpec:
         shift_rule: the parameter-shift rule of each of its angles, ``((c_1, s_1), ...)`` with
             ``∂f/∂θ = Σ_k c_k f(θ + s_k)`` exactly (every angle of a gate here enters as one
             rotation ``exp(-iθG/2)``, so one rule serves all of them); empty for fixed gates.
+        axes: for a single-qubit gate that is a product of Pauli rotations, the axis of each angle
+            in order: the matrix is ``R_{axes[k-1]}(θ_{k-1}) ⋯ R_{axes[0]}(θ_0)`` with
+            ``R_a(θ) = exp(-iθσ_a/2)`` (``"ZYZ"`` for ``Rot``). Compiled kernels build the matrices
+            from this form; empty for other gates.
     """
 
     name: str
@@ -54,6 +58,7 @@ class GateSpec:
     pennylane: str
     qasm3: str | None
     shift_rule: tuple[tuple[float, float], ...] = ()
+    axes: str = ""
 
     @property
     def parametric(self) -> bool:
@@ -143,10 +148,10 @@ GATES: dict[str, GateSpec] = {
         GateSpec("Z", 1, 0, _const([[1, 0], [0, -1]]), "z", "PauliZ", "z"),
         GateSpec("S", 1, 0, _const([[1, 0], [0, 1j]]), "s", "S", "s"),
         GateSpec("T", 1, 0, _const([[1, 0], [0, _T]]), "t", "T", "t"),
-        GateSpec("RX", 1, 1, _rx, "rx", "RX", "rx", _TWO_TERM),
-        GateSpec("RY", 1, 1, _ry, "ry", "RY", "ry", _TWO_TERM),
-        GateSpec("RZ", 1, 1, _rz, "rz", "RZ", "rz", _TWO_TERM),
-        GateSpec("Rot", 1, 3, _rot, None, "Rot", None, _TWO_TERM),
+        GateSpec("RX", 1, 1, _rx, "rx", "RX", "rx", _TWO_TERM, "X"),
+        GateSpec("RY", 1, 1, _ry, "ry", "RY", "ry", _TWO_TERM, "Y"),
+        GateSpec("RZ", 1, 1, _rz, "rz", "RZ", "rz", _TWO_TERM, "Z"),
+        GateSpec("Rot", 1, 3, _rot, None, "Rot", None, _TWO_TERM, "ZYZ"),
         GateSpec("CNOT", 2, 0, _const([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]), "cx", "CNOT", "cx"),
         GateSpec("CZ", 2, 0, _const([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, -1]]), "cz", "CZ", "cz"),
         GateSpec(

@@ -3,7 +3,8 @@
 ``TorchBackend`` is a thin class over the functional core in :mod:`qseq.backends.engine`: it compiles
 each circuit once (:func:`~qseq.backends.engine.compile_circuit`), keeps device tables per
 (device, dtype), and runs the product-state fast path (:func:`~qseq.backends.engine.expval_product`)
-where it applies, else :func:`~qseq.backends.engine.evolve` and
+where it applies, per-sample circuits on the CPU whole by the compiled kernels
+(:func:`~qseq.backends.engine.expval_compiled`), else :func:`~qseq.backends.engine.evolve` and
 :func:`~qseq.backends.engine.expectations`, on checked parameters. ``docs/design.md`` explains the
 compilation and why.
 """
@@ -18,7 +19,16 @@ import torch
 
 from ..circuits import Circuit
 from .base import Backend, BindCache, BoundCircuit, Params, ParamsLike
-from .engine import Tables, compile_circuit, evolve, expectations, expval_adjoint, expval_product, make_tables
+from .engine import (
+    Tables,
+    compile_circuit,
+    evolve,
+    expectations,
+    expval_adjoint,
+    expval_compiled,
+    expval_product,
+    make_tables,
+)
 from .engine.adjoint import ADJOINT_STATES
 from .engine.product import ProductForm
 from .engine.program import Permute
@@ -197,7 +207,8 @@ class TorchBackend(Backend):
     @property
     def paths(self) -> Counter[str]:
         """How many expectation-value calls took each path since this backend was made or copied:
-        ``"product"`` (the product-state fast path), ``"state"`` (the general state-vector engine),
+        ``"product"`` (the product-state fast path), ``"compiled"`` (per-sample circuits by the
+        compiled CPU kernels, readout included), ``"state"`` (the general state-vector engine),
         ``"adjoint"``."""
         return self._paths
 
@@ -248,6 +259,10 @@ class TorchBackend(Backend):
         out = expval_product(program, tables, groups, params.batch_shape, self.fuse, cache)
         if out is not None:
             self._paths["product"] += 1
+            return out
+        out = expval_compiled(program, tables, groups, params.batch_shape)
+        if out is not None:
+            self._paths["compiled"] += 1
             return out
         self._paths["state"] += 1
         psi = evolve(program, tables, groups, params.batch_shape, None, self.fuse, cache)

@@ -375,6 +375,13 @@ def test_error_non_finite_params(bad):
         get("torch").expval(circuit, {"inputs": torch.zeros(2, 6), "weights": flat[:, 6:]})
 
 
+def test_extreme_finite_params_are_not_mistaken_for_infinite_ones():
+    circuit = chen_vqc(3, 1)
+    flat = torch.zeros(2, 15)
+    flat[0, 3], flat[1, 9] = 3e38, -3e38  # their difference overflows float32; each is finite
+    assert torch.isfinite(get("torch").expval(circuit, flat)).all()
+
+
 def test_error_complex_params():
     circuit = chen_vqc(3, 1)
     with pytest.raises(TypeError, match="real angles"):

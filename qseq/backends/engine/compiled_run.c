@@ -13,6 +13,10 @@
  * (G <- m^H G); what is left of G is the initial states' gradient. Gradients follow torch's
  * convention for complex tensors (dL/dRe + i dL/dIm). Nothing per stage is stored.
  *
+ * With n_z > 0 the run ends in a readout, <Z_w> = sum_i |psi_i|^2 z_w(i) with z_w(i) = +-1 by bit w of i,
+ * whose gradient enters the backward pass as G_i = 2 psi_i sum_w g_w z_w(i). Started from |0...0>
+ * (start 2), a first Local stage makes a product state, built directly.
+ *
  * Complex numbers are interleaved (re, im) pairs of real. Compiled by qseq._native with and
  * without QSEQ_FLOAT.
  */
@@ -20,7 +24,8 @@
 
 typedef struct {
     int N, n, S, per_group;  /* states, wires, stages, states per matrix group */
-    int identity;            /* forward: start state r as the basis state r % D (a run's rows) */
+    int start;               /* forward: 0 evolve the given states, 1 start state r as the basis state
+                                r % D (a run's rows), 2 start every state in |0...0> */
     const int *kind;         /* (S) 0: Local, 1: Permute */
     const real *mats;        /* (N / per_group, L, n, 2, 2) complex: the Local stages' matrices, in order */
     const long long *source; /* (P, D) the Permute stages' gathers, in order */
@@ -29,16 +34,23 @@ typedef struct {
     const real *grad;        /* (N, D) complex: backward input, the final states' gradient */
     real *grad_mats;         /* (N / per_group, L, n, 2, 2) complex: backward output */
     real *grad_initial;      /* (N, D) complex: backward output, or 0 when not needed */
+    int n_z;                 /* > 0: read <Z_w> of the final states for the n_z wires z_wires */
+    const int *z_wires;      /* (n_z) */
+    real *expvals;           /* (N, n_z): forward output; backward: `grad` is their gradient (N, n_z) */
 } run_args;
 
 /* Complex arithmetic on GNU C vectors of VC interleaved complex numbers: with SWAP exchanging each
    (re, im) pair and ALT = (-1, 1, -1, 1, ...), m a = Re m * a + Im m * ALT * SWAP(a). Wires whose
-   pairs are at least VC amplitudes apart take the vector loop, the last wires a scalar one. */
+   pairs are at least VC amplitudes apart pair whole vectors; on the last wires (stride s < VC) both
+   amplitudes of a pair lie in one vector, and PARTNER(a, s) moves each lane j to lane j ^ s. */
 enum { VC = VL / 2 };
 #ifdef QSEQ_FLOAT
 #define SWAP(a) __builtin_shufflevector(a, a, 1, 0, 3, 2, 5, 4, 7, 6)
+#define PARTNER(a, s) \
+    ((s) == 1 ? __builtin_shufflevector(a, a, 2, 3, 0, 1, 6, 7, 4, 5) : __builtin_shufflevector(a, a, 4, 5, 6, 7, 0, 1, 2, 3))
 #else
 #define SWAP(a) __builtin_shufflevector(a, a, 1, 0, 3, 2)
+#define PARTNER(a, s) __builtin_shufflevector(a, a, 2, 3, 0, 1)
 #endif
 
 static inline vec alt(void) {
@@ -47,13 +59,24 @@ static inline vec alt(void) {
     return a;
 }
 
+/* Per-lane coefficients for a wire of stride s < VC: lane j (amplitude i + j) holds `own` of its
+   side (m00 where bit s of j is 0, m11 where it is 1) and `other` for its partner (m01, m10),
+   as real parts and ALT-signed imaginary parts. */
+static void lane_coefficients(int s, const real *m, vec *own_r, vec *own_i, vec *other_r, vec *other_i) {
+    for (int l = 0; l < VL; l++) {
+        const int side = (l / 2) & s ? 1 : 0, sign = l % 2 ? 1 : -1;
+        const real *own = m + 6 * side, *other = m + 2 + 2 * side; /* m11 = m + 6; m10 = m + 4 */
+        (*own_r)[l] = own[0], (*own_i)[l] = sign * own[1];
+        (*other_r)[l] = other[0], (*other_i)[l] = sign * other[1];
+    }
+}
+
 /* v <- m v on wire q of one state of D = 2^n amplitudes. */
 static void apply_wire(int n, int q, const real *m, real *v) {
     const int D = 1 << n, stride = 1 << (n - 1 - q);
-    const real m00r = m[0], m00i = m[1], m01r = m[2], m01i = m[3];
-    const real m10r = m[4], m10i = m[5], m11r = m[6], m11i = m[7];
     if (stride >= VC) {
-        const vec s = alt(), a00 = m00i * s, a01 = m01i * s, a10 = m10i * s, a11 = m11i * s;
+        const real m00r = m[0], m01r = m[2], m10r = m[4], m11r = m[6];
+        const vec s = alt(), a00 = m[1] * s, a01 = m[3] * s, a10 = m[5] * s, a11 = m[7] * s;
         for (int hi = 0; hi < D; hi += 2 * stride)
             for (int i = hi; i < hi + stride; i += VC) {
                 const vec a = load(v + 2 * i), b = load(v + 2 * (i + stride)), sa = SWAP(a), sb = SWAP(b);
@@ -62,6 +85,17 @@ static void apply_wire(int n, int q, const real *m, real *v) {
             }
         return;
     }
+    if (D >= VC) {
+        vec own_r, own_i, other_r, other_i;
+        lane_coefficients(stride, m, &own_r, &own_i, &other_r, &other_i);
+        for (int i = 0; i < D; i += VC) {
+            const vec a = load(v + 2 * i), b = PARTNER(a, stride);
+            store(v + 2 * i, own_r * a + own_i * SWAP(a) + other_r * b + other_i * SWAP(b));
+        }
+        return;
+    }
+    const real m00r = m[0], m00i = m[1], m01r = m[2], m01i = m[3];
+    const real m10r = m[4], m10i = m[5], m11r = m[6], m11i = m[7];
     for (int hi = 0; hi < D; hi += 2 * stride)
         for (int i = hi; i < hi + stride; i++) {
             real *a = v + 2 * i, *b = v + 2 * (i + stride);
@@ -90,6 +124,19 @@ static void wire_gradient(int n, int q, const real *G, const real *v, real *g) {
                 g[2 * k] += p[k][l] + p[k][l + 1];
                 g[2 * k + 1] += r[k][l + 1] - r[k][l];
             }
+        return;
+    }
+    if (D >= VC) { /* the same with lane j's own amplitude (b = a) and its partner's (b = 1 - a) */
+        vec ps = {0}, rs = {0}, pc = {0}, rc = {0};
+        for (int i = 0; i < D; i += VC) {
+            const vec g0 = load(G + 2 * i), x = load(v + 2 * i), y = PARTNER(x, stride);
+            ps += g0 * x, rs += g0 * SWAP(x), pc += g0 * y, rc += g0 * SWAP(y);
+        }
+        for (int l = 0; l < VL; l += 2) {
+            const int a = (l / 2) & stride ? 1 : 0, same = 4 * a + 2 * a, cross = 4 * a + 2 * (1 - a);
+            g[same] += ps[l] + ps[l + 1], g[same + 1] += rs[l + 1] - rs[l];
+            g[cross] += pc[l] + pc[l + 1], g[cross + 1] += rc[l + 1] - rc[l];
+        }
         return;
     }
     for (int hi = 0; hi < D; hi += 2 * stride)
@@ -124,6 +171,75 @@ static void gather(int D, const long long *src, const real *p, real *x, real *y,
     memcpy(x, y, sizeof(real) * 2 * D);
 }
 
+/* y[0 .. size) = c x[0 .. size) for a complex scalar c = (cr, ci); y may be x. */
+static void scale(int size, real cr, real ci, const real *x, real *y) {
+    int i = 0;
+    if (size >= VC) {
+        const vec a = ci * alt();
+        for (; i < size; i += VC) {
+            const vec v = load(x + 2 * i);
+            store(y + 2 * i, cr * v + a * SWAP(v));
+        }
+    }
+    for (; i < size; i++) {
+        const real xr = x[2 * i], xi = x[2 * i + 1];
+        y[2 * i] = cr * xr - ci * xi, y[2 * i + 1] = cr * xi + ci * xr;
+    }
+}
+
+/* v <- the product state (m_0 |0>) x ... x (m_{n-1} |0>) (the first column of each m_q), built from
+   the last wire: prepending wire q doubles the state, v[b size + i] = <b|m_q|0> v[i]. */
+static void product_state(int n, const real *m, real *v) {
+    v[0] = 1, v[1] = 0;
+    for (int q = n - 1, size = 1; q >= 0; q--, size *= 2) {
+        const real *c = m + 8 * q; /* c[0], c[1]: <0|m|0>; c[4], c[5]: <1|m|0> */
+        scale(size, c[4], c[5], v, v + 2 * size);
+        scale(size, c[0], c[1], v, v);
+    }
+}
+
+/* The sum of x[0 .. size). */
+static real sum(int size, const real *x) {
+    int i = 0;
+    real total = 0;
+    if (size >= VL) {
+        vec acc = {0};
+        for (; i < size; i += VL) acc += load(x + i);
+        for (int l = 0; l < VL; l++) total += acc[l];
+    }
+    for (; i < size; i++) total += x[i];
+    return total;
+}
+
+/* out[k] = <Z_{z_wires[k]}> of v: the probabilities' total less twice their sum where the wire's
+   bit is 1 (contiguous blocks of `stride` amplitudes). p: scratch of D reals. */
+static void read_z(const run_args *A, const real *v, real *p, real *out) {
+    const int n = A->n, D = 1 << n;
+    for (int i = 0; i < D; i++) p[i] = v[2 * i] * v[2 * i] + v[2 * i + 1] * v[2 * i + 1];
+    const real total = sum(D, p);
+    for (int k = 0; k < A->n_z; k++) {
+        const int stride = 1 << (n - 1 - A->z_wires[k]);
+        real ones = 0;
+        for (int hi = stride; hi < D; hi += 2 * stride) ones += sum(stride, p + hi);
+        out[k] = total - 2 * ones;
+    }
+}
+
+/* G <- the states' gradient from the readout's gradient g (n_z): G_i = 2 v_i sum_k g_k z_k(i).
+   w: scratch of D reals. */
+static void z_gradient(const run_args *A, const real *v, const real *g, real *w, real *G) {
+    const int n = A->n, D = 1 << n;
+    real sum = 0;
+    for (int k = 0; k < A->n_z; k++) sum += g[k];
+    for (int i = 0; i < D; i++) w[i] = sum;
+    for (int k = 0; k < A->n_z; k++) {
+        const int stride = 1 << (n - 1 - A->z_wires[k]);
+        for (int hi = stride; hi < D; hi += 2 * stride)
+            for (int i = hi; i < hi + stride; i++) w[i] -= 2 * g[k];
+    }
+    for (int i = 0; i < D; i++) G[2 * i] = 2 * w[i] * v[2 * i], G[2 * i + 1] = 2 * w[i] * v[2 * i + 1];
+}
+
 static int count_local(const run_args *A) {
     int L = 0;
     for (int s = 0; s < A->S; s++) L += A->kind[s] == 0;
@@ -137,11 +253,15 @@ int NAME(run_forward)(const run_args *A) {
     for (int r = 0; r < A->N; r++) {
         real *v = A->states + (size_t)2 * D * r;
         const real *mg = A->mats + (size_t)8 * n * L * (r / A->per_group);
-        if (A->identity) {
+        int s = 0, l = 0, p = 0;
+        if (A->start == 2 && A->S > 0 && A->kind[0] == 0) {
+            product_state(n, mg, v);
+            s = l = 1;
+        } else if (A->start) {
             memset(v, 0, sizeof(real) * 2 * D);
-            v[2 * (r % D)] = 1;
+            v[A->start == 1 ? 2 * (r % D) : 0] = 1;
         }
-        for (int s = 0, l = 0, p = 0; s < A->S; s++) {
+        for (; s < A->S; s++) {
             if (A->kind[s] == 0) {
                 for (int q = 0; q < n; q++) apply_wire(n, q, mg + 8 * (n * l + q), v);
                 l++;
@@ -150,6 +270,7 @@ int NAME(run_forward)(const run_args *A) {
                 p++;
             }
         }
+        if (A->n_z) read_z(A, v, tmp, A->expvals + (size_t)A->n_z * r);
     }
     free(tmp);
     return 0;
@@ -165,7 +286,8 @@ int NAME(run_backward)(const run_args *A) {
         const real *mg = A->mats + (size_t)8 * n * L * (r / A->per_group);
         real *gg = A->grad_mats + (size_t)8 * n * L * (r / A->per_group);
         memcpy(v, A->states + (size_t)2 * D * r, sizeof(real) * 2 * D);
-        memcpy(G, A->grad + (size_t)2 * D * r, sizeof(real) * 2 * D);
+        if (A->n_z) z_gradient(A, v, A->grad + (size_t)A->n_z * r, tmp, G);
+        else memcpy(G, A->grad + (size_t)2 * D * r, sizeof(real) * 2 * D);
         for (int s = A->S - 1, l = L, p = P; s >= 0; s--) {
             if (A->kind[s] == 1) {
                 p--;

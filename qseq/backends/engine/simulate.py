@@ -16,13 +16,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from .compiled_run import RunPlan, run_plan, run_rows, run_states
+from .compiled_gates import GatePlan, build_matrices, gate_plan
+from .compiled_run import RunPlan, available, run_plan, run_rows, run_states
 from .gpu_passes import GPU_BLOCK_MIN_QUBITS, apply_block_gpu, apply_gather_gpu, gather_tables
 from .product import PRODUCT_SAVED_OPS, ProductExpval, ProductTables, product_tables, real_rows
 from .program import Dense, Local, Permute, Program, Stage
 from .shapes import broadcast_shapes
 
-__all__ = ["Tables", "make_tables", "evolve", "expval_product", "product_unitaries", "expectations", "REAL_DTYPE"]
+__all__ = [
+    "Tables",
+    "make_tables",
+    "evolve",
+    "expval_product",
+    "expval_compiled",
+    "product_unitaries",
+    "expectations",
+    "REAL_DTYPE",
+]
 
 #: Largest register whose runs of gate layers the compiled CPU kernel applies (:mod:`.compiled_run`):
 #: it applies one gate per wire at a time, where above this size torch's multi-wire blocks do the
@@ -55,6 +65,8 @@ class Tables:
     product: ProductTables | None = None  # the product-state fast path's tables, where it applies
     gathers: dict[tuple[int, bool], tuple | None] = field(default_factory=dict)  # GPU gathers' tables (gpu_passes)
     runs: dict[tuple[int, ...], RunPlan] = field(default_factory=dict)  # compiled runs' plans, by their stages' ids
+    gate_plans: dict[tuple[int, ...], GatePlan | None] = field(default_factory=dict)  # the same for their matrices
+    z_wires: torch.Tensor | None = None  # (n_obs,) int32 where every observable is one wire's Z, on the CPU
 
 
 def _steps(batch, device, cdtype) -> list:
@@ -107,7 +119,16 @@ def make_tables(program: Program, device: torch.device, cdtype: torch.dtype) -> 
         order,
         axes if order is None else None,
         product_tables(program, device, real),
+        z_wires=_z_wires(program) if device.type == "cpu" else None,
     )
+
+
+def _z_wires(program: Program) -> torch.Tensor | None:
+    """The wire of every observable where each is a single ``Z_w`` (int32), else ``None``."""
+    words = program.observables
+    if not words or any(len(w.terms) != 1 or w.terms[0][1] != "Z" for w in words):
+        return None
+    return torch.tensor([w.terms[0][0] for w in words], dtype=torch.int32)
 
 
 def _compose_permutation(n: int, gates, device, cdtype) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -539,19 +560,40 @@ def _layer_products(stages, run, mats: _Matrices, n_qubits: int) -> dict[int, to
     return {i: layer[..., k, :, :] for k, i in enumerate(local)}
 
 
+def _run_matrices(stages, run, tables: Tables, mats: _Matrices, n_qubits: int) -> torch.Tensor:
+    """``(*lead, L, n, 2, 2)``: every wire's matrix in each of the ``L`` Local stages of ``run``, by the
+    compiled gate kernel (:mod:`.compiled_gates`) where it applies, else from torch's matrices."""
+    local = [stages[i] for i in run if isinstance(stages[i], Local)]
+    key = tuple(id(stage) for stage in local)
+    if key not in tables.gate_plans:
+        sizes = {name: t.shape[-1] for name, t in mats.groups.items()}
+        tables.gate_plans[key] = gate_plan(local, n_qubits, sizes, tables.cdtype)
+    plan = tables.gate_plans[key]
+    if plan is not None:
+        src = _source(mats.groups, plan.groups)
+        if src is None:  # constant gates only
+            src = torch.zeros(1, 0, dtype=REAL_DTYPE[tables.cdtype])
+        built = build_matrices(src.reshape(math.prod(src.shape[:-1]), src.shape[-1]), plan)
+        if built is not None:
+            return built.view(*src.shape[:-1], len(local), n_qubits, 2, 2)
+    m = _layered_matrices(stages, run, mats, n_qubits)
+    if m is None:  # any Local stages: every wire's matrix, stacked
+        per_wire = [w if w is not None else tables.eye2 for stage in local for w in mats.per_wire(stage)]
+        lead = broadcast_shapes(*(w.shape[:-2] for w in per_wire))
+        m = torch.stack([w.expand(*lead, 2, 2) for w in per_wire], dim=-3).unflatten(-3, (-1, n_qubits))
+    return m
+
+
 def _compiled_run(stages, run, tables: Tables, mats: _Matrices, n_qubits: int):
     """``(matrices (*lead, L, n, 2, 2), plan)`` of a run for the compiled kernel (:mod:`.compiled_run`),
     or ``None`` where it does not apply: not on the CPU, a stage other than Local and Permute, no
-    Local stage, or more than :data:`COMPILED_MAX_QUBITS` wires."""
+    Local stage, more than :data:`COMPILED_MAX_QUBITS` wires, or no compiled kernel."""
     kinds = [0 if isinstance(stages[i], Local) else 1 if isinstance(stages[i], Permute) else 2 for i in run]
     if tables.device.type != "cpu" or 2 in kinds or 0 not in kinds or n_qubits > COMPILED_MAX_QUBITS:
         return None
-    m = _layered_matrices(stages, run, mats, n_qubits)
-    if m is None:  # any Local stages: every wire's matrix, stacked
-        per_wire = [w if w is not None else tables.eye2 for i in run if isinstance(stages[i], Local)
-                    for w in mats.per_wire(stages[i])]  # fmt: skip
-        lead = broadcast_shapes(*(w.shape[:-2] for w in per_wire))
-        m = torch.stack([w.expand(*lead, 2, 2) for w in per_wire], dim=-3).unflatten(-3, (-1, n_qubits))
+    if not available(tables.cdtype):
+        return None
+    m = _run_matrices(stages, run, tables, mats, n_qubits)
     key = tuple(id(stages[i]) for i in run)
     if key not in tables.runs:
         gathers = [permutation_table(tables, stages[i], n_qubits) for i in run if isinstance(stages[i], Permute)]
@@ -580,6 +622,35 @@ def _compiled_states(stages, run, tables: Tables, mats: _Matrices, psi: torch.Te
     states = psi.expand(*lead, psi.shape[-1]).reshape(-1, psi.shape[-1])
     out = run_states(states, m.expand(*lead, *m.shape[-4:]).reshape(-1, *m.shape[-4:]), plan)
     return None if out is None else out.view(*lead, psi.shape[-1])
+
+
+def _compiled_program(
+    program: Program, tables: Tables, mats: _Matrices, n_state: int, readout: bool = False
+) -> torch.Tensor | None:
+    """The final states ``(*lead, D)`` of the whole program — preparation included, from ``|0…0⟩`` —
+    by one compiled run, or with ``readout`` their expectation values ``(*lead, n_obs)`` (where every
+    observable is one wire's Z: :attr:`Tables.z_wires`), where every stage is Local or Permute and
+    every stage that reads angles reads per-sample ones (``n_state`` states: nothing is shared by
+    the batch to fuse or cache); else ``None``."""
+    stages = ((program.prep,) if program.prep is not None else ()) + program.stages
+    if readout and tables.z_wires is None:
+        return None
+    if any(s.groups and math.prod(_lead(mats.groups, s.groups)) < n_state for s in program.stages):
+        return None
+    compiled = _compiled_run(stages, range(len(stages)), tables, mats, program.n_qubits)
+    if compiled is None:
+        return None
+    m, plan = compiled
+    out = run_states(None, m.reshape(-1, *m.shape[-4:]), plan, tables.z_wires if readout else None)
+    return None if out is None else out.view(*m.shape[:-4], out.shape[-1])
+
+
+def expval_compiled(program: Program, tables: Tables, groups: dict, batch_shape: torch.Size) -> torch.Tensor | None:
+    """Expectation values ``(*batch_shape, n_obs)`` of per-sample circuits by the compiled kernels
+    alone — gate matrices, evolution from ``|0…0⟩`` and the ``⟨Z⟩`` readout, one call each way — or
+    ``None`` where that does not apply (see :func:`_compiled_program`)."""
+    out = _compiled_program(program, tables, _Matrices(program, tables, groups), math.prod(batch_shape), True)
+    return None if out is None else out.expand(*broadcast_shapes(batch_shape, out.shape[:-1]), out.shape[-1])
 
 
 def _apply_direct(stages, direct, tables: Tables, psi, mats: _Matrices, groups: dict, n_qubits: int):
@@ -669,6 +740,9 @@ def evolve(
     stages = program.stages
     mats = _Matrices(program, tables, groups)
     if initial is None:
+        psi = _compiled_program(program, tables, mats, math.prod(batch_shape))
+        if psi is not None:
+            return psi.expand(*broadcast_shapes(batch_shape, psi.shape[:-1]), dim)
         if program.prep is None:
             psi = torch.zeros(dim, dtype=tables.cdtype, device=tables.device)
             psi[0] = 1
