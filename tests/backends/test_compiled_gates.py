@@ -1,15 +1,17 @@
 """The compiled gate matrices (``engine/compiled_gates.py``) and per-sample circuits run whole in C
-(``simulate.expval_compiled``): the table's rotation form equals its matrices, the kernel's matrices
-equal the table's, gradients equal finite differences, and whole circuits equal PennyLane."""
+(``engine/compiled_circuit.py``): the table's rotation form equals its matrices, the kernel's
+matrices equal the table's, gradients equal finite differences, whole circuits equal PennyLane and
+the torch engine, and the whole-circuit path is taken where it should be."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from qseq.backends.engine import compiled_gates, compiled_run, simulate
+from qseq.backends.engine import compiled_circuit, compiled_gates, compiled_run, simulate
 from qseq.backends.engine.program import Local, compile_circuit
 from qseq.backends.torch_engine import TorchBackend
 from qseq.circuits import GATES, Operation, chen_vqc, to_pennylane
@@ -85,15 +87,20 @@ def test_matrix_gradients_equal_finite_differences():
 
 @pytest.fixture
 def runs(monkeypatch):
-    """Counts the whole-circuit runs (the compiled kernel reading ⟨Z⟩ itself) and other state runs."""
-    uses = {"readout": 0, "states": 0}
-    fn = simulate.run_states
+    """Counts the whole-circuit kernel's calls and the compiled runs of states (other circuits)."""
+    uses = {"circuit": 0, "states": 0}
+    call, run_states = compiled_circuit.CircuitKernel.__call__, simulate.run_states
 
-    def counted(states, mats, plan, z_wires=None):
-        uses["readout" if z_wires is not None else "states"] += 1
-        return fn(states, mats, plan, z_wires)
+    def circuit(kernel, angles):
+        uses["circuit"] += 1
+        return call(kernel, angles)
 
-    monkeypatch.setattr(simulate, "run_states", counted)
+    def states(*args):
+        uses["states"] += 1
+        return run_states(*args)
+
+    monkeypatch.setattr(compiled_circuit.CircuitKernel, "__call__", circuit)
+    monkeypatch.setattr(simulate, "run_states", states)
     return uses
 
 
@@ -103,7 +110,7 @@ def test_whole_circuits_equal_pennylane(dtype, tol, runs):
     params = torch.rand(5, circuit.n_params, dtype=dtype) * 7 - 3.5
     backend = TorchBackend()
     got = backend.expval(circuit, params)
-    assert backend.paths == {"compiled": 1} and runs == {"readout": 1, "states": 0}
+    assert backend.paths == {"compiled": 1} and runs == {"circuit": 1, "states": 0}
     qnode = qml.QNode(to_pennylane(circuit), qml.device("default.qubit", wires=circuit.n_qubits))
     want = torch.stack(qnode(params.double()), -1)
     torch.testing.assert_close(got.double(), want, atol=tol, rtol=0)
@@ -113,7 +120,7 @@ def test_whole_circuit_gradients_equal_finite_differences(runs):
     circuit = every_single_qubit_gate()
     params = torch.rand(3, circuit.n_params, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda p: TorchBackend().expval(circuit, p), (params,))
-    assert runs["readout"] > 0 and runs["states"] == 0
+    assert runs["circuit"] > 0 and runs["states"] == 0
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 8])
@@ -134,18 +141,17 @@ def test_every_register_size_and_both_precisions_agree_with_the_torch_engine(n, 
         torch.testing.assert_close(grad, want_grad, atol=10 * tol, rtol=0)
 
 
-def test_a_wire_with_more_gate_factors_than_the_kernel_holds_uses_torchs_matrices(runs):
-    steps = compiled_gates.MAX_STEPS + 1
-    ops = [Operation("H", (0,))] + [Operation("RX", (0,), (k,)) for k in range(steps)]
-    circuit = build(2, ops + [Operation("CNOT", (0, 1))], [("weights", steps)], [{1: "Z"}])
-    params = torch.rand(3, steps, dtype=torch.float64)
+def test_a_gate_without_the_rotation_form_gets_torchs_matrices(runs, monkeypatch):
+    monkeypatch.setitem(GATES, "RX", dataclasses.replace(GATES["RX"], axes=""))  # as a future gate might be
+    circuit = every_single_qubit_gate()
+    params = torch.rand(3, circuit.n_params, dtype=torch.float64)
     program = compile_circuit(circuit)
     local = [s for s in (program.prep, *program.stages) if isinstance(s, Local)]
-    assert compiled_gates.gate_plan(local, 2, circuit.group_sizes, torch.complex128) is None
+    assert compiled_gates.gate_plan(local, 3, circuit.group_sizes, torch.complex128) is None
     got = TorchBackend().expval(circuit, params)
-    qnode = qml.QNode(to_pennylane(circuit), qml.device("default.qubit", wires=2))
-    torch.testing.assert_close(got[:, 0], qnode(params)[0], atol=1e-12, rtol=0)
-    assert runs["readout"] == 1
+    assert runs == {"circuit": 0, "states": 1}  # the general engine's compiled run, with torch's matrices
+    qnode = qml.QNode(to_pennylane(circuit), qml.device("default.qubit", wires=3))
+    torch.testing.assert_close(got, torch.stack(qnode(params), -1), atol=1e-12, rtol=0)
 
 
 def test_where_whole_circuits_are_not_taken(runs):
@@ -153,11 +159,11 @@ def test_where_whole_circuits_are_not_taken(runs):
     x = torch.rand(4, circuit.n_params)
     words = TorchBackend()
     words.expval(circuit.measure([{0: "X"}, {1: "Z"}]), x)  # an X word: torch's readout of compiled states
-    assert words.paths == {"state": 1} and runs == {"readout": 0, "states": 1}
+    assert words.paths == {"state": 1} and runs == {"circuit": 0, "states": 1}
     shared = TorchBackend()  # weights shared by the batch: the product-state fast path
     shared.expval(circuit, {"inputs": torch.rand(4, 6), "weights": torch.rand(1, 18)})
     assert shared.paths == {"product": 1}
     dense = build(2, [Operation("RY", (0,), (0,)), Operation("CRX", (0, 1), (1,))], [("weights", 2)], [{1: "Z"}])
     controlled = TorchBackend()
     controlled.expval(dense, torch.rand(3, 2))
-    assert controlled.paths == {"state": 1} and runs["readout"] == 0
+    assert controlled.paths == {"state": 1} and runs["circuit"] == 0

@@ -111,7 +111,8 @@ def test_taken_for_runs_of_gate_layers_on_the_cpu(kernel_uses):
     backend = TorchBackend()
     backend.bind(circuit, weights=w)(inputs=x)
     assert backend.paths == {"product": 1} and kernel_uses == {"rows": 1, "states": 0}
-    TorchBackend().expval(circuit, torch.rand(5, circuit.n_params))  # per-sample weights: through the run
+    x_word = circuit.measure([{0: "X"}, {1: "Z"}])  # (⟨Z⟩ alone: the whole-circuit kernel, test_compiled_gates)
+    TorchBackend().expval(x_word, torch.rand(5, circuit.n_params))  # per-sample weights: through the run
     assert kernel_uses == {"rows": 1, "states": 1}
 
 
@@ -126,7 +127,7 @@ def test_not_taken_for_controlled_rotations_or_large_registers(kernel_uses):
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)], ids=["c128", "c64"])
 def test_per_sample_states_equal_the_torch_stages_and_pennylane(dtype, tol, monkeypatch, kernel_uses):
-    circuit = chen_vqc(3, 2)
+    circuit = chen_vqc(3, 2).measure([{0: "X"}, {1: "Y", 2: "Z"}, {2: "Z"}])
     params = torch.rand(4, circuit.n_params, dtype=dtype, requires_grad=True)
     got = TorchBackend().expval(circuit, params)
     (grad,) = torch.autograd.grad(got.sum(), params)
@@ -143,7 +144,7 @@ def test_per_sample_states_equal_the_torch_stages_and_pennylane(dtype, tol, monk
 
 
 def test_per_sample_gradients_equal_finite_differences(kernel_uses):
-    circuit = weights_only(3)  # starts from |000⟩: one state, broadcast to the batch's matrices
+    circuit = weights_only(3).measure([{0: "X"}, {1: "Z"}])  # from |000⟩: one state for the batch's matrices
     params = torch.rand(2, circuit.n_params, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda p: TorchBackend(fuse=False).expval(circuit, p), (params,))
     assert kernel_uses["states"] > 0

@@ -10,15 +10,17 @@
  * without steps is the identity.
  *
  * The backward pass turns the matrices' gradient G (torch's convention for complex tensors,
- * dL/dRe + i dL/dIm) into the angles' gradient: dL/dt_j = Re sum_ab conj(G_ab) (A dS_j B)_ab with
+ * dL/dRe + i dL/dIm) into the angles' gradient: dL/dt_j = Re sum_ab conj(A^H G)_ab (dS_j B)_ab with
  * A = S_k ... S_{j+1} and B = S_{j-1} ... S_1, accumulated over every step that reads column j.
+ * Walking the steps backwards, B and A^H G are each one step's product away from the last (every
+ * step is unitary: B_j = S_j^H B_{j+1}), and dR_a(t)/dt = R_a(t + pi) / 2.
  *
  * Complex numbers are interleaved (re, im) pairs of real. Compiled by qseq._native with and
  * without QSEQ_FLOAT.
  */
 #include "_native.h"
 
-enum { AXIS_X, AXIS_Y, AXIS_Z, CONSTANT, MAX_STEPS = 16 };
+enum { AXIS_X, AXIS_Y, AXIS_Z, CONSTANT };
 
 typedef struct {
     int N, P, slots;         /* matrix sets, angle columns per set, matrices per set */
@@ -51,37 +53,14 @@ static inline mat2 mul2(mat2 a, mat2 b) {
     return c;
 }
 
-/* cos(t/2) I - i sin(t/2) sigma_a written with (c, s) = (cos, sin)(t/2); with (c, s) replaced by
-   (-sin, cos)(t/2) / 2 the same expression is the derivative in t. */
-static inline mat2 rotation(int axis, real c, real s) {
-    mat2 m = {{{c, 0}, {0, c}}, {{0, 0}, {0, 0}}};
-    if (axis == AXIS_X) m.i[0][1] = m.i[1][0] = -s;
-    else if (axis == AXIS_Y) m.r[0][1] = -s, m.r[1][0] = s;
-    else m.i[0][0] = -s, m.i[1][1] = s;
-    return m;
-}
-
-/* The matrix of step t of set r. */
-static inline mat2 step_matrix(const gate_args *A, int t, size_t r) {
-    if (A->axis[t] == CONSTANT) {
-        const real *k = A->consts + 8 * A->arg[t];
-        return (mat2){{{k[0], k[2]}, {k[4], k[6]}}, {{k[1], k[3]}, {k[5], k[7]}}};
-    }
-    const size_t at = (size_t)A->P * r + A->arg[t];
-    return rotation(A->axis[t], A->cos_half[at], A->sin_half[at]);
-}
-
-/* S_t m for step t of set r, a rotation's product written out. */
-static inline mat2 times_step(const gate_args *A, int t, size_t r, mat2 m) {
-    if (A->axis[t] == CONSTANT) return mul2(step_matrix(A, t, r), m);
-    const size_t at = (size_t)A->P * r + A->arg[t];
-    const real c = A->cos_half[at], s = A->sin_half[at];
+/* R m for R = c I - i s sigma_axis (the rotation by t with (c, s) = (cos, sin)(t/2)), written out. */
+static inline mat2 rotate(int axis, real c, real s, mat2 m) {
     mat2 o;
     for (int y = 0; y < 2; y++)
-        if (A->axis[t] == AXIS_X) { /* rows (c m0 - i s m1, -i s m0 + c m1) */
+        if (axis == AXIS_X) { /* rows (c m0 - i s m1, -i s m0 + c m1) */
             o.r[0][y] = c * m.r[0][y] + s * m.i[1][y], o.i[0][y] = c * m.i[0][y] - s * m.r[1][y];
             o.r[1][y] = s * m.i[0][y] + c * m.r[1][y], o.i[1][y] = -s * m.r[0][y] + c * m.i[1][y];
-        } else if (A->axis[t] == AXIS_Y) { /* (c m0 - s m1, s m0 + c m1) */
+        } else if (axis == AXIS_Y) { /* (c m0 - s m1, s m0 + c m1) */
             o.r[0][y] = c * m.r[0][y] - s * m.r[1][y], o.i[0][y] = c * m.i[0][y] - s * m.i[1][y];
             o.r[1][y] = s * m.r[0][y] + c * m.r[1][y], o.i[1][y] = s * m.i[0][y] + c * m.i[1][y];
         } else { /* ((c - i s) m0, (c + i s) m1) */
@@ -91,11 +70,29 @@ static inline mat2 times_step(const gate_args *A, int t, size_t r, mat2 m) {
     return o;
 }
 
+/* S_t m, or S_t^H m with `dagger`, for step t of set r. */
+static inline mat2 step_times(const gate_args *A, int t, size_t r, mat2 m, int dagger) {
+    if (A->axis[t] == CONSTANT) {
+        const real *k = A->consts + 8 * A->arg[t];
+        const mat2 c = dagger ? (mat2){{{k[0], k[4]}, {k[2], k[6]}}, {{-k[1], -k[5]}, {-k[3], -k[7]}}}
+                              : (mat2){{{k[0], k[2]}, {k[4], k[6]}}, {{k[1], k[3]}, {k[5], k[7]}}};
+        return mul2(c, m);
+    }
+    const size_t at = (size_t)A->P * r + A->arg[t];
+    return rotate(A->axis[t], A->cos_half[at], dagger ? -A->sin_half[at] : A->sin_half[at], m);
+}
+
+/* The matrix of slot s of set r. */
+static inline mat2 slot_matrix(const gate_args *A, int s, size_t r) {
+    mat2 m = IDENTITY;
+    for (int t = A->start[s]; t < A->start[s + 1]; t++) m = step_times(A, t, r, m, 0);
+    return m;
+}
+
 int NAME(gates_forward)(const gate_args *A) {
     for (int r = 0; r < A->N; r++)
         for (int s = 0; s < A->slots; s++) {
-            mat2 m = IDENTITY;
-            for (int t = A->start[s]; t < A->start[s + 1]; t++) m = times_step(A, t, r, m);
+            const mat2 m = slot_matrix(A, s, r);
             real *out = A->mats + ((size_t)A->slots * r + s) * 8;
             for (int x = 0; x < 2; x++)
                 for (int y = 0; y < 2; y++) out[4 * x + 2 * y] = m.r[x][y], out[4 * x + 2 * y + 1] = m.i[x][y];
@@ -108,26 +105,21 @@ int NAME(gates_backward)(const gate_args *A) {
     for (int r = 0; r < A->N; r++) {
         real *grad_row = A->grad_angles + (size_t)A->P * r;
         for (int s = 0; s < A->slots; s++) {
-            const int first = A->start[s], k = A->start[s + 1] - first;
-            const real *G = A->grad_mats + ((size_t)A->slots * r + s) * 8;
-            mat2 steps[MAX_STEPS], before[MAX_STEPS + 1], after = IDENTITY;
-            before[0] = IDENTITY;
-            for (int j = 0; j < k; j++) { /* before[j] = S_{j-1} ... S_0 */
-                steps[j] = step_matrix(A, first + j, r);
-                before[j + 1] = mul2(steps[j], before[j]);
-            }
-            for (int j = k - 1; j >= 0; j--) { /* after = S_{k-1} ... S_{j+1} */
-                const int t = first + j;
+            const real *g = A->grad_mats + ((size_t)A->slots * r + s) * 8;
+            mat2 before = slot_matrix(A, s, r), G;
+            for (int x = 0; x < 2; x++)
+                for (int y = 0; y < 2; y++) G.r[x][y] = g[4 * x + 2 * y], G.i[x][y] = g[4 * x + 2 * y + 1];
+            for (int t = A->start[s + 1] - 1; t >= A->start[s]; t--) {
+                before = step_times(A, t, r, before, 1); /* S_{t-1} ... S_0 */
                 if (A->axis[t] != CONSTANT) {
                     const size_t at = (size_t)A->P * r + A->arg[t];
-                    const mat2 d = mul2(mul2(after, rotation(A->axis[t], -A->sin_half[at] / 2, A->cos_half[at] / 2)),
-                                        before[j]);
-                    real g = 0;
+                    const mat2 d = rotate(A->axis[t], -A->sin_half[at], A->cos_half[at], before); /* 2 dS_t B */
+                    real dot = 0;
                     for (int x = 0; x < 2; x++)
-                        for (int y = 0; y < 2; y++) g += G[4 * x + 2 * y] * d.r[x][y] + G[4 * x + 2 * y + 1] * d.i[x][y];
-                    grad_row[A->arg[t]] += g;
+                        for (int y = 0; y < 2; y++) dot += G.r[x][y] * d.r[x][y] + G.i[x][y] * d.i[x][y];
+                    grad_row[A->arg[t]] += dot / 2;
                 }
-                after = mul2(after, steps[j]);
+                G = step_times(A, t, r, G, 1); /* (S_t ... )^H G */
             }
         }
     }

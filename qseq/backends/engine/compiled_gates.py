@@ -23,11 +23,9 @@ import torch
 from ... import _native
 from .program import Local
 
-__all__ = ["GatePlan", "gate_plan", "build_matrices", "MAX_STEPS"]
+__all__ = ["GatePlan", "gate_plan", "build_matrices"]
 
 _SOURCE = Path(__file__).with_name("compiled_gates.c")
-#: Most gate factors (rotations and constants) on one wire in one stage (the kernel's MAX_STEPS).
-MAX_STEPS = 16
 _AXIS = {"X": 0, "Y": 1, "Z": 2}
 _CONSTANT = 3
 
@@ -55,8 +53,7 @@ class GatePlan(NamedTuple):
 
 def gate_plan(stages: list[Local], n_qubits: int, sizes: dict[str, int], cdtype: torch.dtype) -> GatePlan | None:
     """The plan for ``stages`` (in run order, ``sizes``: every group's length), or ``None`` when a
-    gate is not a product of Pauli rotations or a wire carries more than :data:`MAX_STEPS` gate
-    factors."""
+    gate is not a product of Pauli rotations."""
     groups = tuple(dict.fromkeys(g for stage in stages for g in stage.groups))
     offset = dict(zip(groups, accumulate([0] + [sizes[g] for g in groups]), strict=False))
     start, axis, arg = [0], [], []
@@ -78,8 +75,6 @@ def gate_plan(stages: list[Local], n_qubits: int, sizes: dict[str, int], cdtype:
                         arg += [columns[int(i)] for i in angles[k]]
                     else:
                         return None
-            if len(axis) - start[-1] > MAX_STEPS:
-                return None
             start.append(len(axis))
     as_int = lambda values: torch.tensor(values, dtype=torch.int32)  # noqa: E731
     stacked = torch.stack(consts) if consts else torch.zeros(0, 2, 2, dtype=cdtype)

@@ -73,36 +73,30 @@ def run_plan(kinds: list[int], gathers: list[tuple[torch.Tensor, torch.Tensor | 
     return RunPlan(torch.tensor(kinds, dtype=torch.int32), source.to(torch.int64).contiguous(), phase)
 
 
-_GIVEN, _IDENTITY_ROWS, _ZERO = 0, 1, 2  # the kernel's start modes
+#: The kernel's start modes: evolve the given states, the identity's rows, or ``|0…0⟩``
+#: (:mod:`.compiled_circuit`).
+GIVEN_STATES, IDENTITY_ROWS, ZERO_STATE = 0, 1, 2
 
 
 class _Run(torch.autograd.Function):
-    """``(states (N, D) or None, mats (G, L, n, 2, 2), plan, kernel, rows, z_wires) -> final states
-    (N, D)``, or with ``z_wires`` (an int32 tensor of wires) their ``⟨Z_w⟩`` ``(N, len(z_wires))``;
-    with ``states=None`` the initial states are the identity's rows, ``D`` per matrix group
-    (``rows``), or ``|0…0⟩``, one per matrix group."""
+    """``(states (N, D) or None, mats (G, L, n, 2, 2), plan, kernel) -> final states (N, D)``; with
+    ``states=None`` the initial states are the identity's rows, ``D`` per matrix group."""
 
     @staticmethod
-    def forward(ctx, states, mats, plan: RunPlan, fns, rows: bool, z_wires: torch.Tensor | None):
+    def forward(ctx, states, mats, plan: RunPlan, fns):
         mats = mats.detach().resolve_conj().contiguous()
         dim = 2 ** mats.shape[2]
-        start = _GIVEN if states is not None else _IDENTITY_ROWS if rows else _ZERO
-        if states is not None:
-            out = states.detach().resolve_conj().clone()
-        else:
-            out = mats.new_empty(mats.shape[0] * (dim if rows else 1), dim)
+        rows = states is None
+        out = mats.new_empty(mats.shape[0] * dim, dim) if rows else states.detach().resolve_conj().clone()
+        start = IDENTITY_ROWS if rows else GIVEN_STATES
         args = _Args(N=out.shape[0], n=mats.shape[2], S=plan.kind.shape[0], start=start)
         args.per_group = out.shape[0] // mats.shape[0]
         args.kind, args.source, args.phase = plan.kind.data_ptr(), plan.source.data_ptr(), plan.phase.data_ptr()
         args.mats, args.states = mats.data_ptr(), out.data_ptr()
-        expvals = None
-        if z_wires is not None:
-            expvals = torch.empty(out.shape[0], z_wires.shape[0], dtype=mats.real.dtype)
-            args.n_z, args.z_wires, args.expvals = z_wires.shape[0], z_wires.data_ptr(), expvals.data_ptr()
         _native.call(fns[0], args, "the compiled run's forward pass")
-        ctx.plan, ctx.fns, ctx.args, ctx.z_wires = plan, fns, args, z_wires  # tensors behind args' pointers
+        ctx.plan, ctx.fns, ctx.args = plan, fns, args  # the plan's tensors back pointers in args
         ctx.save_for_backward(mats, out)
-        return out if expvals is None else expvals
+        return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -115,7 +109,7 @@ class _Run(torch.autograd.Function):
         args.grad_initial = None if grad_states is None else grad_states.data_ptr()
         args.mats, args.states = mats.data_ptr(), out.data_ptr()
         _native.call(ctx.fns[1], args, "the compiled run's backward pass")
-        return grad_states, grad_mats, None, None, None, None
+        return grad_states, grad_mats, None, None
 
 
 def run_rows(mats: torch.Tensor, plan: RunPlan) -> torch.Tensor | None:
@@ -126,15 +120,11 @@ def run_rows(mats: torch.Tensor, plan: RunPlan) -> torch.Tensor | None:
     if fns is None:
         return None
     dim = 2 ** mats.shape[2]
-    return _Run.apply(None, mats, plan, fns, True, None).view(mats.shape[0], dim, dim)
+    return _Run.apply(None, mats, plan, fns).view(mats.shape[0], dim, dim)
 
 
-def run_states(
-    states: torch.Tensor | None, mats: torch.Tensor, plan: RunPlan, z_wires: torch.Tensor | None = None
-) -> torch.Tensor | None:
-    """``states`` ``(N, D)`` (``None``: every state starts in ``|0…0⟩``) evolved through a run whose
-    Local stages' matrices are ``mats`` ``(N, L, n, 2, 2)`` (one set per state) — or, with ``z_wires``
-    (int32), their ``⟨Z_w⟩`` ``(N, len(z_wires))`` — or ``None`` where the compiled kernel does not
-    apply."""
+def run_states(states: torch.Tensor, mats: torch.Tensor, plan: RunPlan) -> torch.Tensor | None:
+    """``states`` ``(N, D)`` evolved through a run whose Local stages' matrices are ``mats``
+    ``(N, L, n, 2, 2)`` (one set per state), or ``None`` where the compiled kernel does not apply."""
     fns = _kernel(mats.dtype) if mats.device.type == "cpu" else None
-    return None if fns is None else _Run.apply(states, mats, plan, fns, False, z_wires)
+    return None if fns is None else _Run.apply(states, mats, plan, fns)

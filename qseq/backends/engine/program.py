@@ -20,6 +20,7 @@ unitary) and which change per sample.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from itertools import groupby
 
@@ -154,6 +155,11 @@ class Program:
     @property
     def dim(self) -> int:
         return 2**self.n_qubits
+
+    @functools.cached_property
+    def stage_groups(self) -> tuple[tuple[str, ...], ...]:
+        """The distinct tuples of parameter groups that the stages after the preparation read."""
+        return tuple(dict.fromkeys(s.groups for s in self.stages if s.groups))
 
 
 # Single-qubit gates are applied as one (2^k × 2^k) Kronecker block per k adjacent wires, so a layer

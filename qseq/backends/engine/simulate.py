@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .compiled_circuit import CircuitKernel
 from .compiled_gates import GatePlan, build_matrices, gate_plan
 from .compiled_run import RunPlan, available, run_plan, run_rows, run_states
 from .gpu_passes import GPU_BLOCK_MIN_QUBITS, apply_block_gpu, apply_gather_gpu, gather_tables
@@ -66,7 +67,7 @@ class Tables:
     gathers: dict[tuple[int, bool], tuple | None] = field(default_factory=dict)  # GPU gathers' tables (gpu_passes)
     runs: dict[tuple[int, ...], RunPlan] = field(default_factory=dict)  # compiled runs' plans, by their stages' ids
     gate_plans: dict[tuple[int, ...], GatePlan | None] = field(default_factory=dict)  # the same for their matrices
-    z_wires: torch.Tensor | None = None  # (n_obs,) int32 where every observable is one wire's Z, on the CPU
+    circuit_kernel: Any = None  # the whole-circuit kernel; False where it does not apply (_circuit_kernel)
 
 
 def _steps(batch, device, cdtype) -> list:
@@ -119,7 +120,6 @@ def make_tables(program: Program, device: torch.device, cdtype: torch.dtype) -> 
         order,
         axes if order is None else None,
         product_tables(program, device, real),
-        z_wires=_z_wires(program) if device.type == "cpu" else None,
     )
 
 
@@ -624,33 +624,50 @@ def _compiled_states(stages, run, tables: Tables, mats: _Matrices, psi: torch.Te
     return None if out is None else out.view(*lead, psi.shape[-1])
 
 
-def _compiled_program(
-    program: Program, tables: Tables, mats: _Matrices, n_state: int, readout: bool = False
-) -> torch.Tensor | None:
-    """The final states ``(*lead, D)`` of the whole program — preparation included, from ``|0…0⟩`` —
-    by one compiled run, or with ``readout`` their expectation values ``(*lead, n_obs)`` (where every
-    observable is one wire's Z: :attr:`Tables.z_wires`), where every stage is Local or Permute and
-    every stage that reads angles reads per-sample ones (``n_state`` states: nothing is shared by
-    the batch to fuse or cache); else ``None``."""
-    stages = ((program.prep,) if program.prep is not None else ()) + program.stages
-    if readout and tables.z_wires is None:
+def _circuit_kernel(program: Program, tables: Tables, groups: dict) -> CircuitKernel | None:
+    """The program's whole-circuit kernel (:mod:`.compiled_circuit`), made on first use, or ``None``
+    where it does not apply: not on the CPU, an observable other than one wire's Z, a stage other
+    than Local and Permute, more than :data:`COMPILED_MAX_QUBITS` wires, a gate the matrix kernel
+    does not build, or no compiled kernels."""
+    if tables.circuit_kernel is False:
         return None
-    if any(s.groups and math.prod(_lead(mats.groups, s.groups)) < n_state for s in program.stages):
-        return None
-    compiled = _compiled_run(stages, range(len(stages)), tables, mats, program.n_qubits)
-    if compiled is None:
-        return None
-    m, plan = compiled
-    out = run_states(None, m.reshape(-1, *m.shape[-4:]), plan, tables.z_wires if readout else None)
-    return None if out is None else out.view(*m.shape[:-4], out.shape[-1])
+    if tables.circuit_kernel is None:
+        stages = ((program.prep,) if program.prep is not None else ()) + program.stages
+        kernel, z_wires = None, _z_wires(program)
+        if (
+            z_wires is not None
+            and program.n_qubits <= COMPILED_MAX_QUBITS
+            and all(isinstance(s, (Local, Permute)) for s in stages)
+        ):
+            local = [s for s in stages if isinstance(s, Local)]
+            sizes = {name: t.shape[-1] for name, t in groups.items()}
+            gates = gate_plan(local, program.n_qubits, sizes, tables.cdtype)
+            kinds = [0 if isinstance(s, Local) else 1 for s in stages]
+            gathers = [permutation_table(tables, s, program.n_qubits) for s in stages if isinstance(s, Permute)]
+            run = run_plan(kinds, gathers, program.dim, tables.cdtype)
+            kernel = CircuitKernel.build(gates, run, z_wires, program.n_qubits)
+        tables.circuit_kernel = kernel if kernel is not None else False
+    return tables.circuit_kernel or None
 
 
 def expval_compiled(program: Program, tables: Tables, groups: dict, batch_shape: torch.Size) -> torch.Tensor | None:
-    """Expectation values ``(*batch_shape, n_obs)`` of per-sample circuits by the compiled kernels
-    alone — gate matrices, evolution from ``|0…0⟩`` and the ``⟨Z⟩`` readout, one call each way — or
-    ``None`` where that does not apply (see :func:`_compiled_program`)."""
-    out = _compiled_program(program, tables, _Matrices(program, tables, groups), math.prod(batch_shape), True)
-    return None if out is None else out.expand(*broadcast_shapes(batch_shape, out.shape[:-1]), out.shape[-1])
+    """Expectation values ``(*batch_shape, n_obs)`` of circuits whose every gate layer has per-sample
+    angles, by the whole-circuit kernel (gate matrices, evolution from ``|0…0⟩``, ``⟨Z⟩``: two C
+    calls each way), or ``None`` where it does not apply (see :func:`_circuit_kernel`; and where a
+    stage's angles are shared by the batch, which the other paths fuse or cache)."""
+    if tables.device.type != "cpu":
+        return None
+    n_state = math.prod(batch_shape)
+    if any(math.prod(_lead(groups, names)) < n_state for names in program.stage_groups):
+        return None
+    kernel = _circuit_kernel(program, tables, groups)
+    if kernel is None:
+        return None
+    src = _source(groups, kernel.gates.groups)
+    if src is None:  # no angles: one circuit for the batch
+        src = torch.zeros(1, 0, dtype=REAL_DTYPE[tables.cdtype])
+    out = kernel(src.reshape(math.prod(src.shape[:-1]), src.shape[-1]))
+    return out.view(*src.shape[:-1], out.shape[-1]).expand(*batch_shape, out.shape[-1])
 
 
 def _apply_direct(stages, direct, tables: Tables, psi, mats: _Matrices, groups: dict, n_qubits: int):
@@ -740,9 +757,6 @@ def evolve(
     stages = program.stages
     mats = _Matrices(program, tables, groups)
     if initial is None:
-        psi = _compiled_program(program, tables, mats, math.prod(batch_shape))
-        if psi is not None:
-            return psi.expand(*broadcast_shapes(batch_shape, psi.shape[:-1]), dim)
         if program.prep is None:
             psi = torch.zeros(dim, dtype=tables.cdtype, device=tables.device)
             psi[0] = 1

@@ -1,0 +1,108 @@
+"""Whole circuits in C on the CPU: every state's gate matrices, its evolution from ``|0…0⟩`` and its
+``⟨Z⟩`` readout in two compiled calls forward (:mod:`.compiled_gates`, :mod:`.compiled_run`) and two
+backward, under one autograd node.
+
+This is the path of circuits whose every gate layer has per-sample angles (QFWP's fast weights, any
+circuit called with a parameter row per sample) and whose observables are single-wire Z: there is
+nothing shared by the batch to fuse into a unitary, so the cost is the gates' arithmetic — and, in
+torch, a few tensor operations per gate and stage that cost more than the arithmetic below about ten
+qubits. A :class:`CircuitKernel` is prepared once per program and dtype (its plans and the kernels'
+argument records with every pointer that does not change between calls), so a call costs a handful
+of Python operations, the half angles' sines and cosines (torch's vectorised functions) and the
+C calls.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import torch
+
+from ... import _native
+from . import compiled_gates, compiled_run
+from .compiled_gates import GatePlan
+from .compiled_run import RunPlan
+
+__all__ = ["CircuitKernel"]
+
+
+class CircuitKernel:
+    """The whole-circuit kernel of one program for one complex dtype.
+
+    Args:
+        gates: the matrices' plan of every Local stage, preparation first.
+        run: the run's plan (its stages in order, preparation first).
+        z_wires: the wire of each observable's Z, int32 ``(n_obs,)``.
+        n_qubits: the register.
+
+    Calling it with angle vectors ``(N, P)`` (the concatenation of ``gates.groups``, the matching
+    real dtype) gives ``(N, n_obs)`` expectation values, differentiable with respect to the angles.
+    """
+
+    def __init__(self, gates: GatePlan, run: RunPlan, z_wires: torch.Tensor, n_qubits: int, fns: tuple):
+        self.gates, self.run, self.z_wires, self.n_qubits, self.fns = gates, run, z_wires, n_qubits, fns
+        self.slots = gates.start.shape[0] - 1
+        g = compiled_gates._Args(slots=self.slots)
+        g.start, g.axis, g.arg, g.consts = (t.data_ptr() for t in (gates.start, gates.axis, gates.arg, gates.consts))
+        r = compiled_run._Args(n=n_qubits, S=run.kind.shape[0], per_group=1, start=compiled_run.ZERO_STATE)
+        r.kind, r.source, r.phase = run.kind.data_ptr(), run.source.data_ptr(), run.phase.data_ptr()
+        r.n_z, r.z_wires = z_wires.shape[0], z_wires.data_ptr()
+        self.gate_args, self.run_args = g, r
+
+    @classmethod
+    def build(cls, gates: GatePlan | None, run: RunPlan, z_wires: torch.Tensor, n_qubits: int):
+        """The kernel, or ``None`` where the compiled kernels are not available or ``gates`` is
+        ``None`` (a gate the matrix kernel does not build)."""
+        cdtype = run.phase.dtype
+        gate_fns, run_fns = compiled_gates._kernel(cdtype), compiled_run._kernel(cdtype)
+        if gates is None or gate_fns is None or run_fns is None:
+            return None
+        return cls(gates, run, z_wires, n_qubits, gate_fns + run_fns)
+
+    def __call__(self, angles: torch.Tensor) -> torch.Tensor:
+        return _Circuit.apply(angles, self)
+
+
+class _Circuit(torch.autograd.Function):
+    """``angles (N, P), kernel -> ⟨Z⟩ (N, n_obs)``; the backward gives the angles' gradient."""
+
+    @staticmethod
+    def forward(ctx, angles: torch.Tensor, kernel: CircuitKernel):
+        half = angles.detach() * 0.5
+        cos, sin = half.cos(), half.sin()
+        n_states, cdtype = angles.shape[0], kernel.run.phase.dtype
+        mats = torch.empty(n_states, kernel.slots, 2, 2, dtype=cdtype)
+        states = torch.empty(n_states, 2**kernel.n_qubits, dtype=cdtype)
+        out = torch.empty(n_states, kernel.z_wires.shape[0], dtype=angles.dtype)
+        g = _copy(kernel.gate_args)
+        g.N, g.P, g.mats = n_states, angles.shape[1], mats.data_ptr()
+        g.cos_half, g.sin_half = cos.data_ptr(), sin.data_ptr()
+        _native.call(kernel.fns[0], g, "the compiled gate matrices")
+        r = _copy(kernel.run_args)
+        r.N, r.mats, r.states, r.expvals = n_states, mats.data_ptr(), states.data_ptr(), out.data_ptr()
+        _native.call(kernel.fns[2], r, "the compiled circuit's forward pass")
+        ctx.kernel, ctx.gate_args, ctx.run_args = kernel, g, r
+        ctx.save_for_backward(cos, sin, mats, states)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        cos, sin, mats, states = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_mats = torch.empty_like(mats)
+        r = ctx.run_args
+        r.mats, r.states = mats.data_ptr(), states.data_ptr()
+        r.grad, r.grad_mats = grad.data_ptr(), grad_mats.data_ptr()
+        r.grad_initial = None
+        _native.call(ctx.kernel.fns[3], r, "the compiled circuit's backward pass")
+        grad_angles = torch.empty_like(cos)
+        g = ctx.gate_args
+        g.cos_half, g.sin_half = cos.data_ptr(), sin.data_ptr()
+        g.grad_mats, g.grad_angles = grad_mats.data_ptr(), grad_angles.data_ptr()
+        _native.call(ctx.kernel.fns[1], g, "the compiled gate matrices' backward pass")
+        return grad_angles, None
+
+
+def _copy(args: ctypes.Structure) -> ctypes.Structure:
+    """A call's own copy of a prepared argument record (calls may run in several threads)."""
+    return type(args).from_buffer_copy(args)
