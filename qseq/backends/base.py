@@ -114,8 +114,8 @@ def check_params(
         dtype = groups[next(iter(groups))].dtype
         for t in groups.values():
             dtype = torch.promote_types(dtype, t.dtype)
-    if check_finite:
-        for n, t in groups.items():
+    if check_finite and (isinstance(params, Mapping) or flat.is_cuda or not all_finite(flat)):
+        for n, t in groups.items():  # a flat tensor found finite at once needs no per-group scan
             if n not in trusted:
                 _check_finite(n, t)
     return Params(groups, torch.Size(batch), dtype, device)

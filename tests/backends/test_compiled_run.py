@@ -116,10 +116,11 @@ def test_taken_for_runs_of_gate_layers_on_the_cpu(kernel_uses):
     assert kernel_uses == {"rows": 1, "states": 1}
 
 
-def test_not_taken_for_controlled_rotations_or_large_registers(kernel_uses):
+def test_not_taken_for_controlled_rotations_or_large_registers(kernel_uses, monkeypatch):
     dense = build(2, [Operation("CRX", (0, 1), (0,)), Operation("RY", (1,), (1,))], [("weights", 2)], [{0: "Z"}])
     TorchBackend(fuse=False).expval(dense, torch.rand(3, 2))
     assert kernel_uses == {"rows": 0, "states": 1}  # the RY after the Dense stage only
+    monkeypatch.setattr(simulate, "COMPILED_MAX_QUBITS", 4)
     n = simulate.COMPILED_MAX_QUBITS + 1
     TorchBackend().expval(chen_vqc(n, 1), torch.rand(1, chen_vqc(n, 1).n_params))
     assert kernel_uses == {"rows": 0, "states": 1}
