@@ -48,6 +48,28 @@ class CircuitKernel:
         r.kind, r.source, r.phase = run.kind.data_ptr(), run.source.data_ptr(), run.phase.data_ptr()
         r.n_z, r.z_wires = z_wires.shape[0], z_wires.data_ptr()
         self.gate_args, self.run_args = g, r
+        real = z_wires.new_empty(0, dtype=run.phase.dtype).real.element_size()
+        mats, obs = 8 * self.slots * real, z_wires.shape[0] * real
+        # bytes per state of each per-state array, to split a call over threads (_native.call)
+        self.run_strides = {
+            "mats": mats,
+            "states": 2 * real << n_qubits,
+            "expvals": obs,
+            "grad": obs,
+            "grad_mats": mats,
+        }
+        self.real = real
+
+    def gate_strides(self, n_angles: int) -> dict[str, int]:
+        """Bytes per matrix set of each per-set array of the matrix kernel, for ``n_angles`` columns."""
+        row = n_angles * self.real
+        return {
+            "cos_half": row,
+            "sin_half": row,
+            "mats": 8 * self.slots * self.real,
+            "grad_mats": 8 * self.slots * self.real,
+            "grad_angles": row,
+        }
 
     @classmethod
     def build(cls, gates: GatePlan | None, run: RunPlan, z_wires: torch.Tensor, n_qubits: int):
@@ -72,16 +94,21 @@ class _Circuit(torch.autograd.Function):
         cos, sin = half.cos(), half.sin()
         n_states, cdtype = angles.shape[0], kernel.run.phase.dtype
         mats = torch.empty(n_states, kernel.slots, 2, 2, dtype=cdtype)
-        states = torch.empty(n_states, 2**kernel.n_qubits, dtype=cdtype)
+        # the final states are kept for the backward pass only: without one, the kernel reads each
+        # state's ⟨Z⟩ from a scratch state (no pages to map and fill for the batch's states)
+        keep = ctx.needs_input_grad[0]
+        states = torch.empty(n_states if keep else 0, 2**kernel.n_qubits, dtype=cdtype)
         out = torch.empty(n_states, kernel.z_wires.shape[0], dtype=angles.dtype)
+        work, gate_strides = n_states << kernel.n_qubits, kernel.gate_strides(angles.shape[1])
         g = _copy(kernel.gate_args)
         g.N, g.P, g.mats = n_states, angles.shape[1], mats.data_ptr()
         g.cos_half, g.sin_half = cos.data_ptr(), sin.data_ptr()
-        _native.call(kernel.fns[0], g, "the compiled gate matrices")
+        _native.call(kernel.fns[0], g, "the compiled gate matrices", work, gate_strides)
         r = _copy(kernel.run_args)
-        r.N, r.mats, r.states, r.expvals = n_states, mats.data_ptr(), states.data_ptr(), out.data_ptr()
-        _native.call(kernel.fns[2], r, "the compiled circuit's forward pass")
-        ctx.kernel, ctx.gate_args, ctx.run_args = kernel, g, r
+        r.N, r.mats, r.expvals = n_states, mats.data_ptr(), out.data_ptr()
+        r.states = states.data_ptr() if keep else None
+        _native.call(kernel.fns[2], r, "the compiled circuit's forward pass", work, kernel.run_strides)
+        ctx.kernel, ctx.gate_args, ctx.run_args, ctx.gate_strides = kernel, g, r, gate_strides
         ctx.save_for_backward(cos, sin, mats, states)
         return out
 
@@ -90,16 +117,16 @@ class _Circuit(torch.autograd.Function):
         cos, sin, mats, states = ctx.saved_tensors
         grad = grad.contiguous()
         grad_mats = torch.empty_like(mats)
-        r = ctx.run_args
+        r, work = ctx.run_args, states.numel()
         r.mats, r.states = mats.data_ptr(), states.data_ptr()
         r.grad, r.grad_mats = grad.data_ptr(), grad_mats.data_ptr()
         r.grad_initial = None
-        _native.call(ctx.kernel.fns[3], r, "the compiled circuit's backward pass")
+        _native.call(ctx.kernel.fns[3], r, "the compiled circuit's backward pass", work, ctx.kernel.run_strides)
         grad_angles = torch.empty_like(cos)
         g = ctx.gate_args
         g.cos_half, g.sin_half = cos.data_ptr(), sin.data_ptr()
         g.grad_mats, g.grad_angles = grad_mats.data_ptr(), grad_angles.data_ptr()
-        _native.call(ctx.kernel.fns[1], g, "the compiled gate matrices' backward pass")
+        _native.call(ctx.kernel.fns[1], g, "the compiled gate matrices' backward pass", work, ctx.gate_strides)
         return grad_angles, None
 
 

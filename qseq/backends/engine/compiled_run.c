@@ -30,7 +30,8 @@ typedef struct {
     const real *mats;        /* (N / per_group, L, n, 2, 2) complex: the Local stages' matrices, in order */
     const long long *source; /* (P, D) the Permute stages' gathers, in order */
     const real *phase;       /* (P, D) complex */
-    real *states;            /* (N, D) complex: forward, evolved in place; backward, the final states */
+    real *states;            /* (N, D) complex: forward, evolved in place (0: not kept, with a readout
+                                the states go through one scratch state); backward, the final states */
     const real *grad;        /* (N, D) complex: backward input, the final states' gradient */
     real *grad_mats;         /* (N / per_group, L, n, 2, 2) complex: backward output */
     real *grad_initial;      /* (N, D) complex: backward output, or 0 when not needed */
@@ -248,10 +249,10 @@ static int count_local(const run_args *A) {
 
 int NAME(run_forward)(const run_args *A) {
     const int n = A->n, D = 1 << n, L = count_local(A);
-    real *tmp = malloc(sizeof(real) * 2 * D);
+    real *tmp = malloc(sizeof(real) * (A->states ? 2 : 4) * D);
     if (!tmp) return 1;
     for (int r = 0; r < A->N; r++) {
-        real *v = A->states + (size_t)2 * D * r;
+        real *v = A->states ? A->states + (size_t)2 * D * r : tmp + 2 * D;
         const real *mg = A->mats + (size_t)8 * n * L * (r / A->per_group);
         int s = 0, l = 0, p = 0;
         if (A->start == 2 && A->S > 0 && A->kind[0] == 0) {
