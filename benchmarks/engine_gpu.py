@@ -3,7 +3,9 @@
 For each qubit count and mode it first checks the CUDA result against the CPU engine in complex128
 (max |Δ| column), then times calls with CUDA events after warm-up. Modes, as in ``engine.py``:
 per-sample forward, per-sample forward+backward, and shared weights bound across calls (the
-recurrent-cell case), for ``chen_vqc(n, 2)``, at batch 256 and 4096.
+recurrent-cell case), for ``chen_vqc(n, 2)``, at batch 256 and 4096; up to ``--pennylane-max``
+qubits also the eager baseline on the same card, PennyLane's ``default.qubit`` on CUDA torch tensors
+(broadcast, no gradients), and qseq's per-sample forward as a multiple of it.
 
 Run on a machine with a CUDA GPU::
 
@@ -23,7 +25,7 @@ import torch
 from paper_qlstm import write_section  # same folder
 
 from qseq.backends import get
-from qseq.circuits import chen_vqc
+from qseq.circuits import chen_vqc, to_pennylane
 
 
 def time_cuda(fn, min_ms: float = 300.0) -> float:
@@ -42,7 +44,9 @@ def time_cuda(fn, min_ms: float = 300.0) -> float:
     return sorted(samples)[len(samples) // 2]
 
 
-def measure(n: int, batch: int) -> dict[str, float]:
+def measure(n: int, batch: int, pennylane_max: int) -> dict[str, float]:
+    import pennylane as qml
+
     circuit = chen_vqc(n, 2)
     gpu, cpu = get("torch:cuda", check_finite=False), get("torch", dtype=torch.complex128)
     gen = torch.Generator().manual_seed(n)
@@ -56,12 +60,39 @@ def measure(n: int, batch: int) -> dict[str, float]:
     bound = gpu.bind(circuit, weights=w.cuda())
     x_gpu = x.cuda().contiguous()
     rate = lambda ms: batch / ms * 1e3  # noqa: E731
-    return {
+    out = {
         "max abs diff vs CPU complex128": err,
         "fwd": rate(time_cuda(lambda: gpu.expval(circuit, p_gpu))),
         "fwd+bwd": rate(time_cuda(lambda: gpu.expval(circuit, p_grad).sum().backward())),
         "bound fwd": rate(time_cuda(lambda: bound(inputs=x_gpu))),
     }
+    if n <= pennylane_max:  # the eager baseline on the same card: default.qubit on CUDA torch tensors
+        gates, zero = to_pennylane(circuit), torch.zeros(2**n, dtype=torch.complex64, device="cuda")
+        zero[0] = 1
+
+        def on_the_card(params):  # default.qubit makes its initial state on the CPU: start from a CUDA one
+            qml.StatePrep(zero, wires=range(n))
+            return gates(params)
+
+        qnode = qml.QNode(on_the_card, qml.device("default.qubit", wires=n), interface="torch")
+        with torch.no_grad():
+            out["default.qubit fwd"] = rate(time_cuda(lambda: qnode(p_gpu), min_ms=1000.0))
+        out["fwd ÷ default.qubit"] = out["fwd"] / out["default.qubit fwd"]
+    return out
+
+
+def _version(package: str) -> str:
+    import importlib.metadata
+
+    return importlib.metadata.version(package)
+
+
+def _cell(column: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    if column.startswith("max abs diff"):
+        return f"{value:.1e}"
+    return f"{value:.1f}x" if "÷" in column else f"{value:,.0f}"
 
 
 def large_register(n: int) -> dict[str, float]:
@@ -101,6 +132,7 @@ def main() -> None:
     ap.add_argument("--qubits", type=int, nargs="+", default=[4, 8, 12, 16, 20])
     ap.add_argument("--batches", type=int, nargs="+", default=[256, 4096])
     ap.add_argument("--max-state-gib", type=float, default=8.0)
+    ap.add_argument("--pennylane-max", type=int, default=12, help="largest n with the default.qubit column")
     ap.add_argument("--large", type=int, nargs="*", default=[20, 22, 24, 26, 28], help="qubits of the batch-1 runs")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     args = ap.parse_args()
@@ -112,21 +144,22 @@ def main() -> None:
             if batch * 2**n * 8 > args.max_state_gib * 2**30:  # the engine holds a few states at once
                 print(f"skip batch {batch}, {n} qubits: one complex64 state batch exceeds {args.max_state_gib} GiB")
                 continue
-            r = measure(n, batch)
+            r = measure(n, batch, args.pennylane_max)
             rows.append((batch, n, r))
             print(batch, n, {k: f"{v:.3g}" for k, v in r.items()}, flush=True)
-    cols = list(rows[0][2])
+    cols = list(dict.fromkeys(c for _, _, r in rows for c in r))
     lines = [
         "## Torch engine on CUDA (`benchmarks/engine_gpu.py`)",
         "",
         f"{datetime.date.today()}, {torch.cuda.get_device_name()}, torch {torch.__version__}, "
-        "chen_vqc(n, 2), complex64, circuits/s (median of CUDA-event-timed calls).",
+        "chen_vqc(n, 2), complex64, circuits/s (median of CUDA-event-timed calls); `default.qubit fwd`: PennyLane "
+        f"{_version('pennylane')} on CUDA torch tensors, float32 angles, broadcast.",
         "",
         "| batch | n | " + " | ".join(cols) + " |",
         "|---|---|" + "---|" * len(cols),
     ]
     for batch, n, r in rows:
-        cells = [f"{r[c]:.1e}" if c.startswith("max abs diff") else f"{r[c]:,.0f}" for c in cols]
+        cells = [_cell(c, r.get(c)) for c in cols]
         lines.append(f"| {batch} | {n} | " + " | ".join(cells) + " |")
     large = []
     for n in args.large:

@@ -21,7 +21,7 @@ from .. import _native
 
 __all__ = ["NativeLayer", "NativeSteps", "kernel", "native_forward", "native_backward"]
 
-_SOURCE = Path(__file__).with_name("fused_kernel.c")
+_SOURCE = _native.register(Path(__file__).with_name("fused_kernel.c"))
 _SIZES = ("T", "B", "I", "H", "n", "K2", "readout", "keep_steps", "ldw")
 _POINTERS = (
     *("x", "h0", "c0", "keep", "proj_w", "proj_b", "wg", "wh", "wgT", "whT", "alpha", "off", "hz", "obs"),

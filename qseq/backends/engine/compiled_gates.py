@@ -25,7 +25,7 @@ from .program import Local
 
 __all__ = ["GatePlan", "gate_plan", "build_matrices"]
 
-_SOURCE = Path(__file__).with_name("compiled_gates.c")
+_SOURCE = _native.register(Path(__file__).with_name("compiled_gates.c"))
 _AXIS = {"X": 0, "Y": 1, "Z": 2}
 _CONSTANT = 3
 

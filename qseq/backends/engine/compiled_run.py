@@ -28,7 +28,7 @@ from ... import _native
 
 __all__ = ["RunPlan", "run_plan", "run_rows", "run_states", "available"]
 
-_SOURCE = Path(__file__).with_name("compiled_run.c")
+_SOURCE = _native.register(Path(__file__).with_name("compiled_run.c"))
 
 
 class _Args(ctypes.Structure):
