@@ -34,23 +34,22 @@ class CircuitKernel:
         run: the run's plan (its stages in order, preparation first).
         z_wires: the wire of each observable's Z, int32 ``(n_obs,)``.
         n_qubits: the register.
+        n_angles: the length of the angle vectors (the concatenation of ``gates.groups``).
 
-    Calling it with angle vectors ``(N, P)`` (the concatenation of ``gates.groups``, the matching
-    real dtype) gives ``(N, n_obs)`` expectation values, differentiable with respect to the angles.
+    Calling it with angle vectors ``(N, n_angles)`` of the matching real dtype gives ``(N, n_obs)``
+    expectation values, differentiable with respect to the angles.
     """
 
-    def __init__(self, gates: GatePlan, run: RunPlan, z_wires: torch.Tensor, n_qubits: int, fns: tuple):
+    def __init__(self, gates: GatePlan, run: RunPlan, z_wires: torch.Tensor, n_qubits: int, n_angles: int, fns):
         self.gates, self.run, self.z_wires, self.n_qubits, self.fns = gates, run, z_wires, n_qubits, fns
-        self.slots = gates.start.shape[0] - 1
-        g = compiled_gates._Args(slots=self.slots)
-        g.start, g.axis, g.arg, g.consts = (t.data_ptr() for t in (gates.start, gates.axis, gates.arg, gates.consts))
-        r = compiled_run._Args(n=n_qubits, S=run.kind.shape[0], per_group=1, start=compiled_run.ZERO_STATE)
-        r.kind, r.source, r.phase = run.kind.data_ptr(), run.source.data_ptr(), run.phase.data_ptr()
-        r.n_z, r.z_wires = z_wires.shape[0], z_wires.data_ptr()
-        self.gate_args, self.run_args = g, r
-        real = z_wires.new_empty(0, dtype=run.phase.dtype).real.element_size()
-        mats, obs = 8 * self.slots * real, z_wires.shape[0] * real
+        self.gate_args = compiled_gates.plan_args(gates)
+        self.slots = self.gate_args.slots
+        self.run_args = compiled_run.plan_args(run, n_qubits, compiled_run.ZERO_STATE)
+        self.run_args.n_z, self.run_args.z_wires = z_wires.shape[0], z_wires.data_ptr()
         # bytes per state of each per-state array, to split a call over threads (_native.call)
+        real = z_wires.new_empty(0, dtype=run.phase.dtype).real.element_size()
+        mats, row, obs = 8 * self.slots * real, n_angles * real, z_wires.shape[0] * real
+        self.gate_strides = {"cos_half": row, "sin_half": row, "mats": mats, "grad_mats": mats, "grad_angles": row}
         self.run_strides = {
             "mats": mats,
             "states": 2 * real << n_qubits,
@@ -58,28 +57,16 @@ class CircuitKernel:
             "grad": obs,
             "grad_mats": mats,
         }
-        self.real = real
-
-    def gate_strides(self, n_angles: int) -> dict[str, int]:
-        """Bytes per matrix set of each per-set array of the matrix kernel, for ``n_angles`` columns."""
-        row = n_angles * self.real
-        return {
-            "cos_half": row,
-            "sin_half": row,
-            "mats": 8 * self.slots * self.real,
-            "grad_mats": 8 * self.slots * self.real,
-            "grad_angles": row,
-        }
 
     @classmethod
-    def build(cls, gates: GatePlan | None, run: RunPlan, z_wires: torch.Tensor, n_qubits: int):
+    def build(cls, gates: GatePlan | None, run: RunPlan, z_wires: torch.Tensor, n_qubits: int, n_angles: int):
         """The kernel, or ``None`` where the compiled kernels are not available or ``gates`` is
         ``None`` (a gate the matrix kernel does not build)."""
         cdtype = run.phase.dtype
         gate_fns, run_fns = compiled_gates._kernel(cdtype), compiled_run._kernel(cdtype)
         if gates is None or gate_fns is None or run_fns is None:
             return None
-        return cls(gates, run, z_wires, n_qubits, gate_fns + run_fns)
+        return cls(gates, run, z_wires, n_qubits, n_angles, gate_fns + run_fns)
 
     def __call__(self, angles: torch.Tensor) -> torch.Tensor:
         return _Circuit.apply(angles, self)
@@ -90,8 +77,7 @@ class _Circuit(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, angles: torch.Tensor, kernel: CircuitKernel):
-        half = angles.detach() * 0.5
-        cos, sin = half.cos(), half.sin()
+        cos, sin = compiled_gates.half_angle_trig(angles)
         n_states, cdtype = angles.shape[0], kernel.run.phase.dtype
         mats = torch.empty(n_states, kernel.slots, 2, 2, dtype=cdtype)
         # the final states are kept for the backward pass only: without one, the kernel reads each
@@ -99,16 +85,16 @@ class _Circuit(torch.autograd.Function):
         keep = ctx.needs_input_grad[0]
         states = torch.empty(n_states if keep else 0, 2**kernel.n_qubits, dtype=cdtype)
         out = torch.empty(n_states, kernel.z_wires.shape[0], dtype=angles.dtype)
-        work, gate_strides = n_states << kernel.n_qubits, kernel.gate_strides(angles.shape[1])
+        work = n_states << kernel.n_qubits
         g = _copy(kernel.gate_args)
         g.N, g.P, g.mats = n_states, angles.shape[1], mats.data_ptr()
         g.cos_half, g.sin_half = cos.data_ptr(), sin.data_ptr()
-        _native.call(kernel.fns[0], g, "the compiled gate matrices", work, gate_strides)
+        _native.call(kernel.fns[0], g, "the compiled gate matrices", work, kernel.gate_strides)
         r = _copy(kernel.run_args)
         r.N, r.mats, r.expvals = n_states, mats.data_ptr(), out.data_ptr()
         r.states = states.data_ptr() if keep else None
         _native.call(kernel.fns[2], r, "the compiled circuit's forward pass", work, kernel.run_strides)
-        ctx.kernel, ctx.gate_args, ctx.run_args, ctx.gate_strides = kernel, g, r, gate_strides
+        ctx.kernel, ctx.gate_args, ctx.run_args = kernel, g, r
         ctx.save_for_backward(cos, sin, mats, states)
         return out
 
@@ -126,7 +112,7 @@ class _Circuit(torch.autograd.Function):
         g = ctx.gate_args
         g.cos_half, g.sin_half = cos.data_ptr(), sin.data_ptr()
         g.grad_mats, g.grad_angles = grad_mats.data_ptr(), grad_angles.data_ptr()
-        _native.call(ctx.kernel.fns[1], g, "the compiled gate matrices' backward pass", work, ctx.gate_strides)
+        _native.call(ctx.kernel.fns[1], g, "the compiled gate matrices' backward pass", work, ctx.kernel.gate_strides)
         return grad_angles, None
 
 

@@ -23,7 +23,7 @@ import torch
 from ... import _native
 from .program import Local
 
-__all__ = ["GatePlan", "gate_plan", "build_matrices"]
+__all__ = ["GatePlan", "gate_plan", "build_matrices", "plan_args", "half_angle_trig"]
 
 _SOURCE = _native.register(Path(__file__).with_name("compiled_gates.c"))
 _AXIS = {"X": 0, "Y": 1, "Z": 2}
@@ -85,20 +85,32 @@ def _kernel(dtype: torch.dtype):
     return _native.kernel_functions(_SOURCE, dtype, ("gates_forward", "gates_backward"), _Args)
 
 
+def plan_args(plan: GatePlan) -> _Args:
+    """The kernel's argument record with the plan's fields set (a call sets ``N``, ``P`` and its
+    tensors' pointers; the plan must outlive every call made with the record)."""
+    args = _Args(slots=plan.start.shape[0] - 1)
+    args.start, args.axis, args.arg = plan.start.data_ptr(), plan.axis.data_ptr(), plan.arg.data_ptr()
+    args.consts = plan.consts.data_ptr()
+    return args
+
+
+def half_angle_trig(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cos(θ/2), sin(θ/2)`` of angles ``(N, P)``: what the kernel reads (torch's vectorised functions)."""
+    half = angles.detach() * 0.5
+    return half.cos(), half.sin()
+
+
 class _Gates(torch.autograd.Function):
     """``angles (N, P) -> matrices (N, slots, 2, 2)`` by the kernel; the backward gives the angles'
     gradient."""
 
     @staticmethod
     def forward(ctx, angles: torch.Tensor, plan: GatePlan, fns):
-        half = angles.detach() * 0.5
-        cos, sin = half.cos(), half.sin()
-        slots = plan.start.shape[0] - 1
-        mats = torch.empty(angles.shape[0], slots, 2, 2, dtype=plan.consts.dtype)
-        args = _Args(N=angles.shape[0], P=angles.shape[1], slots=slots)
-        args.start, args.axis, args.arg = plan.start.data_ptr(), plan.axis.data_ptr(), plan.arg.data_ptr()
-        args.consts, args.cos_half, args.sin_half = plan.consts.data_ptr(), cos.data_ptr(), sin.data_ptr()
-        args.mats = mats.data_ptr()
+        cos, sin = half_angle_trig(angles)
+        args = plan_args(plan)
+        mats = torch.empty(angles.shape[0], args.slots, 2, 2, dtype=plan.consts.dtype)
+        args.N, args.P, args.mats = angles.shape[0], angles.shape[1], mats.data_ptr()
+        args.cos_half, args.sin_half = cos.data_ptr(), sin.data_ptr()
         _native.call(fns[0], args, "the compiled gate matrices")
         ctx.args, ctx.fns, ctx.plan = args, fns, plan  # the plan's tensors back the pointers in args
         ctx.save_for_backward(cos, sin)

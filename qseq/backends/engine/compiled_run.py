@@ -26,7 +26,7 @@ import torch
 
 from ... import _native
 
-__all__ = ["RunPlan", "run_plan", "run_rows", "run_states", "available"]
+__all__ = ["RunPlan", "run_plan", "run_rows", "run_states", "available", "plan_args"]
 
 _SOURCE = _native.register(Path(__file__).with_name("compiled_run.c"))
 
@@ -78,6 +78,14 @@ def run_plan(kinds: list[int], gathers: list[tuple[torch.Tensor, torch.Tensor | 
 GIVEN_STATES, IDENTITY_ROWS, ZERO_STATE = 0, 1, 2
 
 
+def plan_args(plan: RunPlan, n_qubits: int, start: int) -> _Args:
+    """The kernel's argument record with the plan's fields set, for ``start`` (a start mode); a call
+    sets ``N``, ``per_group`` and its tensors' pointers (the plan must outlive the calls)."""
+    args = _Args(n=n_qubits, S=plan.kind.shape[0], start=start, per_group=1)
+    args.kind, args.source, args.phase = plan.kind.data_ptr(), plan.source.data_ptr(), plan.phase.data_ptr()
+    return args
+
+
 class _Run(torch.autograd.Function):
     """``(states (N, D) or None, mats (G, L, n, 2, 2), plan, kernel) -> final states (N, D)``; with
     ``states=None`` the initial states are the identity's rows, ``D`` per matrix group."""
@@ -88,10 +96,8 @@ class _Run(torch.autograd.Function):
         dim = 2 ** mats.shape[2]
         rows = states is None
         out = mats.new_empty(mats.shape[0] * dim, dim) if rows else states.detach().resolve_conj().clone()
-        start = IDENTITY_ROWS if rows else GIVEN_STATES
-        args = _Args(N=out.shape[0], n=mats.shape[2], S=plan.kind.shape[0], start=start)
-        args.per_group = out.shape[0] // mats.shape[0]
-        args.kind, args.source, args.phase = plan.kind.data_ptr(), plan.source.data_ptr(), plan.phase.data_ptr()
+        args = plan_args(plan, mats.shape[2], IDENTITY_ROWS if rows else GIVEN_STATES)
+        args.N, args.per_group = out.shape[0], out.shape[0] // mats.shape[0]
         args.mats, args.states = mats.data_ptr(), out.data_ptr()
         _native.call(fns[0], args, "the compiled run's forward pass")
         ctx.plan, ctx.fns, ctx.args = plan, fns, args  # the plan's tensors back pointers in args

@@ -648,7 +648,8 @@ def _circuit_kernel(program: Program, tables: Tables, groups: dict) -> CircuitKe
             kinds = [0 if isinstance(s, Local) else 1 for s in stages]
             gathers = [permutation_table(tables, s, program.n_qubits) for s in stages if isinstance(s, Permute)]
             run = run_plan(kinds, gathers, program.dim, tables.cdtype)
-            kernel = CircuitKernel.build(gates, run, z_wires, program.n_qubits)
+            n_angles = 0 if gates is None else sum(sizes[g] for g in gates.groups)
+            kernel = CircuitKernel.build(gates, run, z_wires, program.n_qubits, n_angles)
         tables.circuit_kernel = kernel if kernel is not None else False
     return tables.circuit_kernel or None
 
