@@ -216,6 +216,10 @@ class Backend(abc.ABC):
         return check_params(circuit, params, check_finite=self.check_finite)
 
     def _run(self, circuit: Circuit, params: Params, cache: BindCache | None) -> torch.Tensor:
+        if not math.prod(params.batch_shape):  # an empty batch: nothing to run (no job, no kernel)
+            anchor = sum((t.sum() * 0 for t in params.groups.values()), torch.zeros((), dtype=params.dtype))
+            empty = torch.zeros(*params.batch_shape, circuit.n_obs, dtype=params.dtype, device=params.device)
+            return empty + anchor.to(params.device)  # connected to every group: zero gradients
         out = self._expval(circuit, params, cache)
         self.record_usage(1, math.prod(params.batch_shape))
         return out.to(device=params.device)

@@ -189,3 +189,47 @@ def test_a_call_split_over_threads_gives_the_same_numbers(monkeypatch):
         torch.set_num_threads(threads)
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, atol=0, rtol=0)
+
+
+def _without_kernels(monkeypatch, fn):
+    """``fn()`` with the compiled kernels off: the torch engine's reference answer."""
+    with monkeypatch.context() as patch:
+        patch.setattr(compiled_run, "_kernel", lambda cdtype: None)
+        patch.setattr(compiled_gates, "_kernel", lambda dtype: None)
+        return fn()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        lambda c: torch.rand(2, 3, c.n_params, dtype=torch.float64),  # a batch of two dims
+        lambda c: {  # inputs shared by the batch, re-uploaded beside per-sample weights
+            "inputs": torch.rand(1, c.group_sizes["inputs"], dtype=torch.float64),
+            "weights": torch.rand(5, c.group_sizes["weights"], dtype=torch.float64),
+        },
+    ],
+    ids=["2d-batch", "shared-inputs"],
+)
+def test_batch_shapes_and_broadcasting_match_the_torch_engine(params, runs, monkeypatch):
+    ops = [Operation("RY", (w,), (w,)) for w in range(3)] + [Operation("CNOT", (0, 1)), Operation("CNOT", (1, 2))]
+    ops += [Operation("RX", (w,), (3 + w,)) for w in range(3)] + [Operation("RZ", (w,), (w,)) for w in range(3)]
+    circuit = build(3, ops, [("weights", 3), ("inputs", 3)], [{0: "Z"}, {2: "Z"}])
+    p = params(circuit)
+    backend = TorchBackend()
+    got = backend.expval(circuit, p)
+    want = _without_kernels(monkeypatch, lambda: TorchBackend().expval(circuit, p))
+    assert backend.paths == {"compiled": 1} and got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
+
+
+def test_a_gradient_for_one_group_only(runs, monkeypatch):
+    circuit = chen_vqc(3, 2)
+    inputs = torch.rand(4, circuit.group_sizes["inputs"], dtype=torch.float64, requires_grad=True)
+    weights = torch.rand(4, circuit.group_sizes["weights"], dtype=torch.float64)
+
+    def grad():
+        out = TorchBackend().expval(circuit, {"inputs": inputs, "weights": weights})
+        return torch.autograd.grad((out * torch.arange(3.0, dtype=torch.float64)).sum(), inputs)[0]
+
+    torch.testing.assert_close(grad(), _without_kernels(monkeypatch, grad), atol=1e-12, rtol=0)
+    assert runs["circuit"] == 1

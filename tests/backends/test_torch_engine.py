@@ -382,6 +382,21 @@ def test_extreme_finite_params_are_not_mistaken_for_infinite_ones():
     assert torch.isfinite(get("torch").expval(circuit, flat)).all()
 
 
+@pytest.mark.parametrize("spec", ["torch", "pennylane:default.qubit", "aer"])
+def test_an_empty_batch_gives_an_empty_result_and_runs_nothing(spec):
+    if spec == "aer":
+        pytest.importorskip("qiskit_aer")
+    circuit = chen_vqc(3, 2)
+    backend = get(spec)
+    weights = torch.rand(1, 18, dtype=torch.float64, requires_grad=True)
+    out = backend.expval(circuit, {"inputs": torch.rand(0, 6, dtype=torch.float64), "weights": weights})
+    assert out.shape == (0, 3) and out.dtype == torch.float64
+    (grad,) = torch.autograd.grad(out.sum(), weights)
+    assert torch.equal(grad, torch.zeros_like(weights))
+    assert backend.bind(circuit, weights=weights)(inputs=torch.rand(2, 0, 6, dtype=torch.float64)).shape == (2, 0, 3)
+    assert backend.usage.circuits == 0 and backend.usage.jobs == 0  # nothing run (on hardware: no job)
+
+
 def test_error_complex_params():
     circuit = chen_vqc(3, 1)
     with pytest.raises(TypeError, match="real angles"):

@@ -108,6 +108,24 @@ static void apply_wire(int n, int q, const real *m, real *v) {
         }
 }
 
+/* The conjugate transpose of a 2x2 complex matrix. */
+static void dagger(const real *m, real *h) {
+    h[0] = m[0], h[1] = -m[1];
+    h[2] = m[4], h[3] = -m[5];
+    h[4] = m[2], h[5] = -m[3];
+    h[6] = m[6], h[7] = -m[7];
+}
+
+/* g[a][b] += the lane sums of p (G v: re, both lanes) and r (G SWAP(v): im, odd - even lane), for
+   (a, b) = (0, 0), (0, 1), (1, 0), (1, 1). */
+static void fold(const vec *p, const vec *r, real *g) {
+    for (int k = 0; k < 4; k++)
+        for (int l = 0; l < VL; l += 2) {
+            g[2 * k] += p[k][l] + p[k][l + 1];
+            g[2 * k + 1] += r[k][l + 1] - r[k][l];
+        }
+}
+
 /* g[a][b] += sum over the pairs of wire q of G[.a.] conj(v[.b.]). */
 static void wire_gradient(int n, int q, const real *G, const real *v, real *g) {
     const int D = 1 << n, stride = 1 << (n - 1 - q);
@@ -120,11 +138,7 @@ static void wire_gradient(int n, int q, const real *G, const real *v, real *g) {
                 p[0] += g0 * x0, p[1] += g0 * x1, p[2] += g1 * x0, p[3] += g1 * x1;
                 r[0] += g0 * s0, r[1] += g0 * s1, r[2] += g1 * s0, r[3] += g1 * s1;
             }
-        for (int k = 0; k < 4; k++)
-            for (int l = 0; l < VL; l += 2) {
-                g[2 * k] += p[k][l] + p[k][l + 1];
-                g[2 * k + 1] += r[k][l + 1] - r[k][l];
-            }
+        fold(p, r, g);
         return;
     }
     if (D >= VC) { /* the same with lane j's own amplitude (b = a) and its partner's (b = 1 - a) */
@@ -152,12 +166,34 @@ static void wire_gradient(int n, int q, const real *G, const real *v, real *g) {
             }
 }
 
-/* The conjugate transpose of a 2x2 complex matrix. */
-static void dagger(const real *m, real *h) {
-    h[0] = m[0], h[1] = -m[1];
-    h[2] = m[4], h[3] = -m[5];
-    h[4] = m[2], h[5] = -m[3];
-    h[6] = m[6], h[7] = -m[7];
+/* One gate's adjoint step on wire q in one pass over the state: v <- m^H v (the gate's input),
+   g += sum G[.a.] conj(v[.b.]) and G <- m^H G -- apply_wire, wire_gradient and apply_wire fused. */
+static void wire_backward(int n, int q, const real *m, real *v, real *G, real *g) {
+    const int D = 1 << n, stride = 1 << (n - 1 - q);
+    real h[8];
+    dagger(m, h);
+    if (stride >= VC) {
+        const vec s = alt(), a00 = h[1] * s, a01 = h[3] * s, a10 = h[5] * s, a11 = h[7] * s;
+        vec p[4] = {{0}}, r[4] = {{0}};
+        for (int hi = 0; hi < D; hi += 2 * stride)
+            for (int i = hi; i < hi + stride; i += VC) {
+                const vec a = load(v + 2 * i), b = load(v + 2 * (i + stride)), sa = SWAP(a), sb = SWAP(b);
+                const vec x0 = h[0] * a + a00 * sa + h[2] * b + a01 * sb;
+                const vec x1 = h[4] * a + a10 * sa + h[6] * b + a11 * sb;
+                const vec g0 = load(G + 2 * i), g1 = load(G + 2 * (i + stride)), s0 = SWAP(x0), s1 = SWAP(x1);
+                p[0] += g0 * x0, p[1] += g0 * x1, p[2] += g1 * x0, p[3] += g1 * x1;
+                r[0] += g0 * s0, r[1] += g0 * s1, r[2] += g1 * s0, r[3] += g1 * s1;
+                const vec t0 = SWAP(g0), t1 = SWAP(g1);
+                store(v + 2 * i, x0), store(v + 2 * (i + stride), x1);
+                store(G + 2 * i, h[0] * g0 + a00 * t0 + h[2] * g1 + a01 * t1);
+                store(G + 2 * (i + stride), h[4] * g0 + a10 * t0 + h[6] * g1 + a11 * t1);
+            }
+        fold(p, r, g);
+        return;
+    }
+    apply_wire(n, q, h, v);
+    wire_gradient(n, q, G, v, g);
+    apply_wire(n, q, h, G);
 }
 
 /* y[i] = p[i] x[src[i]] (forward) or y[src[i]] = conj(p[i]) x[i] (inverse), then x <- y. */
@@ -297,13 +333,7 @@ int NAME(run_backward)(const run_args *A) {
                 continue;
             }
             l--;
-            for (int q = n - 1; q >= 0; q--) {
-                real h[8];
-                dagger(mg + 8 * (n * l + q), h);
-                apply_wire(n, q, h, v); /* the state before this gate */
-                wire_gradient(n, q, G, v, gg + 8 * (n * l + q));
-                apply_wire(n, q, h, G); /* G <- m^H G */
-            }
+            for (int q = n - 1; q >= 0; q--) wire_backward(n, q, mg + 8 * (n * l + q), v, G, gg + 8 * (n * l + q));
         }
         if (A->grad_initial) memcpy(A->grad_initial + (size_t)2 * D * r, G, sizeof(real) * 2 * D);
     }

@@ -97,7 +97,7 @@ class _Run(torch.autograd.Function):
         rows = states is None
         out = mats.new_empty(mats.shape[0] * dim, dim) if rows else states.detach().resolve_conj().clone()
         args = plan_args(plan, mats.shape[2], IDENTITY_ROWS if rows else GIVEN_STATES)
-        args.N, args.per_group = out.shape[0], out.shape[0] // mats.shape[0]
+        args.N, args.per_group = out.shape[0], max(out.shape[0] // max(mats.shape[0], 1), 1)  # (empty batches)
         args.mats, args.states = mats.data_ptr(), out.data_ptr()
         _native.call(fns[0], args, "the compiled run's forward pass")
         ctx.plan, ctx.fns, ctx.args = plan, fns, args  # the plan's tensors back pointers in args
