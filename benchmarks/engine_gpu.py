@@ -2,8 +2,9 @@
 
 For each qubit count and mode it first checks the CUDA result against the CPU engine in complex128
 (max |Δ| column), then times calls with CUDA events after warm-up. Modes, as in ``engine.py``:
-per-sample forward, per-sample forward+backward, and shared weights bound across calls (the
-recurrent-cell case), for ``chen_vqc(n, 2)``, at batch 256 and 4096; up to ``--pennylane-max``
+per-sample forward (replayed as a CUDA graph, the default, and without: ``graphs=False``),
+per-sample forward+backward, and shared weights bound across calls (the recurrent-cell case), for
+``chen_vqc(n, 2)``, at batch 256 and 4096; up to ``--pennylane-max``
 qubits also the eager baseline on the same card, PennyLane's ``default.qubit`` on CUDA torch tensors
 (broadcast, no gradients), and qseq's per-sample forward as a multiple of it.
 
@@ -60,9 +61,11 @@ def measure(n: int, batch: int, pennylane_max: int) -> dict[str, float]:
     bound = gpu.bind(circuit, weights=w.cuda())
     x_gpu = x.cuda().contiguous()
     rate = lambda ms: batch / ms * 1e3  # noqa: E731
+    eager = get("torch:cuda", check_finite=False, graphs=False)
     out = {
         "max abs diff vs CPU complex128": err,
         "fwd": rate(time_cuda(lambda: gpu.expval(circuit, p_gpu))),
+        "fwd, no graph": rate(time_cuda(lambda: eager.expval(circuit, p_gpu))),
         "fwd+bwd": rate(time_cuda(lambda: gpu.expval(circuit, p_grad).sum().backward())),
         "bound fwd": rate(time_cuda(lambda: bound(inputs=x_gpu))),
     }

@@ -34,6 +34,7 @@ from .engine.product import ProductForm
 from .engine.program import Permute
 from .engine.shapes import broadcast_shapes
 from .engine.simulate import REAL_DTYPE, product_unitaries
+from .forward_graphs import GRAPH_MAX_AMPLITUDES, ForwardGraphs
 
 __all__ = ["TorchBackend"]
 
@@ -171,6 +172,9 @@ class TorchBackend(Backend):
         check_finite: reject NaN/inf angles on the CPU (one scan per call; turn off in hot loops
             whose inputs are known finite). CUDA angles are never scanned per call: the answer
             would stall the host; NaN angles give NaN values there.
+        graphs: on CUDA, replay expectation-value calls without gradients as CUDA graphs, one per
+            circuit and parameter shapes (:mod:`qseq.backends.forward_graphs`): the same values,
+            without the per-operation launch and dispatch cost of small circuits.
 
     Example::
 
@@ -180,10 +184,16 @@ class TorchBackend(Backend):
     """
 
     max_qubits = 30  # a 30-qubit complex64 state is 8 GiB; what fits is checked per call (_check_memory)
-    _transient = ("_compiled", "_paths")
+    _transient = ("_compiled", "_paths", "_graphs")
 
     def __init__(
-        self, device=None, dtype=None, fuse: bool | None = None, check_finite: bool = True, diff: str | None = None
+        self,
+        device=None,
+        dtype=None,
+        fuse: bool | None = None,
+        check_finite: bool = True,
+        diff: str | None = None,
+        graphs: bool = True,
     ):
         self.device = _device(device)
         self.dtype = _complex_dtype(dtype)
@@ -194,6 +204,9 @@ class TorchBackend(Backend):
             raise ValueError(f"diff must be None, 'backprop' or 'adjoint', got {diff!r}")
         self.diff = diff
         self.check_finite = check_finite
+        if graphs not in (True, False):
+            raise ValueError(f"graphs must be True or False, got {graphs!r}")
+        self.graphs = graphs
         self.name = "torch" if self.device is None else f"torch:{self.device}"
         # Compiled programs and device tables, keyed by id(circuit) with the circuit kept alive beside
         # them: equal-but-distinct circuits (the gate and hidden banks of a cell) each get an entry,
@@ -203,13 +216,14 @@ class TorchBackend(Backend):
     def _restore(self) -> None:
         self._compiled: dict[int, tuple[Circuit, object, dict]] = {}
         self._paths: Counter[str] = Counter()
+        self._graphs = ForwardGraphs()
 
     @property
     def paths(self) -> Counter[str]:
         """How many expectation-value calls took each path since this backend was made or copied:
         ``"product"`` (the product-state fast path), ``"compiled"`` (per-sample circuits by the
         compiled CPU kernels, readout included), ``"state"`` (the general state-vector engine),
-        ``"adjoint"``."""
+        ``"adjoint"``, ``"graph"`` (a CUDA graph of one of the others, replayed)."""
         return self._paths
 
     # -- public extras -------------------------------------------------------------------------
@@ -256,17 +270,39 @@ class TorchBackend(Backend):
             self._paths["adjoint"] += 1
             read = functools.partial(expectations, tables, program=program)
             return expval_adjoint(program, tables, groups, params.batch_shape, read)
-        out = expval_product(program, tables, groups, params.batch_shape, self.fuse, cache)
+        if self._graphed(program, tables, params, diff, cache):
+            self._paths["graph"] += 1
+            key = (id(circuit), params.batch_shape, tuple((n, t.shape) for n, t in groups.items()), tables.cdtype)
+            return self._graphs.run(key, groups, lambda g: self._forward(program, tables, g, params.batch_shape))
+        path, out = self._forward_path(program, tables, groups, params.batch_shape, cache)
+        self._paths[path] += 1
+        return out
+
+    def _forward_path(self, program, tables, groups: dict, batch_shape, cache) -> tuple[str, torch.Tensor]:
+        """``(path, expectation values)`` by the first path that applies (see :attr:`paths`)."""
+        out = expval_product(program, tables, groups, batch_shape, self.fuse, cache)
         if out is not None:
-            self._paths["product"] += 1
-            return out
-        out = expval_compiled(program, tables, groups, params.batch_shape)
+            return "product", out
+        out = expval_compiled(program, tables, groups, batch_shape)
         if out is not None:
-            self._paths["compiled"] += 1
-            return out
-        self._paths["state"] += 1
-        psi = evolve(program, tables, groups, params.batch_shape, None, self.fuse, cache)
-        return expectations(tables, psi, program)
+            return "compiled", out
+        psi = evolve(program, tables, groups, batch_shape, None, self.fuse, cache)
+        return "state", expectations(tables, psi, program)
+
+    def _forward(self, program, tables, groups: dict, batch_shape) -> torch.Tensor:
+        return self._forward_path(program, tables, groups, batch_shape, None)[1]
+
+    def _graphed(self, program, tables, params: Params, diff, cache) -> bool:
+        """Whether this call replays a CUDA graph: on CUDA, without gradients or a bound cache, and
+        small enough that launches dominate (:data:`~qseq.backends.forward_graphs.GRAPH_MAX_AMPLITUDES`)."""
+        return (
+            self.graphs
+            and diff is None
+            and cache is None
+            and tables.device.type == "cuda"
+            and not torch.cuda.is_current_stream_capturing()
+            and math.prod(params.batch_shape) * program.dim <= GRAPH_MAX_AMPLITUDES
+        )
 
     def _evolve(self, circuit, params: Params, initial) -> torch.Tensor:
         """The final state (from ``initial``, else from the preparation), differentiated by autograd."""
