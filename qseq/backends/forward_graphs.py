@@ -6,15 +6,18 @@ four-qubit circuits on an H200, against a few tens of µs of GPU work). Without 
 about a call depends on the values, only on the shapes: :class:`ForwardGraphs` captures the first
 call with each (circuit, parameter shapes, dtype) key into a ``torch.cuda.CUDAGraph`` over static
 input buffers and replays it afterwards (one copy in per group, one replay, one copy out). Keys are
-kept least-recently-used up to a capacity; calls above :data:`GRAPH_MAX_AMPLITUDES` are not captured
-(their kernels dominate, and a graph keeps its intermediate states allocated). A call that cannot be
-captured is run eagerly, and its key is not tried again.
+kept least-recently-used up to a capacity. The graphs share one memory pool: they replay one after
+another on one stream and each output is copied out at once, so one graph's intermediates may reuse
+another's memory, and the graphs together hold about what the largest call needs. Calls above
+:data:`GRAPH_MAX_AMPLITUDES` are not captured (their kernels dominate, and a pool would keep their
+states allocated). A call that cannot be captured is run eagerly, and its key is not tried again.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -30,6 +33,7 @@ class ForwardGraphs:
     def __init__(self, capacity: int = 16):
         self.capacity = capacity
         self.entries: OrderedDict[tuple, tuple | None] = OrderedDict()
+        self.pool: Any = None  # one memory pool for all the graphs (made at the first capture)
 
     def run(self, key: tuple, groups: dict[str, torch.Tensor], compute: Callable[[dict], torch.Tensor]) -> torch.Tensor:
         """``compute(groups)``, by replaying the graph captured for ``key`` (captured now if new)."""
@@ -37,7 +41,9 @@ class ForwardGraphs:
             self.entries.move_to_end(key)
             entry = self.entries[key]
         else:
-            entry = self._capture(groups, compute)
+            if self.pool is None:
+                self.pool = torch.cuda.graph_pool_handle()
+            entry = self._capture(groups, compute, self.pool)
             self.entries[key] = entry
             if len(self.entries) > self.capacity:
                 self.entries.popitem(last=False)
@@ -50,7 +56,7 @@ class ForwardGraphs:
         return out.clone()
 
     @staticmethod
-    def _capture(groups: dict[str, torch.Tensor], compute: Callable[[dict], torch.Tensor]) -> tuple | None:
+    def _capture(groups: dict[str, torch.Tensor], compute: Callable[[dict], torch.Tensor], pool) -> tuple | None:
         static = {name: t.clone() for name, t in groups.items()}
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -59,7 +65,7 @@ class ForwardGraphs:
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph):
+            with torch.cuda.graph(graph, pool=pool):
                 out = compute(static)
         except RuntimeError:  # an operation that cannot be captured: this key runs eagerly
             return None

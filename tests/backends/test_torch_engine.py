@@ -467,20 +467,22 @@ def test_cuda_matches_cpu():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_forward_calls_on_cuda_replay_graphs_with_each_calls_values():
-    circuit = chen_vqc(4, 2)
+    circuit, larger = chen_vqc(4, 2), chen_vqc(8, 2)
     graphed, eager = get("torch:cuda"), get("torch:cuda", graphs=False)
     gen = torch.Generator().manual_seed(5)
-    for shapes in ({"inputs": (64, 8), "weights": (64, 24)}, {"inputs": (32, 8), "weights": (1, 24)}):
-        for _ in range(3):  # captured at the first call, replayed with new values after
+    for _ in range(3):  # captured at the first call, replayed with new values after; two graphs
+        for shapes in ({"inputs": (64, 8), "weights": (64, 24)}, {"inputs": (32, 8), "weights": (1, 24)}):
             groups = {k: (torch.rand(*v, generator=gen) * 6).cuda() for k, v in shapes.items()}
             torch.testing.assert_close(
                 graphed.expval(circuit, groups), eager.expval(circuit, groups), rtol=0, atol=1e-6
             )
-    assert graphed.paths == {"graph": 6} and "graph" not in eager.paths
-    assert len(graphed._graphs.entries) == 2  # one graph per circuit and shapes
+        wide = torch.rand(16, larger.n_params, generator=gen).cuda()  # a third graph, in the same pool
+        torch.testing.assert_close(graphed.expval(larger, wide), eager.expval(larger, wide), rtol=0, atol=1e-6)
+    assert graphed.paths == {"graph": 9} and "graph" not in eager.paths
+    assert len(graphed._graphs.entries) == 3  # one graph per circuit and shapes
     x = torch.rand(64, circuit.n_params, device="cuda", requires_grad=True)
     graphed.expval(circuit, x).sum().backward()  # with gradients: eager
-    assert graphed.paths["graph"] == 6 and x.grad is not None
+    assert graphed.paths["graph"] == 9 and x.grad is not None
 
 
 def test_bound_circuits_keep_their_gate_blocks_and_give_the_same_values(monkeypatch):
