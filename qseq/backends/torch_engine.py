@@ -279,13 +279,15 @@ class TorchBackend(Backend):
         return out
 
     def _forward_path(self, program, tables, groups: dict, batch_shape, cache) -> tuple[str, torch.Tensor]:
-        """``(path, expectation values)`` by the first path that applies (see :attr:`paths`)."""
-        out = expval_product(program, tables, groups, batch_shape, self.fuse, cache)
-        if out is not None:
-            return "product", out
+        """``(path, expectation values)`` by the first path that applies (see :attr:`paths`). Per-sample
+        circuits try the whole-circuit kernel first: the product path would build a unitary per
+        sample."""
         out = expval_compiled(program, tables, groups, batch_shape)
         if out is not None:
             return "compiled", out
+        out = expval_product(program, tables, groups, batch_shape, self.fuse, cache)
+        if out is not None:
+            return "product", out
         psi = evolve(program, tables, groups, batch_shape, None, self.fuse, cache)
         return "state", expectations(tables, psi, program)
 
