@@ -17,7 +17,12 @@ def _needs(module: str) -> None:
     [
         ("torch:dif=adjoint", {}, None, r"backend 'torch:dif=adjoint': unknown option 'dif' \(did you mean 'diff'\?\)"),
         ("torch:cpu", {"fusee": True}, None, r"unknown option 'fusee' \(did you mean 'fuse'\?\); torch takes "),
-        ("torch", {"device": "cpu"}, None, r"unknown option 'device'; torch takes check_finite, diff, dtype, fuse, graphs$"),
+        (
+            "torch",
+            {"device": "cpu"},
+            None,
+            r"unknown option 'device'; torch takes check_finite, diff, dtype, fuse, graphs$",
+        ),
         ("aer:shot=64", {}, "qiskit_aer", r"backend 'aer:shot=64': unknown option 'shot' \(did you mean 'shots'\?\)"),
         ("aer", {"shot": 64}, "qiskit_aer", r"unknown option 'shot' .*aer takes backoff, device, journal, .*shots"),
         ("aer:foo=1,bar=2", {}, "qiskit_aer", r"unknown options 'bar', 'foo'; aer takes .*or an AerSimulator option"),
