@@ -3,17 +3,19 @@
 In torch, a run of gate layers costs a few tensor operations per stage and wire block, forward and
 backward, each a few µs on the CPU whatever its size — most of the time of a small circuit. The C
 kernel evolves every state through the whole run in one call and differentiates it by the adjoint
-method in one more (nothing per stage is stored). It serves two callers:
+method in one more (nothing per stage is stored). It serves three callers:
 
 * :func:`run_rows`: a fused run's unitary (a cell's VQC bank): the identity's rows evolved with
   one set of matrices per circuit;
-* :func:`run_states`: a batch of states evolved with per-sample matrices (QFWP's fast weights,
-  per-sample angles of any circuit).
+* :func:`run_states`: a batch of states evolved with per-sample matrices (per-sample angles of a
+  circuit whose readout the kernel does not do, layers after a Dense stage);
+* :mod:`.compiled_circuit`: whole per-sample circuits from ``|0…0⟩`` (a product state built
+  directly) with their ``⟨Z⟩`` read in the kernel (:data:`ZERO_STATE`, the ``n_z`` fields).
 
-The per-wire 2×2 matrices come from torch, so their dependence on the angles stays in autograd's
-graph and every single-qubit gate of the table works unchanged. The kernel is compiled at first use
-by :mod:`qseq._native`; where that is not possible, or on other devices, both functions answer
-``None`` and the torch stages run (the reference they are tested against).
+The per-wire 2×2 matrices are an input (:mod:`.compiled_gates` builds them, or torch where it
+cannot), so their dependence on the angles stays outside this kernel. It is compiled at first use by
+:mod:`qseq._native`; where that is not possible, or on other devices, the functions answer ``None``
+and the torch stages run (the reference they are tested against).
 """
 
 from __future__ import annotations
