@@ -126,22 +126,11 @@ static void fold(const vec *p, const vec *r, real *g) {
         }
 }
 
-/* g[a][b] += sum over the pairs of wire q of G[.a.] conj(v[.b.]). */
+/* g[a][b] += sum over the pairs of wire q of G[.a.] conj(v[.b.]), for the last wires (stride < VC:
+   wire_backward takes the others in one pass). */
 static void wire_gradient(int n, int q, const real *G, const real *v, real *g) {
     const int D = 1 << n, stride = 1 << (n - 1 - q);
-    if (stride >= VC) { /* per (a, b): lanes of G v (re: both lanes) and of G SWAP(v) (im: odd - even) */
-        vec p[4] = {{0}}, r[4] = {{0}};
-        for (int hi = 0; hi < D; hi += 2 * stride)
-            for (int i = hi; i < hi + stride; i += VC) {
-                const vec g0 = load(G + 2 * i), g1 = load(G + 2 * (i + stride));
-                const vec x0 = load(v + 2 * i), x1 = load(v + 2 * (i + stride)), s0 = SWAP(x0), s1 = SWAP(x1);
-                p[0] += g0 * x0, p[1] += g0 * x1, p[2] += g1 * x0, p[3] += g1 * x1;
-                r[0] += g0 * s0, r[1] += g0 * s1, r[2] += g1 * s0, r[3] += g1 * s1;
-            }
-        fold(p, r, g);
-        return;
-    }
-    if (D >= VC) { /* the same with lane j's own amplitude (b = a) and its partner's (b = 1 - a) */
+    if (D >= VC) { /* lane j's own amplitude (b = a) and its partner's (b = 1 - a), as in fold */
         vec ps = {0}, rs = {0}, pc = {0}, rc = {0};
         for (int i = 0; i < D; i += VC) {
             const vec g0 = load(G + 2 * i), x = load(v + 2 * i), y = PARTNER(x, stride);

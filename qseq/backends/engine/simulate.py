@@ -68,9 +68,9 @@ class Tables:
     prep_axes: tuple[int, ...] | None = None  # the same as an axis permutation, above TABLE_QUBITS
     product: ProductTables | None = None  # the product-state fast path's tables, where it applies
     gathers: dict[tuple[int, bool], tuple | None] = field(default_factory=dict)  # GPU gathers' tables (gpu_passes)
-    runs: dict[tuple[int, ...], RunPlan] = field(default_factory=dict)  # compiled runs' plans, by their stages' ids
+    runs: dict[tuple[int, ...], RunPlan | None] = field(default_factory=dict)  # compiled runs' plans, by stage ids
     gate_plans: dict[tuple[int, ...], GatePlan | None] = field(default_factory=dict)  # the same for their matrices
-    circuit_kernel: Any = None  # the whole-circuit kernel; False where it does not apply (_circuit_kernel)
+    circuit_kernel: Any = None  # the whole-circuit kernel, made once; False where it does not apply
 
 
 def _steps(batch, device, cdtype) -> list:
@@ -563,22 +563,49 @@ def _layer_products(stages, run, mats: _Matrices, n_qubits: int) -> dict[int, to
     return {i: layer[..., k, :, :] for k, i in enumerate(local)}
 
 
+def _gate_plan(local: list[Local], tables: Tables, sizes: dict[str, int], n_qubits: int) -> GatePlan | None:
+    """The compiled gate kernel's plan for the Local stages ``local`` (:func:`.compiled_gates.gate_plan`),
+    made once per stages and tables."""
+    key = tuple(id(stage) for stage in local)
+    if key not in tables.gate_plans:
+        tables.gate_plans[key] = gate_plan(local, n_qubits, sizes, tables.cdtype)
+    return tables.gate_plans[key]
+
+
+def _run_plan(stages: list[Stage], tables: Tables, n_qubits: int) -> RunPlan | None:
+    """The compiled run kernel's plan for ``stages`` (:func:`.compiled_run.run_plan`), made once per
+    stages and tables, or ``None`` where the kernel cannot run them: a stage other than Local and
+    Permute, or no Local stage."""
+    key = tuple(id(stage) for stage in stages)
+    if key not in tables.runs:
+        kinds = [0 if isinstance(s, Local) else 1 if isinstance(s, Permute) else 2 for s in stages]
+        plan = None
+        if 2 not in kinds and 0 in kinds:
+            gathers = [permutation_table(tables, s, n_qubits) for s in stages if isinstance(s, Permute)]
+            plan = run_plan(kinds, gathers, 2**n_qubits, tables.cdtype)
+        tables.runs[key] = plan
+    return tables.runs[key]
+
+
+def _angle_rows(groups: dict, names: tuple[str, ...], cdtype: torch.dtype) -> tuple[torch.Tensor, torch.Size]:
+    """The concatenation of the named groups (:func:`_source`) as rows ``(N, P)`` for a compiled
+    kernel, and their leading shape (``(1,)`` and no columns where no group is named)."""
+    src = _source(groups, names)
+    if src is None:
+        src = torch.zeros(1, 0, dtype=REAL_DTYPE[cdtype])
+    return src.reshape(math.prod(src.shape[:-1]), src.shape[-1]), src.shape[:-1]
+
+
 def _run_matrices(stages, run, tables: Tables, mats: _Matrices, n_qubits: int) -> torch.Tensor:
     """``(*lead, L, n, 2, 2)``: every wire's matrix in each of the ``L`` Local stages of ``run``, by the
     compiled gate kernel (:mod:`.compiled_gates`) where it applies, else from torch's matrices."""
     local = [stages[i] for i in run if isinstance(stages[i], Local)]
-    key = tuple(id(stage) for stage in local)
-    if key not in tables.gate_plans:
-        sizes = {name: t.shape[-1] for name, t in mats.groups.items()}
-        tables.gate_plans[key] = gate_plan(local, n_qubits, sizes, tables.cdtype)
-    plan = tables.gate_plans[key]
+    plan = _gate_plan(local, tables, {name: t.shape[-1] for name, t in mats.groups.items()}, n_qubits)
     if plan is not None:
-        src = _source(mats.groups, plan.groups)
-        if src is None:  # constant gates only
-            src = torch.zeros(1, 0, dtype=REAL_DTYPE[tables.cdtype])
-        built = build_matrices(src.reshape(math.prod(src.shape[:-1]), src.shape[-1]), plan)
+        rows, lead = _angle_rows(mats.groups, plan.groups, tables.cdtype)
+        built = build_matrices(rows, plan)
         if built is not None:
-            return built.view(*src.shape[:-1], len(local), n_qubits, 2, 2)
+            return built.view(*lead, len(local), n_qubits, 2, 2)
     m = _layered_matrices(stages, run, mats, n_qubits)
     if m is None:  # any Local stages: every wire's matrix, stacked
         per_wire = [w if w is not None else tables.eye2 for stage in local for w in mats.per_wire(stage)]
@@ -591,17 +618,10 @@ def _compiled_run(stages, run, tables: Tables, mats: _Matrices, n_qubits: int):
     """``(matrices (*lead, L, n, 2, 2), plan)`` of a run for the compiled kernel (:mod:`.compiled_run`),
     or ``None`` where it does not apply: not on the CPU, a stage other than Local and Permute, no
     Local stage, more than :data:`COMPILED_MAX_QUBITS` wires, or no compiled kernel."""
-    kinds = [0 if isinstance(stages[i], Local) else 1 if isinstance(stages[i], Permute) else 2 for i in run]
-    if tables.device.type != "cpu" or 2 in kinds or 0 not in kinds or n_qubits > COMPILED_MAX_QUBITS:
+    if tables.device.type != "cpu" or n_qubits > COMPILED_MAX_QUBITS or not available(tables.cdtype):
         return None
-    if not available(tables.cdtype):
-        return None
-    m = _run_matrices(stages, run, tables, mats, n_qubits)
-    key = tuple(id(stages[i]) for i in run)
-    if key not in tables.runs:
-        gathers = [permutation_table(tables, stages[i], n_qubits) for i in run if isinstance(stages[i], Permute)]
-        tables.runs[key] = run_plan(kinds, gathers, 2**n_qubits, tables.cdtype)
-    return m, tables.runs[key]
+    plan = _run_plan([stages[i] for i in run], tables, n_qubits)
+    return None if plan is None else (_run_matrices(stages, run, tables, mats, n_qubits), plan)
 
 
 def _compiled_rows(stages, run, tables: Tables, mats: _Matrices, n_qubits: int) -> torch.Tensor | None:
@@ -629,25 +649,16 @@ def _compiled_states(stages, run, tables: Tables, mats: _Matrices, psi: torch.Te
 
 def _circuit_kernel(program: Program, tables: Tables, groups: dict) -> CircuitKernel | None:
     """The program's whole-circuit kernel (:mod:`.compiled_circuit`), made on first use, or ``None``
-    where it does not apply: not on the CPU, an observable other than one wire's Z, a stage other
-    than Local and Permute, more than :data:`COMPILED_MAX_QUBITS` wires, a gate the matrix kernel
-    does not build, or no compiled kernels."""
-    if tables.circuit_kernel is False:
-        return None
+    where it does not apply: an observable other than one wire's Z, a stage other than Local and
+    Permute, more than :data:`COMPILED_MAX_QUBITS` wires, a gate the matrix kernel does not build, or
+    no compiled kernels."""
     if tables.circuit_kernel is None:
-        stages = ((program.prep,) if program.prep is not None else ()) + program.stages
-        kernel, z_wires = None, _z_wires(program)
-        if (
-            z_wires is not None
-            and program.n_qubits <= COMPILED_MAX_QUBITS
-            and all(isinstance(s, (Local, Permute)) for s in stages)
-        ):
-            local = [s for s in stages if isinstance(s, Local)]
+        stages = ([program.prep] if program.prep is not None else []) + list(program.stages)
+        z_wires, kernel = _z_wires(program), None
+        run = _run_plan(stages, tables, program.n_qubits) if program.n_qubits <= COMPILED_MAX_QUBITS else None
+        if z_wires is not None and run is not None:
             sizes = {name: t.shape[-1] for name, t in groups.items()}
-            gates = gate_plan(local, program.n_qubits, sizes, tables.cdtype)
-            kinds = [0 if isinstance(s, Local) else 1 for s in stages]
-            gathers = [permutation_table(tables, s, program.n_qubits) for s in stages if isinstance(s, Permute)]
-            run = run_plan(kinds, gathers, program.dim, tables.cdtype)
+            gates = _gate_plan([s for s in stages if isinstance(s, Local)], tables, sizes, program.n_qubits)
             n_angles = 0 if gates is None else sum(sizes[g] for g in gates.groups)
             kernel = CircuitKernel.build(gates, run, z_wires, program.n_qubits, n_angles)
         tables.circuit_kernel = kernel if kernel is not None else False
@@ -657,8 +668,8 @@ def _circuit_kernel(program: Program, tables: Tables, groups: dict) -> CircuitKe
 def expval_compiled(program: Program, tables: Tables, groups: dict, batch_shape: torch.Size) -> torch.Tensor | None:
     """Expectation values ``(*batch_shape, n_obs)`` of circuits whose every gate layer has per-sample
     angles, by the whole-circuit kernel (gate matrices, evolution from ``|0…0⟩``, ``⟨Z⟩``: two C
-    calls each way), or ``None`` where it does not apply (see :func:`_circuit_kernel`; and where a
-    stage's angles are shared by the batch, which the other paths fuse or cache)."""
+    calls each way), or ``None`` where it does not apply (see :func:`_circuit_kernel`; and off the
+    CPU, and where a stage's angles are shared by the batch, which the other paths fuse or cache)."""
     if tables.device.type != "cpu":
         return None
     n_state = math.prod(batch_shape)
@@ -667,11 +678,9 @@ def expval_compiled(program: Program, tables: Tables, groups: dict, batch_shape:
     kernel = _circuit_kernel(program, tables, groups)
     if kernel is None:
         return None
-    src = _source(groups, kernel.gates.groups)
-    if src is None:  # no angles: one circuit for the batch
-        src = torch.zeros(1, 0, dtype=REAL_DTYPE[tables.cdtype])
-    out = kernel(src.reshape(math.prod(src.shape[:-1]), src.shape[-1]))
-    return out.view(*src.shape[:-1], out.shape[-1]).expand(*batch_shape, out.shape[-1])
+    rows, lead = _angle_rows(groups, kernel.gates.groups, tables.cdtype)
+    out = kernel(rows)
+    return out.view(*lead, out.shape[-1]).expand(*batch_shape, out.shape[-1])
 
 
 def _apply_direct(stages, direct, tables: Tables, psi, mats: _Matrices, groups: dict, n_qubits: int):
