@@ -221,9 +221,10 @@ def _functions(lib: ctypes.CDLL, names: tuple[str, ...], args: type) -> tuple:
     return fns
 
 
-def call(fn, args: ctypes.Structure, what: str, work: int = 0, strides: dict[str, int] | None = None) -> None:
-    """Run the kernel function ``fn`` on ``args``; a nonzero status (its scratch memory could not be
-    allocated) is a ``MemoryError`` naming ``what``.
+def call(fn, args: ctypes.Structure, what: str, work: int = 0, strides: dict[str, int] | None = None) -> int:
+    """Run the kernel function ``fn`` on ``args`` and return its status: 0 done; 1 (its scratch
+    memory could not be allocated) is raised as a ``MemoryError`` naming ``what``; other statuses
+    are the kernel's own, for the caller to explain.
 
     With ``strides`` (``{pointer field: bytes per item}``) the call's ``items`` independent items
     (``args.N`` of them: states, matrix sets) may be split into one chunk per intra-op thread
@@ -246,8 +247,9 @@ def call(fn, args: ctypes.Structure, what: str, work: int = 0, strides: dict[str
                     setattr(chunk, name, getattr(args, name) + first * stride)
             chunks.append(chunk)
         statuses = list(_pool().map(lambda chunk: fn(ctypes.byref(chunk)), chunks))
-    if any(statuses):
+    if 1 in statuses:
         raise MemoryError(f"{what} could not allocate its scratch memory")
+    return max(statuses)
 
 
 #: Work (amplitudes touched by a call) from which :func:`call` splits it over threads. Measured on a

@@ -4,7 +4,9 @@
 each circuit once (:func:`~qseq.backends.engine.compile_circuit`), keeps device tables per
 (device, dtype), and runs the product-state fast path (:func:`~qseq.backends.engine.expval_product`)
 where it applies, per-sample circuits on the CPU whole by the compiled kernels
-(:func:`~qseq.backends.engine.expval_compiled`), else :func:`~qseq.backends.engine.evolve` and
+(:func:`~qseq.backends.engine.expval_compiled`), shared gate layers without gradients on the CPU by
+the lanes kernel (:func:`~qseq.backends.engine.expval_lanes`; a bound circuit's calls prepared once
+per input shape: :meth:`TorchBackend._bound_call`), else :func:`~qseq.backends.engine.evolve` and
 :func:`~qseq.backends.engine.expectations`, on checked parameters. ``docs/design.md`` explains the
 compilation and why.
 """
@@ -14,11 +16,12 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter
+from collections.abc import Callable
 
 import torch
 
 from ..circuits import Circuit
-from .base import Backend, BindCache, BoundCircuit, Params, ParamsLike
+from .base import Backend, BindCache, BoundCircuit, Params, ParamsLike, check_params
 from .engine import (
     Tables,
     compile_circuit,
@@ -26,6 +29,7 @@ from .engine import (
     expectations,
     expval_adjoint,
     expval_compiled,
+    expval_lanes,
     expval_product,
     make_tables,
 )
@@ -33,7 +37,7 @@ from .engine.adjoint import ADJOINT_STATES
 from .engine.product import ProductForm
 from .engine.program import Permute
 from .engine.shapes import broadcast_shapes
-from .engine.simulate import REAL_DTYPE, product_unitaries
+from .engine.simulate import REAL_DTYPE, lanes_call, product_unitaries
 from .forward_graphs import GRAPH_MAX_AMPLITUDES, ForwardGraphs
 
 __all__ = ["TorchBackend"]
@@ -161,8 +165,9 @@ class TorchBackend(Backend):
             parameters (float64 angles -> complex128, otherwise complex64). The output's dtype is
             the matching real dtype.
         fuse: fuse runs of gates whose parameters are shared by the batch into one ``2^n × 2^n``
-            unitary: ``None`` decides with a cost model, ``True``/``False`` force it. Results do not
-            depend on it.
+            unitary: ``None`` lets the engine choose (calls without gradients on the CPU take the
+            lanes kernel where it applies, the rest a cost model), ``True``/``False`` force fusing
+            or torch's stage-by-stage evaluation. Results do not depend on it.
         diff: how gradients of expectation values are computed when any angle requires one:
             ``"backprop"`` (autograd through every stage: keeps one state per stage), ``"adjoint"``
             (the adjoint method: one forward and one backward sweep, about four states whatever the
@@ -222,7 +227,8 @@ class TorchBackend(Backend):
     def paths(self) -> Counter[str]:
         """How many expectation-value calls took each path since this backend was made or copied:
         ``"product"`` (the product-state fast path), ``"compiled"`` (per-sample circuits by the
-        compiled CPU kernels, readout included), ``"state"`` (the general state-vector engine),
+        compiled CPU kernels, readout included), ``"lanes"`` (shared gate layers without gradients
+        on the CPU, the batch across SIMD lanes), ``"state"`` (the general state-vector engine),
         ``"adjoint"``, ``"graph"`` (a CUDA graph of one of the others, replayed)."""
         return self._paths
 
@@ -250,6 +256,12 @@ class TorchBackend(Backend):
             raise ValueError(f"{bound!r} is bound to another backend")
         if self.diff == "adjoint" or not bound.fixed:
             return None
+        memo = ("product form", n_inputs, torch.is_grad_enabled())  # a bound circuit's answer, once per size
+        if memo not in bound._cache.store:
+            bound._cache.store[memo] = self._product_form(bound, n_inputs) or False
+        return bound._cache.store[memo] or None
+
+    def _product_form(self, bound: BoundCircuit, n_inputs: int) -> ProductForm | None:
         _, program, tables_by_key = self._entry(bound.circuit)
         if program.prep is None or set(bound.free) != set(program.prep.groups):
             return None
@@ -264,6 +276,41 @@ class TorchBackend(Backend):
         return None if w is None else ProductForm(w, tables.product)
 
     # -- Backend -------------------------------------------------------------------------------
+    def _bound_call(self, bound: BoundCircuit, groups: dict) -> torch.Tensor | None:
+        """Bound calls without gradients on the CPU by the lanes kernel (:func:`~.engine.simulate.lanes_call`),
+        prepared once per free group's shape and dtype in the binding's cache: a later call checks
+        its one free group (finite angles) and runs the kernel, without the general path's per-call
+        planning (a recurrent cell's step when acting or predicting). With ``fuse`` set, the
+        general path."""
+        if len(groups) != 1 or self.fuse is not None or (self.device is not None and self.device.type != "cpu"):
+            return None
+        ((name, x),) = groups.items()
+        if not isinstance(x, torch.Tensor) or x.device.type != "cpu" or not x.is_floating_point() or not x.numel():
+            return None
+        if torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in bound.fixed.values())):
+            return None
+        key = ("lanes call", name, x.shape, x.dtype)
+        store = bound._cache.store
+        if key not in store:
+            store[key] = self._lanes_call(bound, name, x)
+        call = store[key]
+        if call is None:
+            return None
+        self._paths["lanes"] += 1  # the kernel rejects NaN or infinite angles
+        return call(x.reshape(-1, x.shape[-1]))
+
+    def _lanes_call(
+        self, bound: BoundCircuit, name: str, x: torch.Tensor
+    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """The prepared lanes call of ``bound`` for free group ``name`` shaped and typed like ``x``
+        (the general path's checks, run once), or ``None`` where it does not apply."""
+        params = check_params(bound.circuit, {**bound.fixed, name: x}, check_finite=False)
+        program, tables, groups, diff = self._setup(bound.circuit, params, None, adjoint=False)
+        if diff is not None or groups[name].dtype != x.dtype:
+            return None
+        prepared = lanes_call(program, tables, groups, params.batch_shape, bound._cache)
+        return None if prepared is None or prepared[0] != (name,) else prepared[1]
+
     def _expval(self, circuit: Circuit, params: Params, cache: BindCache | None) -> torch.Tensor:
         program, tables, groups, diff = self._setup(circuit, params, None, adjoint=True)
         if diff == "adjoint":
@@ -285,6 +332,9 @@ class TorchBackend(Backend):
         out = expval_compiled(program, tables, groups, batch_shape)
         if out is not None:
             return "compiled", out
+        out = None if self.fuse is not None else expval_lanes(program, tables, groups, batch_shape, cache)
+        if out is not None:
+            return "lanes", out
         out = expval_product(program, tables, groups, batch_shape, self.fuse, cache)
         if out is not None:
             return "product", out

@@ -161,9 +161,10 @@ def test_where_whole_circuits_are_not_taken(runs):
     words = TorchBackend()
     words.expval(circuit.measure([{0: "X"}, {1: "Z"}]), x)  # an X word: torch's readout of compiled states
     assert words.paths == {"state": 1} and runs == {"circuit": 0, "states": 1}
-    shared = TorchBackend()  # weights shared by the batch: the product-state fast path
+    shared = TorchBackend()  # weights shared by the batch: the lanes kernel, with gradients the product path
     shared.expval(circuit, {"inputs": torch.rand(4, 6), "weights": torch.rand(1, 18)})
-    assert shared.paths == {"product": 1}
+    shared.expval(circuit, {"inputs": torch.rand(4, 6), "weights": torch.rand(1, 18, requires_grad=True)})
+    assert shared.paths == {"lanes": 1, "product": 1}
     dense = build(2, [Operation("RY", (0,), (0,)), Operation("CRX", (0, 1), (1,))], [("weights", 2)], [{1: "Z"}])
     controlled = TorchBackend()
     controlled.expval(dense, torch.rand(3, 2))

@@ -108,8 +108,8 @@ def test_taken_for_runs_of_gate_layers_on_the_cpu(kernel_uses):
     x = torch.rand(5, 8)
     TorchBackend(fuse=False).bind(circuit, weights=w)(inputs=x)
     assert kernel_uses == {"rows": 0, "states": 0}  # shared layers, not fused: torch's blocks, one GEMM each
-    backend = TorchBackend()
-    backend.bind(circuit, weights=w)(inputs=x)
+    backend = TorchBackend()  # with gradients: the product-state path over the run's rows
+    backend.bind(circuit, weights=w.requires_grad_())(inputs=x)
     assert backend.paths == {"product": 1} and kernel_uses == {"rows": 1, "states": 0}
     x_word = circuit.measure([{0: "X"}, {1: "Z"}])  # (⟨Z⟩ alone: the whole-circuit kernel, test_compiled_gates)
     TorchBackend().expval(x_word, torch.rand(5, circuit.n_params))  # per-sample weights: through the run

@@ -50,15 +50,16 @@ def _groups(n: int, n_layers: int, k: int, batch: int, dtype=torch.float64, seed
     return inputs, weights
 
 
+@pytest.mark.parametrize("grad, path", [(True, "product"), (False, "lanes")])
 @pytest.mark.parametrize("n", [2, 3, 4, 5])
-def test_fast_path_equals_pennylane(n):
+def test_fast_paths_equal_pennylane(n, grad, path):
     inputs, weights = _groups(n, 2, 3, 5)
-    backend = TorchBackend()
-    got = backend.bind(chen_vqc(n, 2), weights=weights)(inputs=inputs)
-    assert backend.paths == {"product": 1}
+    backend = TorchBackend()  # with gradients the product-state path, without them the lanes kernel
+    got = backend.bind(chen_vqc(n, 2), weights=weights.requires_grad_(grad))(inputs=inputs)
+    assert backend.paths == {path: 1}
     ref = pennylane_chen(n, 2)
-    want = torch.stack([ref(inputs, weights[k, 0]) for k in range(3)])
-    torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
+    want = torch.stack([ref(inputs, weights[k, 0].detach()) for k in range(3)])
+    torch.testing.assert_close(got.detach(), want, atol=1e-10, rtol=0)
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["f64", "f32"])
@@ -160,7 +161,9 @@ def test_where_the_fast_path_is_not_taken():
         backend.bind(circuit, weights=weights)(inputs=inputs)
         return set(backend.paths)
 
-    assert path(TorchBackend(), inputs, weights) == {"product"}
+    assert path(TorchBackend(), inputs, weights.requires_grad_()) == {"product"}
+    assert path(TorchBackend(), inputs, weights.detach()) == {"lanes"}
+    weights = weights.detach()
     per_sample = torch.randn(4, 18, dtype=torch.float64)  # a weight set per input: nothing to fuse
     assert path(TorchBackend(), inputs, per_sample) == {"compiled"}  # the whole circuit in C (CPU)
     assert path(TorchBackend(fuse=False), inputs, weights) == {"state"}
@@ -177,10 +180,13 @@ def test_fast_path_broadcasts_leading_dims_like_the_general_engine():
     inputs = torch.randn(2, 3, 6, generator=g, dtype=torch.float64)  # (T, N, 2n)
     weights = torch.randn(4, 1, 1, 18, generator=g, dtype=torch.float64)  # (K, 1, 1, P)
     fast, general = TorchBackend(), TorchBackend(fuse=False)
-    got = fast.bind(circuit, weights=weights)(inputs=inputs)
     want = general.bind(circuit, weights=weights)(inputs=inputs)
-    assert fast.paths == {"product": 1} and got.shape == (4, 2, 3, 3)
+    got = fast.bind(circuit, weights=weights)(inputs=inputs)  # no gradients: the lanes kernel
+    assert fast.paths == {"lanes": 1} and got.shape == (4, 2, 3, 3)
     torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
+    got = fast.bind(circuit, weights=weights.requires_grad_())(inputs=inputs)
+    assert fast.paths == {"lanes": 1, "product": 1} and got.shape == (4, 2, 3, 3)
+    torch.testing.assert_close(got.detach(), want, atol=1e-12, rtol=0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

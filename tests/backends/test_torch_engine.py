@@ -489,10 +489,10 @@ def test_bound_circuits_keep_their_gate_blocks_and_give_the_same_values(monkeypa
     from qseq.backends.engine import compiled_run, simulate
 
     monkeypatch.setattr(compiled_run, "_kernel", lambda cdtype: None)  # the torch stages keep blocks
-    circuit = chen_vqc(8, 2)  # 8 qubits at batch 64: applied stage by stage, not fused
+    circuit = chen_vqc(8, 2)  # applied stage by stage by torch
     w = torch.randn(3, 1, circuit.group_sizes["weights"], dtype=torch.float64)
     x = torch.randn(64, 16, dtype=torch.float64)
-    backend = TorchBackend()
+    backend = TorchBackend(fuse=False)
     bound = backend.bind(circuit, weights=w)
     built = []
     per_wire = simulate._Matrices.per_wire

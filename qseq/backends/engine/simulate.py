@@ -10,6 +10,7 @@ fixed number of tensor operations per stage.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ import torch
 
 from .compiled_circuit import CircuitKernel
 from .compiled_gates import GatePlan, build_matrices, gate_plan
+from .compiled_lanes import LANES_MAX_QUBITS, LANES_MIN_GROUP, LanesKernel
 from .compiled_run import RunPlan, available, run_plan, run_rows, run_states
 from .gpu_passes import GPU_BLOCK_MIN_QUBITS, apply_block_gpu, apply_gather_gpu, gather_tables
 from .product import PRODUCT_SAVED_OPS, ProductExpval, ProductTables, product_tables, real_rows
@@ -30,6 +32,8 @@ __all__ = [
     "evolve",
     "expval_product",
     "expval_compiled",
+    "expval_lanes",
+    "lanes_call",
     "product_unitaries",
     "expectations",
     "REAL_DTYPE",
@@ -71,6 +75,7 @@ class Tables:
     runs: dict[tuple[int, ...], RunPlan | None] = field(default_factory=dict)  # compiled runs' plans, by stage ids
     gate_plans: dict[tuple[int, ...], GatePlan | None] = field(default_factory=dict)  # the same for their matrices
     circuit_kernel: Any = None  # the whole-circuit kernel, made once; False where it does not apply
+    lanes_kernel: Any = None  # the lanes kernel of the stages after the preparation, the same way
 
 
 def _steps(batch, device, cdtype) -> list:
@@ -681,6 +686,86 @@ def expval_compiled(program: Program, tables: Tables, groups: dict, batch_shape:
     rows, lead = _angle_rows(groups, kernel.gates.groups, tables.cdtype)
     out = kernel(rows)
     return out.view(*lead, out.shape[-1]).expand(*batch_shape, out.shape[-1])
+
+
+def _lanes_kernel(program: Program, tables: Tables, groups: dict) -> LanesKernel | None:
+    """The lanes kernel of the program's stages after its preparation (:mod:`.compiled_lanes`), made
+    on first use, or ``None`` where it does not apply: no Local preparation, an observable other than
+    one wire's Z, a stage other than Local and Permute, a register above
+    :data:`~.compiled_lanes.LANES_MAX_QUBITS`, a gate the matrix kernel does not build, or no
+    compiled kernels."""
+    if tables.lanes_kernel is None:
+        z_wires, kernel, n, prep = _z_wires(program), None, program.n_qubits, program.prep
+        if isinstance(prep, Local) and z_wires is not None and n <= LANES_MAX_QUBITS:
+            run = _run_plan(list(program.stages), tables, n)
+            sizes = {name: t.shape[-1] for name, t in groups.items()}
+            gates = _gate_plan([prep], tables, sizes, n)
+            kernel = None if run is None else LanesKernel.build(gates, run, z_wires, n)
+        tables.lanes_kernel = kernel if kernel is not None else False
+    return tables.lanes_kernel or None
+
+
+def _outer_inner(batch_shape: torch.Size, outer: torch.Size, inner: torch.Size) -> bool:
+    """Whether leading shapes ``outer`` and ``inner`` (right-aligned to ``batch_shape``) vary only over
+    a prefix and a suffix of it respectively: state ``r`` of the flattened batch then takes row
+    ``r // (N / prod(outer))`` of one and row ``r % prod(inner)`` of the other."""
+    rank = len(batch_shape)
+    if len(outer) > rank or len(inner) > rank:
+        return False
+    outer = torch.Size((1,) * (rank - len(outer))) + outer
+    inner = torch.Size((1,) * (rank - len(inner))) + inner
+    split = next((i for i in range(rank) if outer[i] != batch_shape[i]), rank)
+    start = next((i for i in range(rank, 0, -1) if inner[i - 1] != batch_shape[i - 1]), 0)
+    return all(size == 1 for size in outer[split:]) and all(size == 1 for size in inner[:start])
+
+
+def lanes_call(
+    program: Program, tables: Tables, groups: dict, batch_shape: torch.Size, cache=None
+) -> tuple[tuple[str, ...], Callable[[torch.Tensor], torch.Tensor]] | None:
+    """The lanes kernel (:mod:`.compiled_lanes`) prepared for one call signature: ``(names, call)``
+    where ``call(angles)`` maps the preparation's angle rows ``(n_prep, P)`` (the concatenation of
+    the groups ``names``, as :func:`_angle_rows` makes them) to the expectation values
+    ``(*batch_shape, n_obs)``, with the stages' matrices made from ``groups`` now (and kept in
+    ``cache`` for a bound circuit). ``None`` where it does not apply: see :func:`_lanes_kernel`; and
+    off the CPU, where the stages' and the preparation's leading dimensions interleave, or where fewer than
+    :data:`~.compiled_lanes.LANES_MIN_GROUP` states share each set of the stages' matrices.
+    Nothing is differentiated."""
+    prep = program.prep
+    if tables.device.type != "cpu" or prep is None or not prep.groups:
+        return None
+    kernel = _lanes_kernel(program, tables, groups)
+    if kernel is None:
+        return None
+    names = tuple(dict.fromkeys(g for s in program.stages for g in s.groups))
+    lead_w, lead_p = _lead(groups, names), _lead(groups, prep.groups)
+    if not _outer_inner(batch_shape, lead_w, lead_p):
+        return None
+    n_states = math.prod(batch_shape)
+    if n_states < LANES_MIN_GROUP * math.prod(lead_w):
+        return None
+    n, stages = program.n_qubits, program.stages
+    mats = _Matrices(program, tables, groups)
+    store = cache.store if cache is not None and set(names) <= cache.fixed else None
+    key = ("lanes", tables.cdtype, tables.device)
+    shared = _kept(store, key, lambda: _run_matrices(stages, range(len(stages)), tables, mats, n))
+    shared = shared.detach().resolve_conj().contiguous().reshape(-1, *shared.shape[-4:])
+    out_shape = (*batch_shape, len(program.observables))
+    return kernel.prep.groups, lambda angles: kernel(angles, shared, n_states).view(out_shape)
+
+
+def expval_lanes(
+    program: Program, tables: Tables, groups: dict, batch_shape: torch.Size, cache=None
+) -> torch.Tensor | None:
+    """Expectation values ``(*batch_shape, n_obs)`` by the lanes kernel for circuits whose
+    preparation alone reads per-sample angles, where no group needs a gradient; ``None`` where it
+    does not apply (see :func:`lanes_call`)."""
+    if torch.is_grad_enabled() and any(t.requires_grad for t in groups.values()):
+        return None
+    prepared = lanes_call(program, tables, groups, batch_shape, cache)
+    if prepared is None:
+        return None
+    names, call = prepared
+    return call(_angle_rows(groups, names, tables.cdtype)[0])
 
 
 def _apply_direct(stages, direct, tables: Tables, psi, mats: _Matrices, groups: dict, n_qubits: int):

@@ -1,0 +1,111 @@
+"""Circuits whose gate layers the batch shares, the batch across SIMD lanes (``compiled_lanes.c``):
+forward only, on the CPU.
+
+A recurrent cell's step without gradients — acting in an environment, inference — evaluates a bank
+of bound circuits on a few to a few hundred encoded inputs. The product-state path
+(:mod:`.product`) multiplies each input by the bank's dense unitary (``4·D²`` multiply-adds per
+circuit and input in real arithmetic), the stage-by-stage path issues a few torch operations per
+stage; this kernel instead runs a vector of inputs through the gates together, one input per SIMD
+lane: the matrices are the same in every lane, so a gate is ``8·D`` multiply-adds per input at full
+vector width on every wire, and the whole call is one C call. It applies to circuits whose
+preparation is the only stage that reads per-sample angles (a product state) and whose observables
+are single-wire Z, in registers up to :data:`LANES_MAX_QUBITS` wires.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import torch
+
+from ... import _native
+from . import compiled_gates
+from .compiled_gates import GatePlan
+from .compiled_run import RunPlan
+
+__all__ = ["LanesKernel", "LANES_MAX_QUBITS", "LANES_MIN_GROUP"]
+
+_SOURCE = _native.register(Path(__file__).with_name("compiled_lanes.c"))
+
+#: Largest register of the lanes kernel: a vector of states is ``4 · 64 · 2^n`` bytes with its
+#: scratch copy (256 KiB at 10 qubits), and above that one state at a time (:mod:`.compiled_circuit`)
+#: stays in cache where a vector of them does not.
+LANES_MAX_QUBITS = 10
+#: Fewest states per matrix group for the lanes kernel: a group's states fill a vector of 8 or 16
+#: lanes, so with fewer the vector is mostly idle and the per-sample kernel (:mod:`.compiled_circuit`)
+#: or the product-state path does the same work in less time.
+LANES_MIN_GROUP = 4
+
+
+class _Args(ctypes.Structure):
+    """The kernel's ``lanes_args``."""
+
+    _fields_ = (
+        [(name, ctypes.c_int) for name in ("N", "n", "S", "per_group", "n_prep")]
+        + [(name, ctypes.c_void_p) for name in ("kind", "prep", "mats", "source", "phase", "phased")]
+        + [("n_z", ctypes.c_int), ("z_wires", ctypes.c_void_p), ("expvals", ctypes.c_void_p)]
+        + [("n_finite", ctypes.c_int), ("finite", ctypes.c_void_p)]
+    )
+
+
+class LanesKernel:
+    """The lanes kernel of one program's stages after its preparation, for one complex dtype.
+
+    Args:
+        prep: the matrices' plan of the preparation (:func:`.compiled_gates.gate_plan`).
+        run: the run's plan of the stages after the preparation (:func:`.compiled_run.run_plan`).
+        z_wires: the wire of each observable's Z, int32 ``(n_obs,)``.
+        n_qubits: the register.
+
+    Calling it with the preparation's angle vectors ``(n_prep, P)`` (real) and the stages' matrices
+    ``(G, L, n, 2, 2)`` (complex, ``L`` Local stages) gives the ``(N, n_obs)`` expectation values of
+    ``N`` states in ``G`` groups of ``N / G`` consecutive states, state ``r`` prepared from row
+    ``r % n_prep`` and evolved with group ``r // (N / G)``'s matrices (contiguous, conjugation
+    resolved). Nothing is differentiated. NaN or infinite angles raise a ``ValueError`` naming the
+    preparation's first group.
+    """
+
+    def __init__(self, prep: GatePlan, run: RunPlan, z_wires: torch.Tensor, n_qubits: int, fns):
+        self.prep, self.run, self.z_wires, self.n_qubits, self.fns = prep, run, z_wires, n_qubits, fns
+        self.gate_args = compiled_gates.plan_args(prep)
+        self.phased = (run.phase != 1).any(dim=-1).to(torch.int32)
+        args = _Args(n=n_qubits, S=run.kind.shape[0], n_z=z_wires.shape[0])
+        args.kind, args.source, args.phase = run.kind.data_ptr(), run.source.data_ptr(), run.phase.data_ptr()
+        args.phased, args.z_wires = self.phased.data_ptr(), z_wires.data_ptr()
+        self.args = args
+
+    @classmethod
+    def build(cls, prep: GatePlan | None, run: RunPlan, z_wires: torch.Tensor, n_qubits: int) -> LanesKernel | None:
+        """The kernel, or ``None`` where the compiled kernels are not available, ``prep`` is ``None``
+        (a gate the matrix kernel does not build) or the register is larger than
+        :data:`LANES_MAX_QUBITS`."""
+        cdtype = run.phase.dtype
+        lanes, gates = (
+            _native.kernel_functions(_SOURCE, cdtype, ("lanes_forward",), _Args),
+            compiled_gates._kernel(cdtype),
+        )
+        if prep is None or lanes is None or gates is None or n_qubits > LANES_MAX_QUBITS:
+            return None
+        return cls(prep, run, z_wires, n_qubits, (gates[0], lanes[0]))
+
+    def __call__(self, angles: torch.Tensor, mats: torch.Tensor, n_states: int) -> torch.Tensor:
+        cos, sin = compiled_gates.half_angle_trig(angles)
+        prep = torch.empty(angles.shape[0], self.gate_args.slots, 2, 2, dtype=mats.dtype)
+        g = type(self.gate_args).from_buffer_copy(self.gate_args)  # calls may run in several threads
+        g.N, g.P, g.mats, g.cos_half, g.sin_half = (
+            angles.shape[0],
+            angles.shape[1],
+            prep.data_ptr(),
+            cos.data_ptr(),
+            sin.data_ptr(),
+        )
+        _native.call(self.fns[0], g, "the compiled gate matrices")
+        out = torch.empty(n_states, self.z_wires.shape[0], dtype=angles.dtype)
+        args = type(self.args).from_buffer_copy(self.args)
+        args.N, args.per_group, args.n_prep = n_states, n_states // mats.shape[0], angles.shape[0]
+        args.prep, args.mats, args.expvals = prep.data_ptr(), mats.data_ptr(), out.data_ptr()
+        args.n_finite, args.finite = cos.numel(), cos.data_ptr()  # cos(θ/2) is NaN for a NaN or infinite θ
+        if _native.call(self.fns[1], args, "the lanes kernel") == 2:
+            raise ValueError(f"parameter group {self.prep.groups[0]!r} contains NaN or infinite angles")
+        return out
