@@ -106,7 +106,8 @@ def test_where_the_lanes_kernel_is_not_taken():
     assert path(TorchBackend(), inputs, weights.clone().requires_grad_()) == {"product"}  # gradients
     assert path(TorchBackend(fuse=True), inputs, weights) == {"product"}  # the user's choice of algorithm
     assert path(TorchBackend(fuse=False), inputs, weights) == {"state"}
-    assert path(TorchBackend(), inputs[:3], weights) == {"product"}  # 3 states per weight set: lanes mostly idle
+    assert path(TorchBackend(), inputs[:2], weights) == {"lanes"}  # two weight sets in one vector of lanes
+    assert path(TorchBackend(), inputs[:1], weights) == {"compiled"}  # one state per weight set: per sample
     per_sample = torch.rand(8, 18, dtype=torch.float64)
     assert path(TorchBackend(), inputs, per_sample) == {"compiled"}
     # the weights vary over the trailing dim, the inputs over the leading one: they interleave

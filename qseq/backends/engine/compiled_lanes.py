@@ -32,10 +32,11 @@ _SOURCE = _native.register(Path(__file__).with_name("compiled_lanes.c"))
 #: scratch copy (256 KiB at 10 qubits), and above that one state at a time (:mod:`.compiled_circuit`)
 #: stays in cache where a vector of them does not.
 LANES_MAX_QUBITS = 10
-#: Fewest states per matrix group for the lanes kernel: a group's states fill a vector of 8 or 16
-#: lanes, so with fewer the vector is mostly idle and the per-sample kernel (:mod:`.compiled_circuit`)
-#: or the product-state path does the same work in less time.
-LANES_MIN_GROUP = 4
+#: Fewest states per set of the stages' matrices for the lanes kernel. With a set per state
+#: (per-sample angles) the whole-circuit kernel (:mod:`.compiled_circuit`) is the path: it
+#: differentiates too, and the lanes kernel's gathers of each lane's matrices made it slower below
+#: about 64 states (1.5-2x faster at 256, 8-10 qubits; measured on a 2-core CPU).
+LANES_MIN_GROUP = 2
 
 
 class _Args(ctypes.Structure):
