@@ -19,7 +19,7 @@ import ctypes
 import torch
 
 from ... import _native
-from . import compiled_gates, compiled_run
+from . import compiled_gates, compiled_lanes, compiled_run
 from .compiled_gates import GatePlan
 from .compiled_run import RunPlan
 
@@ -40,14 +40,20 @@ class CircuitKernel:
     expectation values, differentiable with respect to the angles.
     """
 
-    def __init__(self, gates: GatePlan, run: RunPlan, z_wires: torch.Tensor, n_qubits: int, n_angles: int, fns):
+    def __init__(
+        self, gates: GatePlan, run: RunPlan, z_wires: torch.Tensor, n_qubits: int, n_angles: int, fns, lanes_fns=None
+    ):
         self.gates, self.run, self.z_wires, self.n_qubits, self.fns = gates, run, z_wires, n_qubits, fns
         self.gate_args = compiled_gates.plan_args(gates)
         self.slots = self.gate_args.slots
         self.run_args = compiled_run.plan_args(run, n_qubits, compiled_run.ZERO_STATE)
         self.run_args.n_z, self.run_args.z_wires = z_wires.shape[0], z_wires.data_ptr()
-        # bytes per state of each per-state array, to split a call over threads (_native.call)
         real = z_wires.new_empty(0, dtype=run.phase.dtype).real.element_size()
+        self.lanes_fns, self.lanes_args = lanes_fns, None
+        if lanes_fns is not None:  # the preparation's slots, then the later stages' (offset in bytes)
+            self.lanes_args, self._lanes_tensors = compiled_lanes.per_sample_args(run, z_wires, n_qubits, self.slots)
+            self.lanes_offset = 8 * n_qubits * real
+        # bytes per state of each per-state array, to split a call over threads (_native.call)
         mats, row, obs = 8 * self.slots * real, n_angles * real, z_wires.shape[0] * real
         self.gate_strides = {"cos_half": row, "sin_half": row, "mats": mats, "grad_mats": mats, "grad_angles": row}
         self.run_strides = {
@@ -55,6 +61,14 @@ class CircuitKernel:
             "states": 2 * real << n_qubits,
             "expvals": obs,
             "grad": obs,
+            "grad_mats": mats,
+        }
+        self.lanes_strides = {
+            "prep": mats,
+            "mats": mats,
+            "expvals": obs,
+            "grad": obs,
+            "grad_prep": mats,
             "grad_mats": mats,
         }
 
@@ -66,7 +80,9 @@ class CircuitKernel:
         gate_fns, run_fns = compiled_gates._kernel(cdtype), compiled_run._kernel(cdtype)
         if gates is None or gate_fns is None or run_fns is None:
             return None
-        return cls(gates, run, z_wires, n_qubits, n_angles, gate_fns + run_fns)
+        lanes = n_qubits <= compiled_lanes.LANES_MAX_QUBITS and run.kind[0] == 0  # a preparation first
+        lanes_fns = compiled_lanes.functions(cdtype) if lanes else None
+        return cls(gates, run, z_wires, n_qubits, n_angles, gate_fns + run_fns, lanes_fns)
 
     def __call__(self, angles: torch.Tensor) -> torch.Tensor:
         return _Circuit.apply(angles, self)
@@ -80,21 +96,30 @@ class _Circuit(torch.autograd.Function):
         cos, sin = compiled_gates.half_angle_trig(angles)
         n_states, cdtype = angles.shape[0], kernel.run.phase.dtype
         mats = torch.empty(n_states, kernel.slots, 2, 2, dtype=cdtype)
-        # the final states are kept for the backward pass only: without one, the kernel reads each
-        # state's ⟨Z⟩ from a scratch state (no pages to map and fill for the batch's states)
-        keep = ctx.needs_input_grad[0]
-        states = torch.empty(n_states if keep else 0, 2**kernel.n_qubits, dtype=cdtype)
         out = torch.empty(n_states, kernel.z_wires.shape[0], dtype=angles.dtype)
         work = n_states << kernel.n_qubits
         g = _copy(kernel.gate_args)
         g.N, g.P, g.mats = n_states, angles.shape[1], mats.data_ptr()
         g.cos_half, g.sin_half = cos.data_ptr(), sin.data_ptr()
         _native.call(kernel.fns[0], g, "the compiled gate matrices", work, kernel.gate_strides)
-        r = _copy(kernel.run_args)
-        r.N, r.mats, r.expvals = n_states, mats.data_ptr(), out.data_ptr()
-        r.states = states.data_ptr() if keep else None
-        _native.call(kernel.fns[2], r, "the compiled circuit's forward pass", work, kernel.run_strides)
-        ctx.kernel, ctx.gate_args, ctx.run_args = kernel, g, r
+        ctx.kernel, ctx.gate_args = kernel, g
+        if kernel.lanes_args is not None and n_states >= compiled_lanes.LANES_MIN_STATES:
+            # the batch across SIMD lanes; the backward pass runs the forward pass again (no states kept)
+            r = _copy(kernel.lanes_args)
+            r.N = r.n_prep = n_states
+            r.prep, r.mats, r.expvals = mats.data_ptr(), mats.data_ptr() + kernel.lanes_offset, out.data_ptr()
+            _native.call(kernel.lanes_fns[0], r, "the lanes kernel", work, kernel.lanes_strides)
+            ctx.lanes, ctx.run_args, states = True, r, mats.new_empty(0)
+        else:
+            # the final states are kept for the backward pass only: without one, the kernel reads each
+            # state's ⟨Z⟩ from a scratch state (no pages to map and fill for the batch's states)
+            keep = ctx.needs_input_grad[0]
+            states = torch.empty(n_states if keep else 0, 2**kernel.n_qubits, dtype=cdtype)
+            r = _copy(kernel.run_args)
+            r.N, r.mats, r.expvals = n_states, mats.data_ptr(), out.data_ptr()
+            r.states = states.data_ptr() if keep else None
+            _native.call(kernel.fns[2], r, "the compiled circuit's forward pass", work, kernel.run_strides)
+            ctx.lanes, ctx.run_args = False, r
         ctx.save_for_backward(cos, sin, mats, states)
         return out
 
@@ -103,16 +128,25 @@ class _Circuit(torch.autograd.Function):
         cos, sin, mats, states = ctx.saved_tensors
         grad = grad.contiguous()
         grad_mats = torch.empty_like(mats)
-        r, work = ctx.run_args, states.numel()
-        r.mats, r.states = mats.data_ptr(), states.data_ptr()
-        r.grad, r.grad_mats = grad.data_ptr(), grad_mats.data_ptr()
-        r.grad_initial = None
-        _native.call(ctx.kernel.fns[3], r, "the compiled circuit's backward pass", work, ctx.kernel.run_strides)
+        r, work, kernel = ctx.run_args, mats.shape[0] << ctx.kernel.n_qubits, ctx.kernel
+        r.grad = grad.data_ptr()
+        if ctx.lanes:
+            r.prep, r.mats = mats.data_ptr(), mats.data_ptr() + kernel.lanes_offset
+            r.grad_prep, r.grad_mats = grad_mats.data_ptr(), grad_mats.data_ptr() + kernel.lanes_offset
+            _native.call(kernel.lanes_fns[1], r, "the lanes kernel's backward pass", work, kernel.lanes_strides)
+        else:
+            r.mats, r.states, r.grad_mats, r.grad_initial = (
+                mats.data_ptr(),
+                states.data_ptr(),
+                grad_mats.data_ptr(),
+                None,
+            )
+            _native.call(kernel.fns[3], r, "the compiled circuit's backward pass", work, kernel.run_strides)
         grad_angles = torch.empty_like(cos)
         g = ctx.gate_args
         g.cos_half, g.sin_half = cos.data_ptr(), sin.data_ptr()
         g.grad_mats, g.grad_angles = grad_mats.data_ptr(), grad_angles.data_ptr()
-        _native.call(ctx.kernel.fns[1], g, "the compiled gate matrices' backward pass", work, ctx.kernel.gate_strides)
+        _native.call(kernel.fns[1], g, "the compiled gate matrices' backward pass", work, kernel.gate_strides)
         return grad_angles, None
 
 

@@ -24,7 +24,7 @@ from . import compiled_gates
 from .compiled_gates import GatePlan
 from .compiled_run import RunPlan
 
-__all__ = ["LanesKernel", "LANES_MAX_QUBITS", "LANES_MIN_GROUP"]
+__all__ = ["LanesKernel", "LANES_MAX_QUBITS", "LANES_MIN_GROUP", "functions", "per_sample_args"]
 
 _SOURCE = _native.register(Path(__file__).with_name("compiled_lanes.c"))
 
@@ -37,6 +37,10 @@ LANES_MAX_QUBITS = 10
 #: differentiates too, and the lanes kernel's gathers of each lane's matrices made it slower below
 #: about 64 states (1.5-2x faster at 256, 8-10 qubits; measured on a 2-core CPU).
 LANES_MIN_GROUP = 2
+#: Fewest states for which the whole-circuit kernel (:mod:`.compiled_circuit`) runs per-sample
+#: circuits in lanes, forward and backward: below it both took the same time (Python's share), from
+#: it the lanes were faster (fwd+bwd 1.3-1.9x at 8-10 qubits and 16-256 states; 2-core CPU).
+LANES_MIN_STATES = 16
 
 
 class _Args(ctypes.Structure):
@@ -44,10 +48,34 @@ class _Args(ctypes.Structure):
 
     _fields_ = (
         [(name, ctypes.c_int) for name in ("N", "n", "S", "per_group", "n_prep")]
-        + [(name, ctypes.c_void_p) for name in ("kind", "prep", "mats", "source", "phase", "phased")]
+        + [(name, ctypes.c_void_p) for name in ("kind", "prep", "mats")]
+        + [(name, ctypes.c_int) for name in ("prep_stride", "set_stride")]
+        + [(name, ctypes.c_void_p) for name in ("source", "phase", "phased")]
         + [("n_z", ctypes.c_int), ("z_wires", ctypes.c_void_p), ("expvals", ctypes.c_void_p)]
         + [("n_finite", ctypes.c_int), ("finite", ctypes.c_void_p)]
+        + [(name, ctypes.c_void_p) for name in ("grad", "grad_prep", "grad_mats")]
     )
+
+
+def functions(cdtype: torch.dtype) -> tuple | None:
+    """``(forward, backward)`` C functions for ``cdtype``, or ``None`` (see :mod:`qseq._native`)."""
+    return _native.kernel_functions(_SOURCE, cdtype, ("lanes_forward", "lanes_backward"), _Args)
+
+
+def per_sample_args(
+    run: RunPlan, z_wires: torch.Tensor, n_qubits: int, slots: int
+) -> tuple[_Args, tuple[torch.Tensor, ...]]:
+    """The kernel's record for per-sample matrix sets ``(N, slots, 2, 2)`` whose first ``n_qubits``
+    slots are the preparation (the first stage of ``run``, Local) and the rest the later Local
+    stages, with every field but ``N`` and the calls' pointers set; and the tensors it points to
+    besides the plan's (keep them alive with it). :mod:`.compiled_circuit` runs its circuits so."""
+    kind = run.kind[1:].contiguous()
+    phased = (run.phase != 1).any(dim=-1).to(torch.int32)
+    args = _Args(n=n_qubits, S=kind.shape[0], per_group=1, n_z=z_wires.shape[0])
+    args.prep_stride = args.set_stride = 8 * slots
+    args.kind, args.source, args.phase = kind.data_ptr(), run.source.data_ptr(), run.phase.data_ptr()
+    args.phased, args.z_wires = phased.data_ptr(), z_wires.data_ptr()
+    return args, (kind, phased)
 
 
 class LanesKernel:
@@ -105,6 +133,7 @@ class LanesKernel:
         out = torch.empty(n_states, self.z_wires.shape[0], dtype=angles.dtype)
         args = type(self.args).from_buffer_copy(self.args)
         args.N, args.per_group, args.n_prep = n_states, n_states // mats.shape[0], angles.shape[0]
+        args.prep_stride, args.set_stride = 8 * self.n_qubits, 2 * mats[0].numel()  # reals
         args.prep, args.mats, args.expvals = prep.data_ptr(), mats.data_ptr(), out.data_ptr()
         args.n_finite, args.finite = cos.numel(), cos.data_ptr()  # cos(θ/2) is NaN for a NaN or infinite θ
         if _native.call(self.fns[1], args, "the lanes kernel") == 2:
