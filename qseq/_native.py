@@ -221,7 +221,9 @@ def _functions(lib: ctypes.CDLL, names: tuple[str, ...], args: type) -> tuple:
     return fns
 
 
-def call(fn, args: ctypes.Structure, what: str, work: int = 0, strides: dict[str, int] | None = None) -> int:
+def call(
+    fn, args: ctypes.Structure, what: str, work: int = 0, strides: dict[str, int] | None = None, align: int = 1
+) -> int:
     """Run the kernel function ``fn`` on ``args`` and return its status: 0 done; 1 (its scratch
     memory could not be allocated) is raised as a ``MemoryError`` naming ``what``; other statuses
     are the kernel's own, for the caller to explain.
@@ -231,15 +233,17 @@ def call(fn, args: ctypes.Structure, what: str, work: int = 0, strides: dict[str
     (``torch.get_num_threads()``), each a copy of ``args`` with ``N`` and those pointers moved to its
     first item, run in parallel threads (a ``ctypes`` call releases the GIL). ``work`` is the call's
     size in amplitudes: below :data:`PARALLEL_MIN_WORK` one call is cheaper than a thread pool's
-    dispatch.
+    dispatch. Chunks start at multiples of ``align`` items (a kernel that works on blocks of items).
     """
     threads = min(torch.get_num_threads(), args.N) if strides else 1
     if threads < 2 or work < PARALLEL_MIN_WORK:
         statuses = [fn(ctypes.byref(args))]
     else:
-        bounds = [args.N * k // threads for k in range(threads + 1)]
+        bounds = [args.N * k // threads // align * align for k in range(threads)] + [args.N]
         chunks = []
         for first, end in zip(bounds, bounds[1:], strict=False):
+            if end == first:
+                continue
             chunk = type(args).from_buffer_copy(args)
             chunk.N = end - first
             for name, stride in (strides or {}).items():

@@ -70,6 +70,7 @@ class CircuitKernel:
             "grad": obs,
             "grad_prep": mats,
             "grad_mats": mats,
+            "states": 2 * real << n_qubits,
         }
 
     @classmethod
@@ -104,12 +105,16 @@ class _Circuit(torch.autograd.Function):
         _native.call(kernel.fns[0], g, "the compiled gate matrices", work, kernel.gate_strides)
         ctx.kernel, ctx.gate_args = kernel, g
         if kernel.lanes_args is not None and n_states >= compiled_lanes.LANES_MIN_STATES:
-            # the batch across SIMD lanes; the backward pass runs the forward pass again (no states kept)
+            # the batch across SIMD lanes, whole vectors of states kept for the backward pass
+            lanes = compiled_lanes.LANE_BYTES // angles.element_size()
+            keep = -(-n_states // lanes) * lanes if ctx.needs_input_grad[0] else 0
+            states = angles.new_empty(keep, 2 << kernel.n_qubits)
             r = _copy(kernel.lanes_args)
             r.N = r.n_prep = n_states
             r.prep, r.mats, r.expvals = mats.data_ptr(), mats.data_ptr() + kernel.lanes_offset, out.data_ptr()
-            _native.call(kernel.lanes_fns[0], r, "the lanes kernel", work, kernel.lanes_strides)
-            ctx.lanes, ctx.run_args, states = True, r, mats.new_empty(0)
+            r.states = states.data_ptr() if keep else None
+            _native.call(kernel.lanes_fns[0], r, "the lanes kernel", work, kernel.lanes_strides, align=lanes)
+            ctx.lanes, ctx.run_args = lanes, r
         else:
             # the final states are kept for the backward pass only: without one, the kernel reads each
             # state's ⟨Z⟩ from a scratch state (no pages to map and fill for the batch's states)
@@ -119,7 +124,7 @@ class _Circuit(torch.autograd.Function):
             r.N, r.mats, r.expvals = n_states, mats.data_ptr(), out.data_ptr()
             r.states = states.data_ptr() if keep else None
             _native.call(kernel.fns[2], r, "the compiled circuit's forward pass", work, kernel.run_strides)
-            ctx.lanes, ctx.run_args = False, r
+            ctx.lanes, ctx.run_args = 0, r
         ctx.save_for_backward(cos, sin, mats, states)
         return out
 
@@ -131,9 +136,11 @@ class _Circuit(torch.autograd.Function):
         r, work, kernel = ctx.run_args, mats.shape[0] << ctx.kernel.n_qubits, ctx.kernel
         r.grad = grad.data_ptr()
         if ctx.lanes:
-            r.prep, r.mats = mats.data_ptr(), mats.data_ptr() + kernel.lanes_offset
+            r.prep, r.mats, r.states = mats.data_ptr(), mats.data_ptr() + kernel.lanes_offset, states.data_ptr()
             r.grad_prep, r.grad_mats = grad_mats.data_ptr(), grad_mats.data_ptr() + kernel.lanes_offset
-            _native.call(kernel.lanes_fns[1], r, "the lanes kernel's backward pass", work, kernel.lanes_strides)
+            _native.call(
+                kernel.lanes_fns[1], r, "the lanes kernel's backward pass", work, kernel.lanes_strides, align=ctx.lanes
+            )
         else:
             r.mats, r.states, r.grad_mats, r.grad_initial = (
                 mats.data_ptr(),

@@ -39,6 +39,8 @@ typedef struct {
     const real *grad;               /* (N, n_z) backward input: the expectation values' gradient */
     real *grad_prep, *grad_mats;    /* backward outputs in the layouts of prep and mats (per_group 1,
                                        n_prep N): every entry written */
+    real *states;                   /* 0, or the blocks' states before the readout, (ceil(N / LW), D, 2,
+                                       LW): written forward, read backward instead of running it again */
 } lanes_args;
 
 typedef real lane __attribute__((vector_size(64)));
@@ -147,15 +149,20 @@ typedef struct {
     lane u[32][4];
 } block;
 
-/* The product state of the block's lanes from each wire's first preparation column. */
-static void prepare(const lanes_args *a, int r0, int count, block *b) {
-    const int n = a->n;
-    for (int q = 0; q < n; q++)
+/* Each wire's single state per lane: the first column of its preparation matrix. */
+static void single_states(const lanes_args *a, int r0, int count, block *b) {
+    for (int q = 0; q < a->n; q++)
         for (int l = 0; l < LW; l++) {
             const int r = r0 + (l < count ? l : 0);
             const real *m = a->prep + (long long)(r % a->n_prep) * a->prep_stride + 8 * q;
             b->u[q][0][l] = m[0], b->u[q][1][l] = m[1], b->u[q][2][l] = m[4], b->u[q][3][l] = m[5];
         }
+}
+
+/* The product state of the block's lanes from each wire's first preparation column. */
+static void prepare(const lanes_args *a, int r0, int count, block *b) {
+    const int n = a->n;
+    single_states(a, r0, count, b);
     lane *re = b->re, *im = b->im; /* Kronecker products, one wire at a time: wire 0 ends most significant */
     re[0] = b->u[0][0], im[0] = b->u[0][1], re[1] = b->u[0][2], im[1] = b->u[0][3];
     for (int q = 1, size = 2; q < n; q++, size *= 2)
@@ -211,10 +218,17 @@ static void read_matrix(const lanes_args *a, int r0, int count, int last, int w,
     if (last < a->S) lane_matrix(a, r0, count, count_local(a, last), w, m);
 }
 
+/* The block's kept state: D vectors of real parts, then D of imaginary parts. */
+static lane *kept(const lanes_args *a, int r0) { return (lane *)a->states + (2LL * (r0 / LW) << a->n); }
+
 static void forward_block(const lanes_args *a, int r0, int count, block *b) {
-    const int last = read_stage(a);
+    const int last = read_stage(a), D = 1 << a->n;
     prepare(a, r0, count, b);
     evolve(a, r0, count, last, b);
+    if (a->states) {
+        memcpy(kept(a, r0), b->re, D * sizeof(lane));
+        memcpy(kept(a, r0) + D, b->im, D * sizeof(lane));
+    }
     lane m[8];
     for (int z = 0; z < a->n_z; z++) {
         read_matrix(a, r0, count, last, a->z_wires[z], m);
@@ -273,7 +287,7 @@ static void readout_backward(const lanes_args *a, int r0, int count, int last, b
 }
 
 /* Backward through Local stage `local`: per wire, psi <- m^H psi, grad m += G conj(psi)^T summed over
-   the pairs, G <- m^H G. */
+   the pairs, G <- m^H G. (Two wires a pass measured no faster here: the accumulators spill.) */
 static void local_backward(const lanes_args *a, int r0, int count, int local, block *b) {
     const int n = a->n, D = 1 << n;
     for (int q = 0; q < n; q++) {
@@ -357,8 +371,14 @@ static void backward_block(const lanes_args *a, int r0, int count, block *b) {
         memset(a->grad_prep + (long long)(r0 + l) * a->prep_stride, 0, 8 * a->n * sizeof(real));
         memset(a->grad_mats + (long long)(r0 + l) * a->set_stride, 0, 8LL * a->n * count_local(a, a->S) * sizeof(real));
     }
-    prepare(a, r0, count, b);
-    evolve(a, r0, count, last, b);
+    if (a->states) { /* the forward pass's state */
+        single_states(a, r0, count, b);
+        memcpy(b->re, kept(a, r0), (sizeof(lane) << a->n));
+        memcpy(b->im, kept(a, r0) + (1 << a->n), (sizeof(lane) << a->n));
+    } else {
+        prepare(a, r0, count, b);
+        evolve(a, r0, count, last, b);
+    }
     readout_backward(a, r0, count, last, b);
     int local = count_local(a, last), permute = last - local;
     for (int s = last - 1; s >= 0; s--)

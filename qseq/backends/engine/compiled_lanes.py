@@ -24,7 +24,15 @@ from . import compiled_gates
 from .compiled_gates import GatePlan
 from .compiled_run import RunPlan
 
-__all__ = ["LanesKernel", "LANES_MAX_QUBITS", "LANES_MIN_GROUP", "functions", "per_sample_args"]
+__all__ = [
+    "LanesKernel",
+    "LANES_MAX_QUBITS",
+    "LANES_MIN_GROUP",
+    "LANES_MIN_STATES",
+    "LANE_BYTES",
+    "functions",
+    "per_sample_args",
+]
 
 _SOURCE = _native.register(Path(__file__).with_name("compiled_lanes.c"))
 
@@ -32,6 +40,8 @@ _SOURCE = _native.register(Path(__file__).with_name("compiled_lanes.c"))
 #: scratch copy (256 KiB at 10 qubits), and above that one state at a time (:mod:`.compiled_circuit`)
 #: stays in cache where a vector of them does not.
 LANES_MAX_QUBITS = 10
+#: Bytes of a vector of lanes (``lane`` in the C file): 16 complex64 or 8 complex128 states at once.
+LANE_BYTES = 64
 #: Fewest states per set of the stages' matrices for the lanes kernel. With a set per state
 #: (per-sample angles) the whole-circuit kernel (:mod:`.compiled_circuit`) is the path: it
 #: differentiates too, and the lanes kernel's gathers of each lane's matrices made it slower below
@@ -53,7 +63,7 @@ class _Args(ctypes.Structure):
         + [(name, ctypes.c_void_p) for name in ("source", "phase", "phased")]
         + [("n_z", ctypes.c_int), ("z_wires", ctypes.c_void_p), ("expvals", ctypes.c_void_p)]
         + [("n_finite", ctypes.c_int), ("finite", ctypes.c_void_p)]
-        + [(name, ctypes.c_void_p) for name in ("grad", "grad_prep", "grad_mats")]
+        + [(name, ctypes.c_void_p) for name in ("grad", "grad_prep", "grad_mats", "states")]
     )
 
 
