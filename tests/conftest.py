@@ -129,3 +129,21 @@ def assert_same_run():
             assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
     return check
+
+
+@pytest.fixture
+def split_over_threads(monkeypatch):
+    """``run(fn, threads=3)``: ``fn()`` with every compiled kernel call split over ``threads`` intra-op
+    threads (``qseq._native.call`` splits from no minimum of work), torch's thread count restored."""
+    from qseq import _native
+
+    def run(fn, threads: int = 3):
+        monkeypatch.setattr(_native, "PARALLEL_MIN_WORK", 0)
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return fn()
+        finally:
+            torch.set_num_threads(before)
+
+    return run

@@ -11,7 +11,6 @@ import math
 import pytest
 import torch
 
-from qseq import _native
 from qseq.backends.engine import compiled_circuit, compiled_gates, compiled_run, simulate
 from qseq.backends.engine.program import Local, compile_circuit
 from qseq.backends.torch_engine import TorchBackend
@@ -171,7 +170,7 @@ def test_where_whole_circuits_are_not_taken(runs):
     assert controlled.paths == {"state": 1} and runs["circuit"] == 0
 
 
-def test_a_call_split_over_threads_gives_the_same_numbers(monkeypatch):
+def test_a_call_split_over_threads_gives_the_same_numbers(split_over_threads):
     circuit = every_single_qubit_gate()
     params = torch.rand(7, circuit.n_params, dtype=torch.float64, requires_grad=True)
     probe = torch.randn(7, circuit.n_obs, dtype=torch.float64)
@@ -181,13 +180,7 @@ def test_a_call_split_over_threads_gives_the_same_numbers(monkeypatch):
         return out, torch.autograd.grad((out * probe).sum(), params)[0]
 
     want = run()
-    monkeypatch.setattr(_native, "PARALLEL_MIN_WORK", 0)  # split every call: 7 states over 3 threads
-    threads = torch.get_num_threads()
-    torch.set_num_threads(3)
-    try:
-        got = run()
-    finally:
-        torch.set_num_threads(threads)
+    got = split_over_threads(run)  # 7 states over 3 threads
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, atol=0, rtol=0)
 

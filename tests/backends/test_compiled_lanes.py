@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from qseq import _native
 from qseq.backends.engine import compiled_lanes, compiled_run, simulate
 from qseq.backends.torch_engine import TorchBackend
 from qseq.circuits import Operation, chen_vqc, to_pennylane
@@ -205,7 +204,7 @@ def test_per_sample_lanes_against_pennylane_and_finite_differences(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_lanes_split_over_threads_give_the_same_numbers(dtype, monkeypatch):
+def test_lanes_split_over_threads_give_the_same_numbers(dtype, split_over_threads):
     circuit = every_gate_per_sample(5)[0]
     params = torch.rand(37, circuit.n_params, dtype=dtype, requires_grad=True)  # not whole vectors of lanes
     probe = torch.randn(37, circuit.n_obs, dtype=dtype)
@@ -217,12 +216,6 @@ def test_lanes_split_over_threads_give_the_same_numbers(dtype, monkeypatch):
         return out, torch.autograd.grad((out * probe).sum(), params)[0]
 
     want = run()
-    monkeypatch.setattr(_native, "PARALLEL_MIN_WORK", 0)  # split every call over 3 threads, at whole vectors
-    threads = torch.get_num_threads()
-    torch.set_num_threads(3)
-    try:
-        got = run()
-    finally:
-        torch.set_num_threads(threads)
+    got = split_over_threads(run)  # 37 states over 3 threads, split at whole vectors of lanes
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, atol=0, rtol=0)
