@@ -1,15 +1,17 @@
-"""Circuits whose gate layers the batch shares, the batch across SIMD lanes (``compiled_lanes.c``):
-forward only, on the CPU.
+"""Circuits with the batch across SIMD lanes (``compiled_lanes.c``), on the CPU: 8 or 16 states
+through the gates together, one per lane of a vector, each lane with its own matrices or all with
+the same.
 
-A recurrent cell's step without gradients — acting in an environment, inference — evaluates a bank
-of bound circuits on a few to a few hundred encoded inputs. The product-state path
+Two callers. A recurrent cell's step without gradients — acting in an environment, inference —
+evaluates a bank of bound circuits on a few to a few hundred encoded inputs: the product-state path
 (:mod:`.product`) multiplies each input by the bank's dense unitary (``4·D²`` multiply-adds per
-circuit and input in real arithmetic), the stage-by-stage path issues a few torch operations per
-stage; this kernel instead runs a vector of inputs through the gates together, one input per SIMD
-lane: the matrices are the same in every lane, so a gate is ``8·D`` multiply-adds per input at full
-vector width on every wire, and the whole call is one C call. It applies to circuits whose
-preparation is the only stage that reads per-sample angles (a product state) and whose observables
-are single-wire Z, in registers up to :data:`LANES_MAX_QUBITS` wires.
+circuit and input in real arithmetic) and the stage-by-stage path issues a few torch operations per
+stage, where here a gate is ``8·D`` multiply-adds per input at full vector width on every wire and
+the call is one C call (:class:`LanesKernel`, forward only; for circuits whose preparation is the
+only stage that reads per-sample angles). And the whole-circuit kernel (:mod:`.compiled_circuit`)
+runs per-sample circuits of :data:`LANES_MIN_STATES` or more states here, forward and backward
+(:func:`per_sample_args`). Both need single-wire Z observables and at most :data:`LANES_MAX_QUBITS`
+wires.
 """
 
 from __future__ import annotations
@@ -42,10 +44,10 @@ _SOURCE = _native.register(Path(__file__).with_name("compiled_lanes.c"))
 LANES_MAX_QUBITS = 10
 #: Bytes of a vector of lanes (``lane`` in the C file): 16 complex64 or 8 complex128 states at once.
 LANE_BYTES = 64
-#: Fewest states per set of the stages' matrices for the lanes kernel. With a set per state
-#: (per-sample angles) the whole-circuit kernel (:mod:`.compiled_circuit`) is the path: it
-#: differentiates too, and the lanes kernel's gathers of each lane's matrices made it slower below
-#: about 64 states (1.5-2x faster at 256, 8-10 qubits; measured on a 2-core CPU).
+#: Fewest states per set of the stages' matrices for :class:`LanesKernel`. With a set per state
+#: (per-sample angles) the whole-circuit kernel (:mod:`.compiled_circuit`) is the path: it makes
+#: every matrix in one call, and the general path's per-call planning made a per-sample call here
+#: slower below about 64 states (measured on a 2-core CPU).
 LANES_MIN_GROUP = 2
 #: Fewest states for which the whole-circuit kernel (:mod:`.compiled_circuit`) runs per-sample
 #: circuits in lanes, forward and backward: below it both took the same time (Python's share), from
@@ -72,6 +74,16 @@ def functions(cdtype: torch.dtype) -> tuple | None:
     return _native.kernel_functions(_SOURCE, cdtype, ("lanes_forward", "lanes_backward"), _Args)
 
 
+def _record(kind: torch.Tensor, run: RunPlan, z_wires: torch.Tensor, n_qubits: int) -> tuple[_Args, torch.Tensor]:
+    """The kernel's record for the stages ``kind`` with the plan's gathers and the readout set, and
+    the tensor of the gathers' phase flags it points to (keep it alive with the record)."""
+    phased = (run.phase != 1).any(dim=-1).to(torch.int32)
+    args = _Args(n=n_qubits, S=kind.shape[0], n_z=z_wires.shape[0])
+    args.kind, args.source, args.phase = kind.data_ptr(), run.source.data_ptr(), run.phase.data_ptr()
+    args.phased, args.z_wires = phased.data_ptr(), z_wires.data_ptr()
+    return args, phased
+
+
 def per_sample_args(
     run: RunPlan, z_wires: torch.Tensor, n_qubits: int, slots: int
 ) -> tuple[_Args, tuple[torch.Tensor, ...]]:
@@ -80,11 +92,8 @@ def per_sample_args(
     stages, with every field but ``N`` and the calls' pointers set; and the tensors it points to
     besides the plan's (keep them alive with it). :mod:`.compiled_circuit` runs its circuits so."""
     kind = run.kind[1:].contiguous()
-    phased = (run.phase != 1).any(dim=-1).to(torch.int32)
-    args = _Args(n=n_qubits, S=kind.shape[0], per_group=1, n_z=z_wires.shape[0])
-    args.prep_stride = args.set_stride = 8 * slots
-    args.kind, args.source, args.phase = kind.data_ptr(), run.source.data_ptr(), run.phase.data_ptr()
-    args.phased, args.z_wires = phased.data_ptr(), z_wires.data_ptr()
+    args, phased = _record(kind, run, z_wires, n_qubits)
+    args.per_group, args.prep_stride, args.set_stride = 1, 8 * slots, 8 * slots
     return args, (kind, phased)
 
 
@@ -108,11 +117,7 @@ class LanesKernel:
     def __init__(self, prep: GatePlan, run: RunPlan, z_wires: torch.Tensor, n_qubits: int, fns):
         self.prep, self.run, self.z_wires, self.n_qubits, self.fns = prep, run, z_wires, n_qubits, fns
         self.gate_args = compiled_gates.plan_args(prep)
-        self.phased = (run.phase != 1).any(dim=-1).to(torch.int32)
-        args = _Args(n=n_qubits, S=run.kind.shape[0], n_z=z_wires.shape[0])
-        args.kind, args.source, args.phase = run.kind.data_ptr(), run.source.data_ptr(), run.phase.data_ptr()
-        args.phased, args.z_wires = self.phased.data_ptr(), z_wires.data_ptr()
-        self.args = args
+        self.args, self.phased = _record(run.kind, run, z_wires, n_qubits)
 
     @classmethod
     def build(cls, prep: GatePlan | None, run: RunPlan, z_wires: torch.Tensor, n_qubits: int) -> LanesKernel | None:
@@ -120,10 +125,7 @@ class LanesKernel:
         (a gate the matrix kernel does not build) or the register is larger than
         :data:`LANES_MAX_QUBITS`."""
         cdtype = run.phase.dtype
-        lanes, gates = (
-            _native.kernel_functions(_SOURCE, cdtype, ("lanes_forward",), _Args),
-            compiled_gates._kernel(cdtype),
-        )
+        lanes, gates = functions(cdtype), compiled_gates._kernel(cdtype)
         if prep is None or lanes is None or gates is None or n_qubits > LANES_MAX_QUBITS:
             return None
         return cls(prep, run, z_wires, n_qubits, (gates[0], lanes[0]))
@@ -132,13 +134,8 @@ class LanesKernel:
         cos, sin = compiled_gates.half_angle_trig(angles)
         prep = torch.empty(angles.shape[0], self.gate_args.slots, 2, 2, dtype=mats.dtype)
         g = type(self.gate_args).from_buffer_copy(self.gate_args)  # calls may run in several threads
-        g.N, g.P, g.mats, g.cos_half, g.sin_half = (
-            angles.shape[0],
-            angles.shape[1],
-            prep.data_ptr(),
-            cos.data_ptr(),
-            sin.data_ptr(),
-        )
+        g.N, g.P, g.mats = angles.shape[0], angles.shape[1], prep.data_ptr()
+        g.cos_half, g.sin_half = cos.data_ptr(), sin.data_ptr()
         _native.call(self.fns[0], g, "the compiled gate matrices")
         out = torch.empty(n_states, self.z_wires.shape[0], dtype=angles.dtype)
         args = type(self.args).from_buffer_copy(self.args)
