@@ -296,12 +296,10 @@ class TorchBackend(Backend):
         call = store[key]
         if call is None:
             return None
-        self._paths["lanes"] += 1  # the kernel rejects NaN or infinite angles
-        return call(x.reshape(-1, x.shape[-1]))
+        self._paths["lanes"] += 1
+        return call(x.reshape(-1, x.shape[-1]), check=self.check_finite)  # the kernel scans the angles
 
-    def _lanes_call(
-        self, bound: BoundCircuit, name: str, x: torch.Tensor
-    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    def _lanes_call(self, bound: BoundCircuit, name: str, x: torch.Tensor) -> Callable[..., torch.Tensor] | None:
         """The prepared lanes call of ``bound`` for free group ``name`` shaped and typed like ``x``
         (the general path's checks, run once), or ``None`` where it does not apply."""
         params = check_params(bound.circuit, {**bound.fixed, name: x}, check_finite=False)

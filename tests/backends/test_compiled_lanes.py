@@ -145,6 +145,10 @@ def test_nonfinite_angles_are_rejected_on_every_call(bad):
         bound(inputs=inputs[:, :4])
     huge = torch.full_like(inputs, 3e38)  # finite, however large
     assert torch.isfinite(bound(inputs=huge)).all()
+    unchecked = TorchBackend(check_finite=False)  # as on every path: NaN values instead of the scan
+    unchecked.bind(circuit, weights=weights)(inputs=inputs.abs().clamp(max=1))
+    out = unchecked.bind(circuit, weights=weights)(inputs=inputs)
+    assert unchecked.paths == {"lanes": 2} and out[:, 5].isnan().any() and not out[:, :5].isnan().any()
 
 
 def every_gate_per_sample(n: int):

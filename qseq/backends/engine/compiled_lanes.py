@@ -110,8 +110,8 @@ class LanesKernel:
     ``(G, L, n, 2, 2)`` (complex, ``L`` Local stages) gives the ``(N, n_obs)`` expectation values of
     ``N`` states in ``G`` groups of ``N / G`` consecutive states, state ``r`` prepared from row
     ``r % n_prep`` and evolved with group ``r // (N / G)``'s matrices (contiguous, conjugation
-    resolved). Nothing is differentiated. NaN or infinite angles raise a ``ValueError`` naming the
-    preparation's first group.
+    resolved). Nothing is differentiated. With ``check``, NaN or infinite angles raise a
+    ``ValueError`` naming the preparation's first group (the kernel scans values it reads anyway).
     """
 
     def __init__(self, prep: GatePlan, run: RunPlan, z_wires: torch.Tensor, n_qubits: int, fns):
@@ -130,7 +130,7 @@ class LanesKernel:
             return None
         return cls(prep, run, z_wires, n_qubits, (gates[0], lanes[0]))
 
-    def __call__(self, angles: torch.Tensor, mats: torch.Tensor, n_states: int) -> torch.Tensor:
+    def __call__(self, angles: torch.Tensor, mats: torch.Tensor, n_states: int, check: bool = True) -> torch.Tensor:
         cos, sin = compiled_gates.half_angle_trig(angles)
         prep = torch.empty(angles.shape[0], self.gate_args.slots, 2, 2, dtype=mats.dtype)
         g = type(self.gate_args).from_buffer_copy(self.gate_args)  # calls may run in several threads
@@ -142,7 +142,8 @@ class LanesKernel:
         args.N, args.per_group, args.n_prep = n_states, n_states // mats.shape[0], angles.shape[0]
         args.prep_stride, args.set_stride = 8 * self.n_qubits, 2 * mats[0].numel()  # reals
         args.prep, args.mats, args.expvals = prep.data_ptr(), mats.data_ptr(), out.data_ptr()
-        args.n_finite, args.finite = cos.numel(), cos.data_ptr()  # cos(θ/2) is NaN for a NaN or infinite θ
+        if check:  # cos(θ/2) is NaN for a NaN or infinite θ
+            args.n_finite, args.finite = cos.numel(), cos.data_ptr()
         if _native.call(self.fns[1], args, "the lanes kernel") == 2:
             raise ValueError(f"parameter group {self.prep.groups[0]!r} contains NaN or infinite angles")
         return out

@@ -721,13 +721,14 @@ def _outer_inner(batch_shape: torch.Size, outer: torch.Size, inner: torch.Size) 
 
 def lanes_call(
     program: Program, tables: Tables, groups: dict, batch_shape: torch.Size, cache=None
-) -> tuple[tuple[str, ...], Callable[[torch.Tensor], torch.Tensor]] | None:
+) -> tuple[tuple[str, ...], Callable[..., torch.Tensor]] | None:
     """The lanes kernel (:mod:`.compiled_lanes`) prepared for one call signature: ``(names, call)``
-    where ``call(angles)`` maps the preparation's angle rows ``(n_prep, P)`` (the concatenation of
-    the groups ``names``, as :func:`_angle_rows` makes them) to the expectation values
-    ``(*batch_shape, n_obs)``, with the stages' matrices made from ``groups`` now (and kept in
-    ``cache`` for a bound circuit). ``None`` where it does not apply: see :func:`_lanes_kernel`; and
-    off the CPU, where the stages' and the preparation's leading dimensions interleave, or where fewer than
+    where ``call(angles, check=True)`` maps the preparation's angle rows ``(n_prep, P)`` (the
+    concatenation of the groups ``names``, as :func:`_angle_rows` makes them) to the expectation
+    values ``(*batch_shape, n_obs)`` (``check``: reject NaN or infinite angles), with the stages'
+    matrices made from ``groups`` now (and kept in ``cache`` for a bound circuit). ``None`` where it
+    does not apply: see :func:`_lanes_kernel`; and off the CPU, where the stages' and the
+    preparation's leading dimensions interleave, or where fewer than
     :data:`~.compiled_lanes.LANES_MIN_GROUP` states share each set of the stages' matrices.
     Nothing is differentiated."""
     prep = program.prep
@@ -750,7 +751,7 @@ def lanes_call(
     shared = _kept(store, key, lambda: _run_matrices(stages, range(len(stages)), tables, mats, n))
     shared = shared.detach().resolve_conj().contiguous().reshape(-1, *shared.shape[-4:])
     out_shape = (*batch_shape, len(program.observables))
-    return kernel.prep.groups, lambda angles: kernel(angles, shared, n_states).view(out_shape)
+    return kernel.prep.groups, lambda angles, check=True: kernel(angles, shared, n_states, check).view(out_shape)
 
 
 def expval_lanes(
@@ -765,7 +766,7 @@ def expval_lanes(
     if prepared is None:
         return None
     names, call = prepared
-    return call(_angle_rows(groups, names, tables.cdtype)[0])
+    return call(_angle_rows(groups, names, tables.cdtype)[0], check=False)  # check_params scanned them
 
 
 def _apply_direct(stages, direct, tables: Tables, psi, mats: _Matrices, groups: dict, n_qubits: int):
