@@ -19,6 +19,7 @@ import functools
 import hashlib
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -94,10 +95,21 @@ def _warn_once(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
+def _included(source: Path) -> list[str]:
+    """The text of the qseq sources that ``source`` includes (``#include "path"``, relative to the
+    package: one kernel may build on another's functions), their own includes first."""
+    texts = []
+    for name in re.findall(r'^#include "([^"]+)"', source.read_text(), flags=re.M):
+        path = _HEADER.parent / name
+        texts += _included(path) + [path.read_text()]
+    return texts
+
+
 def library_path(source: Path, defines: tuple[str, ...], compiler: str) -> Path:
     """Where the library built from ``source`` with ``defines`` by ``compiler`` is cached: the name
-    holds a hash of the source, the shared header, compiler, flags, defines and CPU."""
-    key = "\0".join([source.read_text(), _HEADER.read_text(), compiler, " ".join(_FLAGS), *defines, _cpu()])
+    holds a hash of the source and what it includes (the shared header among them), compiler,
+    flags, defines and CPU."""
+    key = "\0".join([source.read_text(), *_included(source), compiler, " ".join(_FLAGS), *defines, _cpu()])
     return cache_dir() / f"{source.stem}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.so"
 
 

@@ -21,6 +21,7 @@ from ..circuits import Circuit
 from .engine.shapes import broadcast_shapes
 
 if TYPE_CHECKING:
+    from .engine.compiled_lanes import LanesForm
     from .engine.product import ProductForm
 
 __all__ = ["Backend", "BindCache", "Usage", "BoundCircuit", "Params", "ParamsLike", "check_params", "check_group"]
@@ -189,6 +190,13 @@ class Backend(abc.ABC):
         calls with ``n_inputs`` input vectors, or ``None``: only the torch engine has one, and only
         for circuits whose free groups feed a product-state preparation. A model that evaluates the
         form itself reports its evaluations with :meth:`record_usage`."""
+        return None
+
+    def lanes_form(self, bound: BoundCircuit) -> LanesForm | None:
+        """``bound`` in the lanes kernel's form (:class:`~qseq.backends.engine.compiled_lanes.LanesForm`)
+        for evaluations without gradients that a model drives itself, or ``None``: only the torch
+        engine on the CPU has one. A model that evaluates the form reports its evaluations with
+        :meth:`record_usage`."""
         return None
 
     def record_usage(self, calls: int, circuits: int) -> None:

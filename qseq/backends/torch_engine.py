@@ -34,10 +34,11 @@ from .engine import (
     make_tables,
 )
 from .engine.adjoint import ADJOINT_STATES
+from .engine.compiled_lanes import LanesForm
 from .engine.product import ProductForm
 from .engine.program import Permute
 from .engine.shapes import broadcast_shapes
-from .engine.simulate import REAL_DTYPE, lanes_call, product_unitaries
+from .engine.simulate import REAL_DTYPE, lanes_call, lanes_form, product_unitaries
 from .forward_graphs import GRAPH_MAX_AMPLITUDES, ForwardGraphs
 
 __all__ = ["TorchBackend"]
@@ -260,6 +261,30 @@ class TorchBackend(Backend):
         if memo not in bound._cache.store:
             bound._cache.store[memo] = self._product_form(bound, n_inputs) or False
         return bound._cache.store[memo] or None
+
+    def lanes_form(self, bound: BoundCircuit) -> LanesForm | None:
+        """The lanes kernel's form of ``bound`` (see :class:`~qseq.backends.engine.compiled_lanes.LanesForm`)
+        where it applies: on the CPU, for circuits whose free groups feed a product-state
+        preparation; ``None`` otherwise and with ``fuse`` set. Made once per bound circuit."""
+        if bound.backend is not self:
+            raise ValueError(f"{bound!r} is bound to another backend")
+        if not bound.fixed or self.fuse is not None:
+            return None
+        if "lanes form" not in bound._cache.store:
+            bound._cache.store["lanes form"] = self._lanes_form(bound)
+        return bound._cache.store["lanes form"]
+
+    def _lanes_form(self, bound: BoundCircuit) -> LanesForm | None:
+        _, program, tables_by_key = self._entry(bound.circuit)
+        if program.prep is None or set(bound.free) != set(program.prep.groups):
+            return None
+        ref = next(iter(bound.fixed.values()))
+        key = (self.device or ref.device, self._cdtype(ref.dtype))
+        if key[0].type != "cpu":
+            return None
+        groups = {n: t.to(device=key[0], dtype=REAL_DTYPE[key[1]]) for n, t in bound.fixed.items()}
+        tables = _tables(tables_by_key, program, key)
+        return lanes_form(program, tables, groups, bound.circuit.group_sizes, bound._cache)
 
     def _product_form(self, bound: BoundCircuit, n_inputs: int) -> ProductForm | None:
         _, program, tables_by_key = self._entry(bound.circuit)

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import torch
 
+from ..backends.engine.compiled_lanes import LanesForm
 from ..backends.engine.product import (
     ProductForm,
     ProductState,
@@ -29,9 +30,9 @@ from ..backends.engine.product import (
     product_backward,
     product_forward,
 )
-from .fused_native import NativeLayer, kernel, native_backward, native_forward
+from .fused_native import NativeLayer, kernel, lanes_kernel, native_backward, native_forward, native_lanes_forward
 
-__all__ = ["chen_layout", "qlstm_layer"]
+__all__ = ["chen_layout", "qlstm_layer", "qlstm_lanes_layer"]
 
 
 class _Layer(NamedTuple):
@@ -79,10 +80,14 @@ def _gate_constants(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tor
     return _GATE_CONSTANTS[key]
 
 
-def chen_layout(form: ProductForm, n_qubits: int) -> bool:
+def chen_layout(form: ProductForm | LanesForm, n_qubits: int) -> bool:
     """Whether ``form`` reads wire ``q``'s RY angle at input ``q`` and its RZ angle at ``n + q`` (the
-    layout of :func:`~qseq.circuits.chen_vqc`, which :func:`_angles` produces)."""
-    return form.tables.ry == slice(0, n_qubits) and form.tables.rz == slice(n_qubits, 2 * n_qubits)
+    layout of :func:`~qseq.circuits.chen_vqc`, which :func:`_angles` produces), and, for a lanes form,
+    reads ``⟨Z_q⟩`` as its ``q``-th value."""
+    tables = form.tables
+    if isinstance(form, LanesForm) and form.kernel.z_wires.tolist() != list(range(n_qubits)):
+        return False
+    return tables.ry == slice(0, n_qubits) and tables.rz == slice(n_qubits, 2 * n_qubits)
 
 
 def _angles(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -258,3 +263,14 @@ def qlstm_layer(form: ProductForm, hidden_size: int, readout: bool, x, h0, c0, k
     layer = _Layer.split(form.w, form.tables, hidden_size, readout)
     ys, h, c, _ = _layer_forward(layer, x, h0, c0, keep, proj_w, proj_b, False)
     return ys, h, c
+
+
+def qlstm_lanes_layer(form: LanesForm, hidden_size: int, readout: bool, x, h0, c0, keep, proj_w, proj_b):
+    """The layer of :func:`qlstm_layer` without gradients, its banks evaluated gate by gate with the
+    batch across SIMD lanes (:mod:`qseq.backends.engine.compiled_lanes`): ``(outputs, h_T, c_T)``, or
+    ``None`` where the compiled kernel is not available (the caller steps the cell instead). Cheaper
+    than the dense unitaries' product from about 8 qubits, or a few inputs."""
+    fn = lanes_kernel(x.dtype)
+    if fn is None or x.device.type != "cpu" or form.mats.shape[0] - 4 not in (1, 2):
+        return None
+    return native_lanes_forward(fn, form, hidden_size, readout, x, h0, c0, keep, proj_w, proj_b)

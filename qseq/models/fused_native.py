@@ -18,8 +18,17 @@ from typing import NamedTuple
 import torch
 
 from .. import _native
+from ..backends.engine.compiled_lanes import LanesForm
 
-__all__ = ["NativeLayer", "NativeSteps", "kernel", "native_forward", "native_backward"]
+__all__ = [
+    "NativeLayer",
+    "NativeSteps",
+    "kernel",
+    "native_forward",
+    "native_backward",
+    "lanes_kernel",
+    "native_lanes_forward",
+]
 
 _SOURCE = _native.register(Path(__file__).with_name("fused_kernel.c"))
 _SIZES = ("T", "B", "I", "H", "n", "K2", "readout", "keep_steps", "ldw")
@@ -144,3 +153,47 @@ def native_backward(fns, layer: NativeLayer, steps: NativeSteps, keep, proj_w, g
         setattr(args, name, _ptr(t))
     _native.call(fns[1], args, "the fused QLSTM kernel's backward pass")
     return gx, gh0, gc0, gy_g, gy_h, gp
+
+
+class _LanesArgs(ctypes.Structure):
+    """The kernel's ``qlstm_lanes_args``."""
+
+    _fields_ = (
+        [(name, ctypes.c_int) for name in ("T", "B", "I", "H", "n", "K2", "readout")]
+        + [(name, ctypes.c_void_p) for name in ("x", "h0", "c0", "keep", "proj_w", "proj_b", "alpha", "off", "hz")]
+        + [(name, ctypes.c_void_p) for name in ("mg", "mh")]
+        + [("S", ctypes.c_int)]
+        + [(name, ctypes.c_void_p) for name in ("kind", "phased", "source", "phase", "ys", "h", "c")]
+    )
+
+
+def lanes_kernel(dtype: torch.dtype):
+    """The forward pass without gradients by the lanes kernel (``qlstm_lanes_forward``) for ``dtype``,
+    or ``None``."""
+    if not dtype.is_floating_point:
+        return None
+    fns = _native.kernel_functions(_SOURCE, dtype, ("qlstm_lanes_forward",), _LanesArgs)
+    return None if fns is None else fns[0]
+
+
+def native_lanes_forward(fn, form: LanesForm, hidden_size: int, readout: bool, x, h0, c0, keep, proj_w, proj_b):
+    """``(ys (T, B, H or n), h_T, c_T)``: the layer's forward pass without gradients in one call, its
+    VQC1–4 and VQC5(–6) the circuits of ``form`` (:class:`~qseq.backends.engine.compiled_lanes.LanesForm`,
+    those circuits in that order). Shapes as in :func:`qseq.models.fused.qlstm_layer`."""
+    length, batch, width = x.shape
+    n, run = form.mats.shape[2], form.kernel.run
+    mats = torch.view_as_real(form.mats)
+    args = _LanesArgs(T=length, B=batch, I=width, H=hidden_size, n=n, K2=form.mats.shape[0] - 4, readout=int(readout))
+    ys = x.new_empty(length, batch, n if readout else hidden_size)
+    h, c = x.new_empty(batch, hidden_size), x.new_empty(batch, n)
+    inputs = [t if t is None else t.detach().contiguous() for t in (x, h0, c0, keep, proj_w, proj_b)]
+    tables = form.tables
+    for name, t in zip(("x", "h0", "c0", "keep", "proj_w", "proj_b"), inputs, strict=True):
+        setattr(args, name, _ptr(t))
+    args.alpha, args.off, args.hz = _ptr(tables.scale), _ptr(tables.trig_sin), _ptr(tables.has_rz)
+    args.mg, args.mh = _ptr(mats[:4]), _ptr(mats[4:])
+    args.S, args.kind, args.phased = run.kind.shape[0], _ptr(run.kind), _ptr(form.kernel.phased)
+    args.source, args.phase = _ptr(run.source), _ptr(run.phase)
+    args.ys, args.h, args.c = _ptr(ys), _ptr(h), _ptr(c)
+    _native.call(fn, args, "the fused QLSTM kernel's forward pass")
+    return ys, h, c

@@ -108,7 +108,7 @@ def test_fused_layer_gradients_equal_finite_differences(fused_calls):
     assert fused_calls
 
 
-def test_inference_reuses_the_binding_and_matches_training_mode(fused_calls):
+def test_inference_reuses_the_binding_and_matches_training_mode(fused_calls, lanes_calls):
     model = QLSTM(1, 3, dtype=torch.float64, init="uniform")
     x = torch.randn(4, 2, 1, dtype=torch.float64)
     with torch.no_grad():
@@ -117,11 +117,59 @@ def test_inference_reuses_the_binding_and_matches_training_mode(fused_calls):
         second = model(x)[0]
         assert model.cells[0]._joint_bound is bound  # weights unchanged: bound once
     torch.testing.assert_close(first, second, atol=0, rtol=0)
-    torch.testing.assert_close(model(x)[0].detach(), first, atol=1e-12, rtol=0)
+    torch.testing.assert_close(model(x)[0].detach(), first, atol=1e-12, rtol=0)  # training mode: the fused layer
     with torch.no_grad():
         model.cells[0].vqc["gates"].weight.add_(0.1)
         assert not torch.allclose(model(x)[0], first)  # an in-place update is seen
-    assert len(fused_calls) == 4
+    assert len(fused_calls) == 1 and len(lanes_calls) == 3  # without gradients: the lanes layer
+
+
+@pytest.fixture
+def lanes_calls(monkeypatch):
+    """Counts the lanes layer's calls (the fused layer without gradients, :func:`qlstm_lanes_layer`)."""
+    if fused_native.lanes_kernel(torch.float64) is None:
+        pytest.skip("no C compiler here: the compiled kernel is off (tests/test_native.py covers that case)")
+    calls: list = []
+    monkeypatch.setattr(fused_module, "native_lanes_forward", _counting(fused_module.native_lanes_forward, calls))
+    return calls
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-6)], ids=["f64", "f32"])
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_lanes_layer_equals_stepping_the_cell(name, dtype, tol, lanes_calls):
+    config = CONFIGS[name]
+    fused, stepped = _pair(config, dtype)
+    g = torch.Generator().manual_seed(4)
+    length, batch, layers = 5, 19, config.get("num_layers", 1)  # 19: whole and partial vectors of lanes
+    shape = (batch, length) if config.get("batch_first") else (length, batch)
+    x = torch.randn(*shape, config["input_size"], generator=g, dtype=dtype)
+    h0 = torch.randn(layers, batch, config["hidden_size"], generator=g, dtype=dtype)
+    c0 = torch.randn(layers, batch, fused.n_qubits, generator=g, dtype=dtype)
+    starts = torch.rand(*shape, generator=g) < 0.3
+    usage = []
+    with torch.no_grad():
+        for model in (fused, stepped):
+            model.backend.usage.reset()
+            y, (h, c) = model(x, (h0, c0), episode_starts=starts)
+            usage.append(((y, h, c), (model.backend.usage.calls, model.backend.usage.circuits)))
+    assert len(lanes_calls) == layers
+    (got, usage_f), (want, usage_s) = usage
+    assert usage_f == usage_s  # the same calls and circuits are reported
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, atol=tol, rtol=0)
+
+
+def test_the_lanes_layer_is_taken_without_gradients_only(lanes_calls, monkeypatch):
+    model = QLSTM(3, 4, n_qubits=6, dtype=torch.float64)
+    x = torch.randn(2, 8, 3, dtype=torch.float64)
+    model(x)  # gradients recorded: the fused layer with its backward pass
+    with torch.no_grad():
+        model(x)
+        QLSTM(3, 4, n_qubits=6, backend=TorchBackend(fuse=True), dtype=torch.float64)(x)  # the user's choice
+        assert len(lanes_calls) == 1
+        monkeypatch.setattr("qseq.models.cells.LANES_LAYER_MAX_BATCH", 4)  # the dense form pays at 8 inputs
+        model(x)
+    assert len(lanes_calls) == 1
 
 
 def test_the_fused_path_is_not_taken_where_it_does_not_apply(fused_calls):

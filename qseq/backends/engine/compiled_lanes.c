@@ -248,7 +248,7 @@ static void add_grad(real *base, int stride, int r0, int count, long long at, co
 /* The readout's gradient: G = sum_z 2 g_z M_z psi (on wire w_z, M = m^H Z m) and, for a read Local
    stage, grad m[k][j] = sum_z 2 g_z z_k (m_k0 rho_0j + m_k1 rho_1j) with rho_ij = sum a_i conj(a_j)
    over the wire's pairs (gradients of complex values as dL/dRe + i dL/dIm). */
-static void readout_backward(const lanes_args *a, int r0, int count, int last, block *b) {
+static void read_backward(const lanes_args *a, int r0, int count, int last, block *b) {
     const int n = a->n, D = 1 << n, n_local = count_local(a, last);
     for (int i = 0; i < D; i++) b->gre[i] = b->gim[i] = (lane){0};
     for (int z = 0; z < a->n_z; z++) {
@@ -379,7 +379,7 @@ static void backward_block(const lanes_args *a, int r0, int count, block *b) {
         prepare(a, r0, count, b);
         evolve(a, r0, count, last, b);
     }
-    readout_backward(a, r0, count, last, b);
+    read_backward(a, r0, count, last, b);
     int local = count_local(a, last), permute = last - local;
     for (int s = last - 1; s >= 0; s--)
         if (a->kind[s] == 0)

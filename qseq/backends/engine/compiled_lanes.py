@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -25,9 +26,11 @@ from ... import _native
 from . import compiled_gates
 from .compiled_gates import GatePlan
 from .compiled_run import RunPlan
+from .product import ProductTables
 
 __all__ = [
     "LanesKernel",
+    "LanesForm",
     "LANES_MAX_QUBITS",
     "LANES_MIN_GROUP",
     "LANES_MIN_STATES",
@@ -147,3 +150,20 @@ class LanesKernel:
         if _native.call(self.fns[1], args, "the lanes kernel") == 2:
             raise ValueError(f"parameter group {self.prep.groups[0]!r} contains NaN or infinite angles")
         return out
+
+
+class LanesForm(NamedTuple):
+    """A bound bank of ``K`` circuits in the lanes kernel's form, for models that drive the evaluation
+    themselves (the fused QLSTM layer without gradients, :mod:`qseq.models.fused_native`).
+
+    Attributes:
+        kernel: the bank's kernel: ``kernel.run`` holds the stages after the preparation (kinds,
+            gathers, phases), ``kernel.phased`` the gathers' phase flags, ``kernel.z_wires`` the
+            observables' wires.
+        mats: ``(K, L, n, 2, 2)`` complex: every circuit's Local matrices after the preparation.
+        tables: the preparation's product-state tables (its encoding: :mod:`.product`).
+    """
+
+    kernel: LanesKernel
+    mats: torch.Tensor
+    tables: ProductTables

@@ -19,7 +19,7 @@ import torch
 
 from .compiled_circuit import CircuitKernel
 from .compiled_gates import GatePlan, build_matrices, gate_plan
-from .compiled_lanes import LANES_MAX_QUBITS, LANES_MIN_GROUP, LanesKernel
+from .compiled_lanes import LANES_MAX_QUBITS, LANES_MIN_GROUP, LanesForm, LanesKernel
 from .compiled_run import RunPlan, available, run_plan, run_rows, run_states
 from .gpu_passes import GPU_BLOCK_MIN_QUBITS, apply_block_gpu, apply_gather_gpu, gather_tables
 from .product import PRODUCT_SAVED_OPS, ProductExpval, ProductTables, product_tables, real_rows
@@ -34,6 +34,7 @@ __all__ = [
     "expval_compiled",
     "expval_lanes",
     "lanes_call",
+    "lanes_form",
     "product_unitaries",
     "expectations",
     "REAL_DTYPE",
@@ -688,7 +689,7 @@ def expval_compiled(program: Program, tables: Tables, groups: dict, batch_shape:
     return out.view(*lead, out.shape[-1]).expand(*batch_shape, out.shape[-1])
 
 
-def _lanes_kernel(program: Program, tables: Tables, groups: dict) -> LanesKernel | None:
+def _lanes_kernel(program: Program, tables: Tables, sizes: dict[str, int]) -> LanesKernel | None:
     """The lanes kernel of the program's stages after its preparation (:mod:`.compiled_lanes`), made
     on first use, or ``None`` where it does not apply: no Local preparation, an observable other than
     one wire's Z, a stage other than Local and Permute, a register above
@@ -698,7 +699,6 @@ def _lanes_kernel(program: Program, tables: Tables, groups: dict) -> LanesKernel
         z_wires, kernel, n, prep = _z_wires(program), None, program.n_qubits, program.prep
         if isinstance(prep, Local) and z_wires is not None and n <= LANES_MAX_QUBITS:
             run = _run_plan(list(program.stages), tables, n)
-            sizes = {name: t.shape[-1] for name, t in groups.items()}
             gates = _gate_plan([prep], tables, sizes, n)
             kernel = None if run is None else LanesKernel.build(gates, run, z_wires, n)
         tables.lanes_kernel = kernel if kernel is not None else False
@@ -734,7 +734,7 @@ def lanes_call(
     prep = program.prep
     if tables.device.type != "cpu" or prep is None or not prep.groups:
         return None
-    kernel = _lanes_kernel(program, tables, groups)
+    kernel = _lanes_kernel(program, tables, {name: t.shape[-1] for name, t in groups.items()})
     if kernel is None:
         return None
     names = tuple(dict.fromkeys(g for s in program.stages for g in s.groups))
@@ -744,14 +744,37 @@ def lanes_call(
     n_states = math.prod(batch_shape)
     if n_states < LANES_MIN_GROUP * math.prod(lead_w):
         return None
+    shared = _stage_matrices(program, tables, groups, names, cache)
+    shared = shared.reshape(-1, *shared.shape[-4:])
+    out_shape = (*batch_shape, len(program.observables))
+    return kernel.prep.groups, lambda angles, check=True: kernel(angles, shared, n_states, check).view(out_shape)
+
+
+def _stage_matrices(program: Program, tables: Tables, groups: dict, names: tuple[str, ...], cache) -> torch.Tensor:
+    """``(*lead, L, n, 2, 2)``: every Local stage's matrices after the preparation (complex,
+    contiguous, without autograd), from the groups ``names``; kept in ``cache`` for a bound circuit."""
     n, stages = program.n_qubits, program.stages
     mats = _Matrices(program, tables, groups)
     store = cache.store if cache is not None and set(names) <= cache.fixed else None
     key = ("lanes", tables.cdtype, tables.device)
     shared = _kept(store, key, lambda: _run_matrices(stages, range(len(stages)), tables, mats, n))
-    shared = shared.detach().resolve_conj().contiguous().reshape(-1, *shared.shape[-4:])
-    out_shape = (*batch_shape, len(program.observables))
-    return kernel.prep.groups, lambda angles, check=True: kernel(angles, shared, n_states, check).view(out_shape)
+    return shared.detach().resolve_conj().contiguous()
+
+
+def lanes_form(program: Program, tables: Tables, groups: dict, sizes: dict[str, int], cache=None) -> LanesForm | None:
+    """A bound bank in the lanes kernel's form (:class:`~.compiled_lanes.LanesForm`), for models that
+    drive the evaluation themselves, or ``None`` where it does not apply: see :func:`_lanes_kernel`;
+    and off the CPU, without the product-state tables of the preparation, or where the stages read
+    a group the preparation reads. ``groups``: the bound groups; ``sizes``: every group's length."""
+    prep = program.prep
+    if tables.device.type != "cpu" or prep is None or not prep.groups or tables.product is None:
+        return None
+    kernel = _lanes_kernel(program, tables, sizes)
+    names = tuple(dict.fromkeys(g for s in program.stages for g in s.groups))
+    if kernel is None or set(names) & set(prep.groups):
+        return None
+    shared = _stage_matrices(program, tables, groups, names, cache)
+    return LanesForm(kernel, shared.reshape(-1, *shared.shape[-4:]), tables.product)
 
 
 def expval_lanes(
