@@ -59,6 +59,17 @@ def _pair(config: dict, dtype=torch.float64) -> tuple[QLSTM, QLSTM]:
     return fused, stepped
 
 
+def _sequence(config: dict, n_qubits: int, length: int, batch: int, dtype, seed: int):
+    """``(x, h0, c0, episode starts)`` for a model of ``config``, drawn from ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    layers = config.get("num_layers", 1)
+    shape = (batch, length) if config.get("batch_first") else (length, batch)
+    x = torch.randn(*shape, config["input_size"], generator=g, dtype=dtype)
+    h0 = torch.randn(layers, batch, config["hidden_size"], generator=g, dtype=dtype)
+    c0 = torch.randn(layers, batch, n_qubits, generator=g, dtype=dtype)
+    return x, h0, c0, torch.rand(*shape, generator=g) < 0.3
+
+
 def _run(model: QLSTM, x, h0, c0, starts):
     model.backend.usage.reset()
     leaves = [t.clone().requires_grad_() for t in (x, h0, c0)]
@@ -73,13 +84,8 @@ def _run(model: QLSTM, x, h0, c0, starts):
 def test_fused_layer_equals_stepping_the_cell(name, dtype, tol, fused_calls):
     config = CONFIGS[name]
     fused, stepped = _pair(config, dtype)
-    g = torch.Generator().manual_seed(2)
-    length, batch, layers = 6, 5, config.get("num_layers", 1)
-    shape = (batch, length) if config.get("batch_first") else (length, batch)
-    x = torch.randn(*shape, config["input_size"], generator=g, dtype=dtype)
-    h0 = torch.randn(layers, batch, config["hidden_size"], generator=g, dtype=dtype)
-    c0 = torch.randn(layers, batch, fused.n_qubits, generator=g, dtype=dtype)
-    starts = torch.rand(*shape, generator=g) < 0.3
+    layers = config.get("num_layers", 1)
+    x, h0, c0, starts = _sequence(config, fused.n_qubits, 6, 5, dtype, seed=2)
     out_f, grads_f, usage_f = _run(fused, x, h0, c0, starts)
     assert len(fused_calls) == layers
     out_s, grads_s, usage_s = _run(stepped, x, h0, c0, starts)
@@ -139,13 +145,8 @@ def lanes_calls(monkeypatch):
 def test_lanes_layer_equals_stepping_the_cell(name, dtype, tol, lanes_calls):
     config = CONFIGS[name]
     fused, stepped = _pair(config, dtype)
-    g = torch.Generator().manual_seed(4)
-    length, batch, layers = 5, 19, config.get("num_layers", 1)  # 19: whole and partial vectors of lanes
-    shape = (batch, length) if config.get("batch_first") else (length, batch)
-    x = torch.randn(*shape, config["input_size"], generator=g, dtype=dtype)
-    h0 = torch.randn(layers, batch, config["hidden_size"], generator=g, dtype=dtype)
-    c0 = torch.randn(layers, batch, fused.n_qubits, generator=g, dtype=dtype)
-    starts = torch.rand(*shape, generator=g) < 0.3
+    layers = config.get("num_layers", 1)
+    x, h0, c0, starts = _sequence(config, fused.n_qubits, 5, 19, dtype, seed=4)  # 19: whole and partial vectors
     usage = []
     with torch.no_grad():
         for model in (fused, stepped):
