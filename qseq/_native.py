@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["load", "kernel_functions", "call", "register", "enabled", "cache_dir", "library_path"]
+__all__ = ["load", "kernel_functions", "call", "copy_record", "register", "enabled", "cache_dir", "library_path"]
 
 #: Each kernel is built once per precision: ``(function-name suffix, preprocessor defines)``.
 _PRECISIONS = {
@@ -256,7 +256,7 @@ def call(
         for first, end in zip(bounds, bounds[1:], strict=False):
             if end == first:
                 continue
-            chunk = type(args).from_buffer_copy(args)
+            chunk = copy_record(args)
             chunk.N = end - first
             for name, stride in (strides or {}).items():
                 if getattr(args, name):
@@ -266,6 +266,11 @@ def call(
     if 1 in statuses:
         raise MemoryError(f"{what} could not allocate its scratch memory")
     return max(statuses)
+
+
+def copy_record(args: ctypes.Structure) -> ctypes.Structure:
+    """A call's own copy of a prepared argument record (calls may run in several threads at once)."""
+    return type(args).from_buffer_copy(args)
 
 
 #: Work (amplitudes touched by a call) from which :func:`call` splits it over threads. Measured on a

@@ -355,7 +355,7 @@ class TorchBackend(Backend):
         out = expval_compiled(program, tables, groups, batch_shape)
         if out is not None:
             return "compiled", out
-        out = None if self.fuse is not None else expval_lanes(program, tables, groups, batch_shape, cache)
+        out = expval_lanes(program, tables, groups, batch_shape, self.fuse, cache)
         if out is not None:
             return "lanes", out
         out = expval_product(program, tables, groups, batch_shape, self.fuse, cache)

@@ -336,7 +336,7 @@ class QLSTMCell(_QuantumCell):
         no_grad = not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors))
         if no_grad and (form is None or batch <= LANES_LAYER_MAX_BATCH):
             lanes = self.backend.lanes_form(bound)  # the banks gate by gate, the batch across SIMD lanes
-            if lanes is not None and chen_layout(lanes, self.n_qubits) and lanes.mats.dtype.to_real() == x.dtype:
+            if lanes is not None and chen_layout(lanes, self.n_qubits):
                 out = qlstm_lanes_layer(lanes, self.hidden_size, self.readout_vqc, x, *state, keep, proj_w, proj_b)
                 if out is not None:
                     self.backend.record_usage(2 * length, length * batch * lanes.mats.shape[0])

@@ -85,7 +85,7 @@ def chen_layout(form: ProductForm | LanesForm, n_qubits: int) -> bool:
     layout of :func:`~qseq.circuits.chen_vqc`, which :func:`_angles` produces), and, for a lanes form,
     reads ``⟨Z_q⟩`` as its ``q``-th value."""
     tables = form.tables
-    if isinstance(form, LanesForm) and form.kernel.z_wires.tolist() != list(range(n_qubits)):
+    if isinstance(form, LanesForm) and form.kernel.z_order != tuple(range(n_qubits)):
         return False
     return tables.ry == slice(0, n_qubits) and tables.rz == slice(n_qubits, 2 * n_qubits)
 
@@ -268,9 +268,15 @@ def qlstm_layer(form: ProductForm, hidden_size: int, readout: bool, x, h0, c0, k
 def qlstm_lanes_layer(form: LanesForm, hidden_size: int, readout: bool, x, h0, c0, keep, proj_w, proj_b):
     """The layer of :func:`qlstm_layer` without gradients, its banks evaluated gate by gate with the
     batch across SIMD lanes (:mod:`qseq.backends.engine.compiled_lanes`): ``(outputs, h_T, c_T)``, or
-    ``None`` where the compiled kernel is not available (the caller steps the cell instead). Cheaper
-    than the dense unitaries' product from about 8 qubits, or a few inputs."""
+    ``None`` where the compiled kernel is not available or ``x`` is not on the CPU in the form's real
+    dtype (the caller steps the cell instead). Cheaper than the dense unitaries' product from about
+    8 qubits, or a few inputs."""
     fn = lanes_kernel(x.dtype)
-    if fn is None or x.device.type != "cpu" or form.mats.shape[0] - 4 not in (1, 2):
+    if (
+        fn is None
+        or x.device.type != "cpu"
+        or form.mats.dtype.to_real() != x.dtype
+        or form.mats.shape[0] - 4 not in (1, 2)  # VQC5, or VQC5 and VQC6
+    ):
         return None
     return native_lanes_forward(fn, form, hidden_size, readout, x, h0, c0, keep, proj_w, proj_b)

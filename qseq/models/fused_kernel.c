@@ -376,7 +376,7 @@ static void encode_lane(const qlstm_lanes_args *A, const real *p, real *z, real 
 /* The layer's forward pass without gradients, LW inputs at a time across the lanes. */
 int NAME(qlstm_lanes_forward)(const qlstm_lanes_args *A) {
     const int T = A->T, B = A->B, I = A->I, H = A->H, n = A->n, IH = I + H, D = 1 << n;
-    const int out_size = A->readout ? n : H; /* n <= 10 and K2 <= 2: fused_native.py checks */
+    const int out_size = A->readout ? n : H; /* n <= LANES_MAX_QUBITS (10), K2 <= 2: qlstm_lanes_layer */
     lanes_args L;
     memset(&L, 0, sizeof L);
     L.n = n, L.S = A->S, L.kind = A->kind, L.source = A->source, L.phase = A->phase, L.phased = A->phased;

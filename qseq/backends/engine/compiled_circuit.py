@@ -14,8 +14,6 @@ C calls.
 
 from __future__ import annotations
 
-import ctypes
-
 import torch
 
 from ... import _native
@@ -63,15 +61,7 @@ class CircuitKernel:
             "grad": obs,
             "grad_mats": mats,
         }
-        self.lanes_strides = {
-            "prep": mats,
-            "mats": mats,
-            "expvals": obs,
-            "grad": obs,
-            "grad_prep": mats,
-            "grad_mats": mats,
-            "states": 2 * real << n_qubits,
-        }
+        self.lanes_strides = {**self.run_strides, "prep": mats, "grad_prep": mats}
 
     @classmethod
     def build(cls, gates: GatePlan | None, run: RunPlan, z_wires: torch.Tensor, n_qubits: int, n_angles: int):
@@ -94,22 +84,19 @@ class _Circuit(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, angles: torch.Tensor, kernel: CircuitKernel):
-        cos, sin = compiled_gates.half_angle_trig(angles)
         n_states, cdtype = angles.shape[0], kernel.run.phase.dtype
-        mats = torch.empty(n_states, kernel.slots, 2, 2, dtype=cdtype)
-        out = torch.empty(n_states, kernel.z_wires.shape[0], dtype=angles.dtype)
         work = n_states << kernel.n_qubits
-        g = _copy(kernel.gate_args)
-        g.N, g.P, g.mats = n_states, angles.shape[1], mats.data_ptr()
-        g.cos_half, g.sin_half = cos.data_ptr(), sin.data_ptr()
-        _native.call(kernel.fns[0], g, "the compiled gate matrices", work, kernel.gate_strides)
+        mats, g, cos, sin = compiled_gates.matrices_by_kernel(
+            kernel.fns[0], kernel.gate_args, angles, cdtype, work, kernel.gate_strides
+        )
+        out = torch.empty(n_states, kernel.z_wires.shape[0], dtype=angles.dtype)
         ctx.kernel, ctx.gate_args = kernel, g
         if kernel.lanes_args is not None and n_states >= compiled_lanes.LANES_MIN_STATES:
             # the batch across SIMD lanes, whole vectors of states kept for the backward pass
             lanes = compiled_lanes.LANE_BYTES // angles.element_size()
             keep = -(-n_states // lanes) * lanes if ctx.needs_input_grad[0] else 0
             states = angles.new_empty(keep, 2 << kernel.n_qubits)
-            r = _copy(kernel.lanes_args)
+            r = _native.copy_record(kernel.lanes_args)
             r.N = r.n_prep = n_states
             r.prep, r.mats, r.expvals = mats.data_ptr(), mats.data_ptr() + kernel.lanes_offset, out.data_ptr()
             r.states = states.data_ptr() if keep else None
@@ -120,7 +107,7 @@ class _Circuit(torch.autograd.Function):
             # state's ⟨Z⟩ from a scratch state (no pages to map and fill for the batch's states)
             keep = ctx.needs_input_grad[0]
             states = torch.empty(n_states if keep else 0, 2**kernel.n_qubits, dtype=cdtype)
-            r = _copy(kernel.run_args)
+            r = _native.copy_record(kernel.run_args)
             r.N, r.mats, r.expvals = n_states, mats.data_ptr(), out.data_ptr()
             r.states = states.data_ptr() if keep else None
             _native.call(kernel.fns[2], r, "the compiled circuit's forward pass", work, kernel.run_strides)
@@ -142,12 +129,8 @@ class _Circuit(torch.autograd.Function):
                 kernel.lanes_fns[1], r, "the lanes kernel's backward pass", work, kernel.lanes_strides, align=ctx.lanes
             )
         else:
-            r.mats, r.states, r.grad_mats, r.grad_initial = (
-                mats.data_ptr(),
-                states.data_ptr(),
-                grad_mats.data_ptr(),
-                None,
-            )
+            r.mats, r.states = mats.data_ptr(), states.data_ptr()
+            r.grad_mats, r.grad_initial = grad_mats.data_ptr(), None
             _native.call(kernel.fns[3], r, "the compiled circuit's backward pass", work, kernel.run_strides)
         grad_angles = torch.empty_like(cos)
         g = ctx.gate_args
@@ -155,8 +138,3 @@ class _Circuit(torch.autograd.Function):
         g.grad_mats, g.grad_angles = grad_mats.data_ptr(), grad_angles.data_ptr()
         _native.call(kernel.fns[1], g, "the compiled gate matrices' backward pass", work, kernel.gate_strides)
         return grad_angles, None
-
-
-def _copy(args: ctypes.Structure) -> ctypes.Structure:
-    """A call's own copy of a prepared argument record (calls may run in several threads)."""
-    return type(args).from_buffer_copy(args)

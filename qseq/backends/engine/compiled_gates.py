@@ -23,7 +23,7 @@ import torch
 from ... import _native
 from .program import Local
 
-__all__ = ["GatePlan", "gate_plan", "build_matrices", "plan_args", "half_angle_trig"]
+__all__ = ["GatePlan", "gate_plan", "build_matrices", "plan_args", "half_angle_trig", "matrices_by_kernel"]
 
 _SOURCE = _native.register(Path(__file__).with_name("compiled_gates.c"))
 _AXIS = {"X": 0, "Y": 1, "Z": 2}
@@ -100,18 +100,27 @@ def half_angle_trig(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return half.cos(), half.sin()
 
 
+def matrices_by_kernel(fn, record: _Args, angles: torch.Tensor, cdtype, work: int = 0, strides=None) -> tuple:
+    """``(mats (N, slots, 2, 2), call record, cos, sin)``: the matrices of angle vectors ``angles``
+    ``(N, P)`` by the forward function ``fn`` on a copy of the prepared ``record``
+    (:func:`plan_args`), with what the backward pass reads (the record and the half angles' cosines
+    and sines). ``work`` and ``strides`` as in :func:`qseq._native.call`."""
+    cos, sin = half_angle_trig(angles)
+    mats = torch.empty(angles.shape[0], record.slots, 2, 2, dtype=cdtype)
+    args = _native.copy_record(record)
+    args.N, args.P, args.mats = angles.shape[0], angles.shape[1], mats.data_ptr()
+    args.cos_half, args.sin_half = cos.data_ptr(), sin.data_ptr()
+    _native.call(fn, args, "the compiled gate matrices", work, strides)
+    return mats, args, cos, sin
+
+
 class _Gates(torch.autograd.Function):
     """``angles (N, P) -> matrices (N, slots, 2, 2)`` by the kernel; the backward gives the angles'
     gradient."""
 
     @staticmethod
     def forward(ctx, angles: torch.Tensor, plan: GatePlan, fns):
-        cos, sin = half_angle_trig(angles)
-        args = plan_args(plan)
-        mats = torch.empty(angles.shape[0], args.slots, 2, 2, dtype=plan.consts.dtype)
-        args.N, args.P, args.mats = angles.shape[0], angles.shape[1], mats.data_ptr()
-        args.cos_half, args.sin_half = cos.data_ptr(), sin.data_ptr()
-        _native.call(fns[0], args, "the compiled gate matrices")
+        mats, args, cos, sin = matrices_by_kernel(fns[0], plan_args(plan), angles, plan.consts.dtype)
         ctx.args, ctx.fns, ctx.plan = args, fns, plan  # the plan's tensors back the pointers in args
         ctx.save_for_backward(cos, sin)
         return mats

@@ -119,6 +119,7 @@ class LanesKernel:
 
     def __init__(self, prep: GatePlan, run: RunPlan, z_wires: torch.Tensor, n_qubits: int, fns):
         self.prep, self.run, self.z_wires, self.n_qubits, self.fns = prep, run, z_wires, n_qubits, fns
+        self.z_order = tuple(z_wires.tolist())  # the observables' wires, for checks without a tensor
         self.gate_args = compiled_gates.plan_args(prep)
         self.args, self.phased = _record(run.kind, run, z_wires, n_qubits)
 
@@ -134,14 +135,9 @@ class LanesKernel:
         return cls(prep, run, z_wires, n_qubits, (gates[0], lanes[0]))
 
     def __call__(self, angles: torch.Tensor, mats: torch.Tensor, n_states: int, check: bool = True) -> torch.Tensor:
-        cos, sin = compiled_gates.half_angle_trig(angles)
-        prep = torch.empty(angles.shape[0], self.gate_args.slots, 2, 2, dtype=mats.dtype)
-        g = type(self.gate_args).from_buffer_copy(self.gate_args)  # calls may run in several threads
-        g.N, g.P, g.mats = angles.shape[0], angles.shape[1], prep.data_ptr()
-        g.cos_half, g.sin_half = cos.data_ptr(), sin.data_ptr()
-        _native.call(self.fns[0], g, "the compiled gate matrices")
+        prep, _, cos, _ = compiled_gates.matrices_by_kernel(self.fns[0], self.gate_args, angles, mats.dtype)
         out = torch.empty(n_states, self.z_wires.shape[0], dtype=angles.dtype)
-        args = type(self.args).from_buffer_copy(self.args)
+        args = _native.copy_record(self.args)
         args.N, args.per_group, args.n_prep = n_states, n_states // mats.shape[0], angles.shape[0]
         args.prep_stride, args.set_stride = 8 * self.n_qubits, 2 * mats[0].numel()  # reals
         args.prep, args.mats, args.expvals = prep.data_ptr(), mats.data_ptr(), out.data_ptr()

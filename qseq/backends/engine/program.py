@@ -161,6 +161,11 @@ class Program:
         """The distinct tuples of parameter groups that the stages after the preparation read."""
         return tuple(dict.fromkeys(s.groups for s in self.stages if s.groups))
 
+    @functools.cached_property
+    def stage_names(self) -> tuple[str, ...]:
+        """The parameter groups that the stages after the preparation read, each once, in order."""
+        return tuple(dict.fromkeys(g for s in self.stages for g in s.groups))
+
 
 # Single-qubit gates are applied as one (2^k × 2^k) Kronecker block per k adjacent wires, so a layer
 # touches the state n/k times instead of n. Shared matrices are combined once per call, so large

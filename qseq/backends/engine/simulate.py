@@ -737,7 +737,7 @@ def lanes_call(
     kernel = _lanes_kernel(program, tables, {name: t.shape[-1] for name, t in groups.items()})
     if kernel is None:
         return None
-    names = tuple(dict.fromkeys(g for s in program.stages for g in s.groups))
+    names = program.stage_names
     lead_w, lead_p = _lead(groups, names), _lead(groups, prep.groups)
     if not _outer_inner(batch_shape, lead_w, lead_p):
         return None
@@ -770,7 +770,7 @@ def lanes_form(program: Program, tables: Tables, groups: dict, sizes: dict[str, 
     if tables.device.type != "cpu" or prep is None or not prep.groups or tables.product is None:
         return None
     kernel = _lanes_kernel(program, tables, sizes)
-    names = tuple(dict.fromkeys(g for s in program.stages for g in s.groups))
+    names = program.stage_names
     if kernel is None or set(names) & set(prep.groups):
         return None
     shared = _stage_matrices(program, tables, groups, names, cache)
@@ -778,12 +778,12 @@ def lanes_form(program: Program, tables: Tables, groups: dict, sizes: dict[str, 
 
 
 def expval_lanes(
-    program: Program, tables: Tables, groups: dict, batch_shape: torch.Size, cache=None
+    program: Program, tables: Tables, groups: dict, batch_shape: torch.Size, fuse: bool | None = None, cache=None
 ) -> torch.Tensor | None:
     """Expectation values ``(*batch_shape, n_obs)`` by the lanes kernel for circuits whose
     preparation alone reads per-sample angles, where no group needs a gradient; ``None`` where it
-    does not apply (see :func:`lanes_call`)."""
-    if torch.is_grad_enabled() and any(t.requires_grad for t in groups.values()):
+    does not apply (see :func:`lanes_call`), and where ``fuse`` forces the other paths' choice."""
+    if fuse is not None or (torch.is_grad_enabled() and any(t.requires_grad for t in groups.values())):
         return None
     prepared = lanes_call(program, tables, groups, batch_shape, cache)
     if prepared is None:
@@ -918,7 +918,7 @@ def product_unitaries(
     t, prep, stages = tables.product, program.prep, program.stages
     if t is None or prep is None or not prep.groups or not stages or fuse is False:
         return None
-    names = tuple(dict.fromkeys(g for s in stages for g in s.groups))
+    names = program.stage_names
     if not names or set(names) & set(prep.groups) or not set(names) <= set(groups):
         return None
     n_seg = math.prod(_lead(groups, names))
