@@ -6,7 +6,9 @@ per-sample forward (replayed as a CUDA graph, the default, and without: ``graphs
 per-sample forward+backward, and shared weights bound across calls (the recurrent-cell case), for
 ``chen_vqc(n, 2)``, at batch 256 and 4096; up to ``--pennylane-max``
 qubits also the eager baseline on the same card, PennyLane's ``default.qubit`` on CUDA torch tensors
-(broadcast, no gradients), and qseq's per-sample forward as a multiple of it.
+(broadcast, no gradients), and qseq's per-sample forward as a multiple of it. Then, for large
+registers (``--large``) at batch 1: the first call, forward and gradient times and memory, and one
+pass of each Triton kernel (a 4-wire block, the CNOT rings' gather) against the memory floor.
 
 Run on a machine with a CUDA GPU::
 
@@ -26,6 +28,8 @@ import torch
 from paper_qlstm import write_section  # same folder
 
 from qseq.backends import get
+from qseq.backends.engine import gpu_passes, simulate
+from qseq.backends.engine.program import Permute, compile_circuit
 from qseq.circuits import chen_vqc, to_pennylane
 
 
@@ -123,11 +127,44 @@ def large_register(n: int) -> dict[str, float]:
         torch.cuda.reset_peak_memory_stats()
         out[f"{diff} grad ms"] = time_cuda(step)
         out[f"{diff} peak states"] = (torch.cuda.max_memory_allocated() - base) / state_bytes
-    state = torch.empty(2**n, dtype=torch.complex64, device="cuda")
+    state = torch.randn(2**n, dtype=torch.complex64, device="cuda")
     target = torch.empty_like(state)
-    out["floor ms"] = time_cuda(lambda: target.copy_(state))
+    # a copy replayed from a graph may run on the copy engines, slower than an SM kernel at 26+ qubits
+    out["floor ms"] = min(
+        time_back_to_back(lambda: target.copy_(state)), time_back_to_back(lambda: torch.mul(state, 1, out=target))
+    )
     out["passes"] = out["forward ms"] / out["floor ms"]
-    return out
+    return out | gate_passes(n, state, out["floor ms"])
+
+
+def time_back_to_back(fn, repeat: int = 10) -> float:
+    """Milliseconds per call of ``fn``, ``repeat`` calls captured in one CUDA graph and replayed: the
+    GPU's time without the launches' (which a forward call's graph also takes out)."""
+    fn()  # compile before capture
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(repeat):
+            fn()
+    return time_cuda(graph.replay) / repeat
+
+
+def gate_passes(n: int, state: torch.Tensor, floor_ms: float) -> dict[str, float]:
+    """One pass of each Triton kernel over a complex64 state of ``n`` qubits, ÷ the floor (both
+    timed as replays of captured passes): a 4-wire block at the first, middle and
+    last wires (the slowest), and the CNOT rings' gather of ``chen_vqc(n, 2)`` and its inverse (the
+    slower)."""
+    program = compile_circuit(chen_vqc(n, 2))
+    tables = simulate.make_tables(program, state.device, torch.complex64)
+    m = torch.randn(16, 16, dtype=torch.complex64, device="cuda")
+    ring = simulate.gpu_gather(tables, next(s for s in program.stages if isinstance(s, Permute)), n)
+    blocks = [lambda first=first: gpu_passes.apply_block_gpu(state, m, first, 4, n) for first in (0, n // 2, n - 4)]
+    gathers = [
+        lambda inverse=inverse: gpu_passes.apply_gather_gpu(state, ring, n, inverse) for inverse in (False, True)
+    ]
+    return {
+        "block pass ÷ floor": max(map(time_back_to_back, blocks)) / floor_ms,
+        "gather ÷ floor": max(map(time_back_to_back, gathers)) / floor_ms,
+    }
 
 
 def main() -> None:
@@ -175,16 +212,19 @@ def main() -> None:
             "Large registers, `chen_vqc(n, 2)` at batch 1, complex64: the first call (compilation and device tables "
             "included), one forward call, forward plus gradient of all parameters by autograd (`backprop`) and by the "
             "adjoint method (`diff='adjoint'`), each with its peak memory above what was allocated before (the "
-            "device tables), in states; the memory floor (one read+write pass of the state); `passes` = forward ÷ "
-            "floor.",
+            "device tables), in states; the memory floor (one read+write pass of the state: the faster of a copy and "
+            "a multiplication by 1, each replayed from a CUDA graph); `passes` = forward ÷ floor; "
+            "one block pass (the slowest of the first, middle and last "
+            "wires) and one gather of the CNOT "
+            "rings (the slower of the map and its inverse) ÷ floor.",
             "",
             "| n | first call s | forward ms | backprop grad ms | its peak, states | adjoint grad ms | "
-            "its peak, states | floor ms | passes |",
-            "|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+            "its peak, states | floor ms | passes | block pass ÷ floor | gather ÷ floor |",
+            "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
             *(
                 f"| {n} | {r['first call s']:.2f} | {r['forward ms']:.3f} | {r['backprop grad ms']:.2f} | "
                 f"{r['backprop peak states']:.1f} | {r['adjoint grad ms']:.2f} | {r['adjoint peak states']:.1f} | "
-                f"{r['floor ms']:.4f} | {r['passes']:.0f} |"
+                f"{r['floor ms']:.4f} | {r['passes']:.0f} | {r['block pass ÷ floor']:.2f} | {r['gather ÷ floor']:.2f} |"
                 for n, r in large
             ),
         ]

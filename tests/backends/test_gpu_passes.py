@@ -83,7 +83,7 @@ def test_cnot_ring_gathers_equal_the_index_tables(inverse):
     tables = simulate.make_tables(program, torch.device("cuda"), torch.complex64)
     psi = torch.randn(2, 2**N, dtype=torch.complex64, device="cuda")
     for stage in [s for s in program.stages if isinstance(s, Permute)]:
-        got = gpu_passes.apply_gather_gpu(psi, simulate.gpu_gather(tables, stage, N, inverse), N)
+        got = gpu_passes.apply_gather_gpu(psi, simulate.gpu_gather(tables, stage, N), N, inverse)
         assert id(stage) not in tables.per_stage  # no index table made: the gather needs none
         source, phase = simulate.permutation_table(tables, stage, N)
         assert phase is None and got is not None

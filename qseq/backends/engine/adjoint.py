@@ -103,7 +103,7 @@ class _Permutation:
 
     def undo(self, psi: torch.Tensor) -> torch.Tensor:
         """The inverse (= adjoint) map: ``out[source[i]] = conj(phase[i]) · ψ[i]``."""
-        fast = apply_gather_gpu(psi, gpu_gather(self.tables, self.stage, self.n_qubits, inverse=True), self.n_qubits)
+        fast = apply_gather_gpu(psi, gpu_gather(self.tables, self.stage, self.n_qubits), self.n_qubits, inverse=True)
         if fast is not None:
             return fast
         source, phase = permutation_table(self.tables, self.stage, self.n_qubits)

@@ -13,10 +13,14 @@ registers (four real 16 × 16 products on the tensor cores in three TF32 passes,
 and writes it once, wherever the block sits: 1.4–1.6× the floor at 26–28 qubits.
 
 **Gathers.** A run of CNOT and SWAP gates permutes basis states by a map that is linear over
-GF(2): the source of amplitude ``i`` is the XOR of the sources of ``i``'s set bits. Instead of torch's
-gather through a table of ``2^n`` int64 indices (8 more bytes read per amplitude, and measured at
-4.7× the floor at 28 qubits), the kernel reads the source from two small tables — one for the low 10
-bits of ``i``, one for the others (``2^(n-10)`` entries, 1 MB at 28 qubits) — and XORs them.
+GF(2): ``out[y] = ψ[S y]``. Instead of torch's gather through a table of ``2^n`` int64 indices (8
+more bytes read per amplitude), each program moves a coset of 1,024 destinations, ``y = H[t] ⊕ L[e]``,
+and reads their sources ``S y = SH[t] ⊕ SL[e]`` from four small tables (1,024 entries, and
+``2^(n-10)``: 1 MB each at 28 qubits). A warp's 32 destinations are chosen so that they *and* their
+sources are runs of consecutive amplitudes (a space ``W ⊇ L_k + S⁻¹ L_k`` for the largest ``k``
+that fits, ``L_k`` the low ``k`` bits): a CNOT ring sends 32 consecutive destinations to 32
+sources far apart, which cost 4.3× the floor; with the cosets a warp reads two runs of 16 and
+writes two. The inverse map swaps the tables' roles.
 
 Both apply to complex64 states on CUDA without autograd (forward passes without gradients and the
 adjoint method's sweeps); everything else takes the torch path. Triton ships with PyTorch's CUDA
@@ -27,18 +31,20 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-__all__ = ["apply_block_gpu", "apply_gather_gpu", "gather_tables", "GPU_BLOCK_MIN_QUBITS"]
+__all__ = ["apply_block_gpu", "apply_gather_gpu", "gather_tables", "GatherTables", "GPU_BLOCK_MIN_QUBITS"]
 
 #: Smallest register whose blocks go through the kernel: below it a state fits the GPU's caches and
 #: torch's batched products are not bound by memory.
 GPU_BLOCK_MIN_QUBITS = 18
 _K = 16  # the block's size: 4 wires
-_TILE = 128  # groups of 16 amplitudes per program
-_LOW = 10  # bits of the gather's low table: 1,024 amplitudes per program
+_TILE = 64  # groups of 16 amplitudes per program (measured: 64 and 128 alike from 22 qubits, 64 faster at 20)
+_LOW = 10  # bits of the gather's low tables: 1,024 amplitudes per program
+_LANES = 5  # bits of a warp: 32 threads, one amplitude each
 
 
 @functools.cache
@@ -70,12 +76,14 @@ def _kernel():
         tl.store(out + idx, word, mask=keep[:, None])
 
     @triton.jit
-    def gather_kernel(psi, out, low, high, dim, TILE: tl.constexpr):
+    def gather_kernel(psi, out, source_low, source_high, dest_low, dest_high, dim, TILE: tl.constexpr):
         tile = tl.program_id(0)
         offset = tl.program_id(1).to(tl.int64) * dim
-        source = tl.load(high + tile) ^ tl.load(low + tl.arange(0, TILE))
+        e = tl.arange(0, TILE)
+        source = tl.load(source_high + tile) ^ tl.load(source_low + e)
+        dest = tl.load(dest_high + tile) ^ tl.load(dest_low + e)
         z = tl.load(psi + offset + source.to(tl.int64))
-        tl.store(out + offset + tile.to(tl.int64) * TILE + tl.arange(0, TILE), z)
+        tl.store(out + offset + dest.to(tl.int64), z)
 
     return block_kernel, gather_kernel
 
@@ -123,11 +131,70 @@ def _gate_source(x: int, gate, n: int, inverse: bool) -> int:
     return x
 
 
-def gather_tables(gates, n: int, device, inverse: bool = False) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """``(low (2^10,), high (2^(n-10),))`` int32 source tables of a run of phased-permutation
-    ``gates`` (:class:`~.program.Permute`; ``inverse``: of its inverse), or ``None`` unless every gate
-    is phase-free and linear over GF(2) (CNOT, SWAP) and ``n`` is at least
-    :data:`GPU_BLOCK_MIN_QUBITS`."""
+class GatherTables(NamedTuple):
+    """A GF(2)-linear permutation ``out[y] = ψ[S y]`` as cosets: program ``t`` moves the amplitudes
+    ``y = dest_high[t] ⊕ dest_low[e]`` from ``S y = source_high[t] ⊕ source_low[e]``, ``e < 2^10``
+    (int32 tables on the state's device)."""
+
+    source_low: torch.Tensor
+    source_high: torch.Tensor
+    dest_low: torch.Tensor
+    dest_high: torch.Tensor
+
+
+def _reduce(basis: dict[int, int], v: int) -> int:
+    """``v`` reduced by a GF(2) basis kept by leading bit: 0 when ``v`` lies in its span."""
+    while v and (v.bit_length() - 1) in basis:
+        v ^= basis[v.bit_length() - 1]
+    return v
+
+
+def _coset_directions(inverse_columns: list[int], n: int) -> list[int]:
+    """``n`` independent destination directions: the first 5 span a warp, the first 10 a program,
+    the rest the programs. Each span holds the low ``k`` bits and their images ``S⁻¹ e_b`` for the
+    largest ``k`` that fits, so destinations and sources both form runs of ``2^k`` amplitudes; the
+    rest of the span and the programs' directions are the lowest unit vectors left."""
+    basis: dict[int, int] = {}
+    chosen: list[int] = []
+
+    def fits(vectors: list[int], size: int) -> bool:
+        trial = dict(basis)
+        for v in vectors:
+            r = _reduce(trial, v)
+            if r:
+                trial[r.bit_length() - 1] = r
+        return len(trial) <= size
+
+    def add(v: int) -> None:
+        r = _reduce(basis, v)
+        if r:
+            basis[r.bit_length() - 1] = r
+            chosen.append(v)
+
+    for size in (_LANES, _LOW, n):
+        b = 0
+        while size < n and b < n and fits([1 << b, inverse_columns[b]], size):
+            add(1 << b)
+            add(inverse_columns[b])
+            b += 1
+        for b in range(n):
+            if len(chosen) < size:
+                add(1 << b)
+    return chosen
+
+
+def _span_table(directions: list[int], device) -> torch.Tensor:
+    """``table[i]`` = XOR of the ``directions`` at ``i``'s set bits (the first direction: bit 0)."""
+    values = np.zeros(1, dtype=np.int64)
+    for d in directions:
+        values = np.concatenate([values, values ^ d])
+    return torch.as_tensor(values.astype(np.int32), device=device)
+
+
+def gather_tables(gates, n: int, device) -> GatherTables | None:
+    """The :class:`GatherTables` of a run of phased-permutation ``gates`` (:class:`~.program.Permute`),
+    or ``None`` unless every gate is phase-free and linear over GF(2) (CNOT, SWAP) and ``n`` is at
+    least :data:`GPU_BLOCK_MIN_QUBITS`."""
     if n < GPU_BLOCK_MIN_QUBITS or n > 30:
         return None
     for _, sigma, g in gates:
@@ -135,30 +202,37 @@ def gather_tables(gates, n: int, device, inverse: bool = False) -> tuple[torch.T
         if not np.allclose(g, 1) or any(sigma[a ^ b] != sigma[a] ^ sigma[b] for a in range(size) for b in range(size)):
             return None
 
-    def source(x: int) -> int:  # through the last gate first (the inverse: the first gate first)
+    def source(x: int, inverse: bool) -> int:  # through the last gate first (the inverse: the first gate first)
         for gate in gates if inverse else reversed(gates):
             x = _gate_source(x, gate, n, inverse)
         return x
 
-    columns = [source(1 << b) for b in range(n)]
+    def image(v: int) -> int:  # S v, S linear
+        return functools.reduce(lambda acc, b: acc ^ columns[b] if v >> b & 1 else acc, range(n), 0)
 
-    def table(bits: list[int]) -> torch.Tensor:
-        values = np.zeros(1, dtype=np.int64)
-        for column in bits:
-            values = np.concatenate([values, values ^ column])
-        return torch.as_tensor(values.astype(np.int32), device=device)
+    columns = [source(1 << b, False) for b in range(n)]
+    directions = _coset_directions([source(1 << b, True) for b in range(n)], n)
+    low, high = directions[:_LOW], directions[_LOW:]
+    return GatherTables(
+        _span_table([image(d) for d in low], device),
+        _span_table([image(d) for d in high], device),
+        _span_table(low, device),
+        _span_table(high, device),
+    )
 
-    return table(columns[:_LOW]), table(columns[_LOW:])
 
-
-def apply_gather_gpu(psi: torch.Tensor, tables: tuple[torch.Tensor, torch.Tensor] | None, n_qubits: int):
-    """``ψ'[i] = ψ[source(i)]`` for the run whose :func:`gather_tables` are ``tables``, by the Triton
-    kernel, or ``None`` where it does not apply."""
+def apply_gather_gpu(psi: torch.Tensor, tables: GatherTables | None, n_qubits: int, inverse: bool = False):
+    """``ψ'[y] = ψ[S y]`` (``inverse``: ``ψ'[S y] = ψ[y]``) for the run whose :func:`gather_tables` are
+    ``tables``, by the Triton kernel, or ``None`` where it does not apply."""
     if tables is None or not _usable(psi, n_qubits):
         return None
     psi = psi.resolve_conj().contiguous()
     out = torch.empty_like(psi)
     dim = psi.shape[-1]
+    source_low, source_high, dest_low, dest_high = tables if not inverse else tables[2:] + tables[:2]
     grid = (dim >> _LOW, psi.numel() // dim)
-    _kernel()[1][grid](psi.view(torch.int64), out.view(torch.int64), tables[0], tables[1], dim, TILE=1 << _LOW)
+    _kernel()[1][grid](
+        psi.view(torch.int64), out.view(torch.int64), source_low, source_high, dest_low, dest_high, dim,
+        TILE=1 << _LOW,
+    )  # fmt: skip
     return out

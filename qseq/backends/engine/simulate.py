@@ -21,7 +21,7 @@ from .compiled_circuit import CircuitKernel
 from .compiled_gates import GatePlan, build_matrices, gate_plan
 from .compiled_lanes import LANES_MAX_QUBITS, LANES_MIN_GROUP, LanesForm, LanesKernel
 from .compiled_run import RunPlan, available, run_plan, run_rows, run_states
-from .gpu_passes import GPU_BLOCK_MIN_QUBITS, apply_block_gpu, apply_gather_gpu, gather_tables
+from .gpu_passes import GPU_BLOCK_MIN_QUBITS, GatherTables, apply_block_gpu, apply_gather_gpu, gather_tables
 from .product import PRODUCT_SAVED_OPS, ProductExpval, ProductTables, product_tables, real_rows
 from .program import Dense, Local, Permute, Program, Stage
 from .shapes import broadcast_shapes
@@ -72,7 +72,7 @@ class Tables:
     prep_order: torch.Tensor | None  # basis permutation from stacking order to wire order (see _prepare)
     prep_axes: tuple[int, ...] | None = None  # the same as an axis permutation, above TABLE_QUBITS
     product: ProductTables | None = None  # the product-state fast path's tables, where it applies
-    gathers: dict[tuple[int, bool], tuple | None] = field(default_factory=dict)  # GPU gathers' tables (gpu_passes)
+    gathers: dict[int, GatherTables | None] = field(default_factory=dict)  # GPU gathers' tables (gpu_passes)
     runs: dict[tuple[int, ...], RunPlan | None] = field(default_factory=dict)  # compiled runs' plans, by stage ids
     gate_plans: dict[tuple[int, ...], GatePlan | None] = field(default_factory=dict)  # the same for their matrices
     circuit_kernel: Any = None  # the whole-circuit kernel, made once; False where it does not apply
@@ -378,15 +378,14 @@ def permutation_table(tables: Tables, stage: Permute, n_qubits: int) -> tuple[to
     return tables.per_stage[id(stage)]
 
 
-def gpu_gather(tables: Tables, stage: Permute, n_qubits: int, inverse: bool = False):
-    """The Triton gather's tables of a Permute stage (:mod:`.gpu_passes`; ``inverse``: of its inverse),
+def gpu_gather(tables: Tables, stage: Permute, n_qubits: int):
+    """The Triton gather's tables of a Permute stage (:mod:`.gpu_passes`; they serve its inverse too),
     made once per stage and device, or ``None`` where it does not apply."""
     if tables.device.type != "cuda" or n_qubits < GPU_BLOCK_MIN_QUBITS:
         return None
-    key = (id(stage), inverse)
-    if key not in tables.gathers:
-        tables.gathers[key] = gather_tables(stage.gates, n_qubits, tables.device, inverse)
-    return tables.gathers[key]
+    if id(stage) not in tables.gathers:
+        tables.gathers[id(stage)] = gather_tables(stage.gates, n_qubits, tables.device)
+    return tables.gathers[id(stage)]
 
 
 def apply_permutation(psi: torch.Tensor, source: torch.Tensor, phase: torch.Tensor | None) -> torch.Tensor:
