@@ -21,6 +21,8 @@ from .compiled_circuit import CircuitKernel
 from .compiled_gates import GatePlan, build_matrices, gate_plan
 from .compiled_lanes import LANES_MAX_QUBITS, LANES_MIN_GROUP, LanesForm, LanesKernel
 from .compiled_run import RunPlan, available, run_plan, run_rows, run_states
+from .gpu_circuit import GPU_CIRCUIT_MAX_QUBITS, GpuCircuit
+from .gpu_circuit import available as gpu_circuit_available
 from .gpu_passes import GPU_BLOCK_MIN_QUBITS, GatherTables, apply_block_gpu, apply_gather_gpu, gather_tables
 from .product import PRODUCT_SAVED_OPS, ProductExpval, ProductTables, product_tables, real_rows
 from .program import Dense, Local, Permute, Program, Stage
@@ -652,30 +654,37 @@ def _compiled_states(stages, run, tables: Tables, mats: _Matrices, psi: torch.Te
     return None if out is None else out.view(*lead, psi.shape[-1])
 
 
-def _circuit_kernel(program: Program, tables: Tables, groups: dict) -> CircuitKernel | None:
-    """The program's whole-circuit kernel (:mod:`.compiled_circuit`), made on first use, or ``None``
-    where it does not apply: an observable other than one wire's Z, a stage other than Local and
-    Permute, more than :data:`COMPILED_MAX_QUBITS` wires, a gate the matrix kernel does not build, or
-    no compiled kernels."""
+def _circuit_kernel(program: Program, tables: Tables, groups: dict) -> CircuitKernel | GpuCircuit | None:
+    """The program's whole-circuit kernel, made on first use: in C on the CPU
+    (:mod:`.compiled_circuit`), in Triton on CUDA (:mod:`.gpu_circuit`, forward only). ``None`` where
+    it does not apply: an observable other than one wire's Z, a stage other than Local and Permute,
+    more than :data:`COMPILED_MAX_QUBITS` wires (:data:`~.gpu_circuit.GPU_CIRCUIT_MAX_QUBITS` on
+    CUDA), a gate the matrix kernel does not build, or no compiler (C, or Triton)."""
     if tables.circuit_kernel is None:
         stages = ([program.prep] if program.prep is not None else []) + list(program.stages)
+        cuda, n = tables.device.type == "cuda", program.n_qubits
+        fits = n <= GPU_CIRCUIT_MAX_QUBITS and gpu_circuit_available() if cuda else n <= COMPILED_MAX_QUBITS
         z_wires, kernel = _z_wires(program), None
-        run = _run_plan(stages, tables, program.n_qubits) if program.n_qubits <= COMPILED_MAX_QUBITS else None
+        run = _run_plan(stages, tables, n) if fits and tables.device.type in ("cpu", "cuda") else None
         if z_wires is not None and run is not None:
             sizes = {name: t.shape[-1] for name, t in groups.items()}
-            gates = _gate_plan([s for s in stages if isinstance(s, Local)], tables, sizes, program.n_qubits)
-            n_angles = 0 if gates is None else sum(sizes[g] for g in gates.groups)
-            kernel = CircuitKernel.build(gates, run, z_wires, program.n_qubits, n_angles)
+            gates = _gate_plan([s for s in stages if isinstance(s, Local)], tables, sizes, n)
+            if cuda:
+                kernel = None if gates is None else GpuCircuit(gates, run, z_wires, n, tables.device)
+            else:
+                n_angles = 0 if gates is None else sum(sizes[g] for g in gates.groups)
+                kernel = CircuitKernel.build(gates, run, z_wires, n, n_angles)
         tables.circuit_kernel = kernel if kernel is not None else False
     return tables.circuit_kernel or None
 
 
 def expval_compiled(program: Program, tables: Tables, groups: dict, batch_shape: torch.Size) -> torch.Tensor | None:
     """Expectation values ``(*batch_shape, n_obs)`` of circuits whose every gate layer has per-sample
-    angles, by the whole-circuit kernel (gate matrices, evolution from ``|0…0⟩``, ``⟨Z⟩``: two C
-    calls each way), or ``None`` where it does not apply (see :func:`_circuit_kernel`; and off the
-    CPU, and where a stage's angles are shared by the batch, which the other paths fuse or cache)."""
-    if tables.device.type != "cpu":
+    angles, by the whole-circuit kernel (:func:`_circuit_kernel`: on the CPU gate matrices, evolution
+    from ``|0…0⟩`` and ``⟨Z⟩`` in two C calls each way; on CUDA one Triton call, without gradients),
+    or ``None`` where it does not apply (see :func:`_circuit_kernel`; and where a stage's angles are
+    shared by the batch, which the other paths fuse or cache; on CUDA, where a gradient is needed)."""
+    if tables.device.type == "cuda" and torch.is_grad_enabled() and any(t.requires_grad for t in groups.values()):
         return None
     n_state = math.prod(batch_shape)
     if any(math.prod(_lead(groups, names)) < n_state for names in program.stage_groups):
