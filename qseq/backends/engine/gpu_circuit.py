@@ -158,6 +158,8 @@ class GpuCircuit:
     def __call__(self, angles: torch.Tensor) -> torch.Tensor:
         angles = angles.detach().contiguous()
         n_rows = angles.shape[0]
+        if not angles.shape[1]:  # no angle columns: the kernel still takes a valid pointer
+            angles = angles.new_zeros(n_rows, 1)
         out = angles.new_empty(n_rows, self.z_wires.shape[0])
         if n_rows:
             _kernel()[(-(-n_rows // self.block),)](
