@@ -43,6 +43,7 @@ def _worker(rank: int, port: int, out: str) -> None:
         circuits = model.n_circuit_evaluations_
         record = {"features": features.tolist(), "coef": model.coef_.tolist(), "circuits": circuits}
         Path(out, f"rank{rank}.json").write_text(json.dumps(record))
+        torch.distributed.barrier()  # neither rank tears down while the other still talks to rank 0's store
     finally:
         torch.distributed.destroy_process_group()
 

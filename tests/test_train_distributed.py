@@ -55,6 +55,7 @@ def _worker(rank: int, world: int, port: int, out: str, runs: list, device: str)
         state = {k: v.tolist() for k, v in model.state_dict().items()}
         record = {"state": state, "history": result.history, "backend": torch.distributed.get_backend()}
         Path(out, f"rank{rank}.json").write_text(json.dumps(record))
+        torch.distributed.barrier()  # neither rank tears down while the other still talks to rank 0's store
     finally:
         torch.distributed.destroy_process_group()
 

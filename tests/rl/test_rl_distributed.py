@@ -40,6 +40,7 @@ def _worker(rank: int, port: int, out: str, algo: str, runs: list) -> None:
         weights = [p.tolist() for p in result.agent.state_dict().values()]
         record = {"weights": weights, "returns": result.episode_returns, "steps": [h["step"] for h in result.history]}
         Path(out, f"rank{rank}.json").write_text(json.dumps(record))
+        torch.distributed.barrier()  # neither rank tears down while the other still talks to rank 0's store
     finally:
         torch.distributed.destroy_process_group()
 
