@@ -6,6 +6,9 @@ head; float32 / complex64), windows of 8 steps and an Adam step:
 * the training step (forward, MSE loss, backward, optimiser step) in ms: on the CPU at batch 32 and
   256; on CUDA eagerly and as one CUDA graph (:class:`qseq.train.graphs.GraphedStep`) at batch 32,
   1,024 and 16,384, with the graph's warm-up and capture time;
+* the same step of the widely copied PennyLane QLSTM (:class:`ReferenceQLSTM`: four ``TorchLayer``
+  VQCs on ``default.qubit``, backprop, broadcast over the batch; same sizes, data and optimiser) up
+  to ``--reference-max-batch``, and qseq's step as a multiple of it;
 * one ``QLSTMCell(4, 8, n_qubits=8)`` step without gradients at batch 1, 8 and 32, in ms;
 * on the CPU, the batch-32 step with all cores' intra-op threads and with one (qseq's thread policy,
   :mod:`qseq._threads`), alone and beside one busy process.
@@ -77,6 +80,67 @@ def training_step(batch: int, device: torch.device, graph: bool) -> tuple[float,
     return per_call_ms(lambda: step(x, y), device), capture
 
 
+class ReferenceQLSTM(torch.nn.Module):
+    """The widely copied PennyLane QLSTM (the ``rdisipio/qlstm`` design, not the papers' circuit): per
+    step ``v = clayer_in([x_t, h])`` (``n_qubits`` angles), four VQCs — ``AngleEmbedding`` (RX) and
+    ``BasicEntanglerLayers`` (``n_layers`` of RX and a CNOT ring), ⟨Z⟩ on every wire — each a
+    ``qml.qnn.TorchLayer`` on ``default.qubit`` with backprop, broadcast over the batch; a shared
+    ``clayer_out`` (``n_qubits → hidden``) on each, the LSTM update ``c = σ(f) c + σ(i) tanh(g)``,
+    ``h = σ(o) tanh(c)``; a linear head on the last ``h``. Input ``(B, T, n_inputs)`` → ``(B, 1)``."""
+
+    def __init__(self, n_inputs: int, hidden: int, n_qubits: int, n_layers: int, device: torch.device):
+        import pennylane as qml
+
+        super().__init__()
+        wires = range(n_qubits)
+        zero = torch.zeros(2**n_qubits, dtype=torch.complex64, device=device)
+        zero[0] = 1
+
+        def vqc(inputs, weights):
+            if device.type == "cuda":  # default.qubit makes its initial state on the CPU: start from one on the card
+                qml.StatePrep(zero, wires=wires)
+            qml.AngleEmbedding(inputs, wires=wires)
+            qml.BasicEntanglerLayers(weights, wires=wires)
+            return [qml.expval(qml.PauliZ(w)) for w in wires]
+
+        dev = qml.device("default.qubit", wires=n_qubits)
+        self.vqcs = torch.nn.ModuleList(
+            qml.qnn.TorchLayer(
+                qml.QNode(vqc, dev, interface="torch", diff_method="backprop"), {"weights": (n_layers, n_qubits)}
+            )
+            for _ in range(4)
+        )
+        self.clayer_in = torch.nn.Linear(n_inputs + hidden, n_qubits)
+        self.clayer_out = torch.nn.Linear(n_qubits, hidden)
+        self.head = torch.nn.Linear(hidden, 1)
+        self.hidden = hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = c = x.new_zeros(x.shape[0], self.hidden)
+        for t in range(x.shape[1]):
+            v = self.clayer_in(torch.cat([x[:, t], h], dim=1))
+            f, i, g, o = (self.clayer_out(vqc(v).to(x.dtype)) for vqc in self.vqcs)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+        return self.head(h)
+
+
+def reference_step(batch: int, device: torch.device) -> float:
+    """ms per training step of :class:`ReferenceQLSTM` with the paper QLSTM's sizes (1 input,
+    hidden 3, 4 qubits, 2 layers), windows of 8 steps, MSE, Adam."""
+    torch.manual_seed(0)
+    model = ReferenceQLSTM(1, 3, 4, 2, device).to(device)
+    x, y = torch.randn(batch, 8, 1, device=device), torch.randn(batch, 1, device=device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+
+    return per_call_ms(step, device, min_seconds=3.0)
+
+
 def cell_step(batch: int, device: torch.device) -> float:
     cell = QLSTMCell(4, 8, n_qubits=8).to(device)
     x = torch.randn(batch, 4, device=device)
@@ -131,6 +195,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--batches", type=int, nargs="+", default=None)
+    ap.add_argument("--reference-max-batch", type=int, default=1024, help="largest batch with the PennyLane column")
     args = ap.parse_args()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
@@ -139,23 +204,29 @@ def main() -> None:
         f"### Paper-QLSTM training step on {device.type.upper()} (`benchmarks/train_step.py`)",
         "",
         f"{setting(device)}. Batch of windows of 8 steps, float32, Adam (fused on CUDA, as `fit` makes it); "
-        "ms per step (median).",
+        "ms per step (median). `PennyLane reference ms`: the widely copied PennyLane QLSTM (four `TorchLayer` "
+        "VQCs on `default.qubit`, backprop, broadcast; same sizes, data and optimiser), and qseq's step as a "
+        "multiple of it (the CUDA graph's on CUDA).",
         "",
     ]
     if cuda:
         lines += [
-            "| batch | eager ms | CUDA graph ms | speed-up | graph warm-up + capture s |",
-            "|--:|--:|--:|--:|--:|",
+            "| batch | eager ms | CUDA graph ms | speed-up | graph warm-up + capture s | PennyLane reference ms | "
+            "qseq ÷ reference |",
+            "|--:|--:|--:|--:|--:|--:|--:|",
         ]
     else:
-        lines += ["| batch | eager ms |", "|--:|--:|"]
+        lines += ["| batch | eager ms | PennyLane reference ms | qseq ÷ reference |", "|--:|--:|--:|--:|"]
     for batch in batches:
         eager, _ = training_step(batch, device, graph=False)
+        reference = reference_step(batch, device) if batch <= args.reference_max_batch else None
+        best = eager
+        cells = [f"{eager:.2f}"]
         if cuda:
-            graphed, capture = training_step(batch, device, graph=True)
-            lines.append(f"| {batch:,} | {eager:.2f} | {graphed:.2f} | {eager / graphed:.1f}x | {capture:.1f} |")
-        else:
-            lines.append(f"| {batch:,} | {eager:.2f} |")
+            best, capture = training_step(batch, device, graph=True)
+            cells += [f"{best:.2f}", f"{eager / best:.1f}x", f"{capture:.1f}"]
+        cells += ["–", "–"] if reference is None else [f"{reference:.1f}", f"{reference / best:.0f}x"]
+        lines.append(f"| {batch:,} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
     if not cuda:
         lines += contention_rows()
