@@ -78,9 +78,10 @@ def test_matrices_equal_the_tables(dtype, tol):
     torch.testing.assert_close(got.view_as(want), want, atol=tol, rtol=0)
 
 
-def test_matrix_gradients_equal_finite_differences():
+@pytest.mark.parametrize("sets", [2, 11])  # a partial block of sets, and a whole one and a partial one
+def test_matrix_gradients_equal_finite_differences(sets):
     circuit = every_single_qubit_gate()
-    params = torch.rand(2, circuit.n_params, dtype=torch.float64, requires_grad=True)
+    params = torch.rand(sets, circuit.n_params, dtype=torch.float64, requires_grad=True)
     plan, _ = _plan_and_torch_matrices(circuit, params.detach(), torch.complex128)
     assert torch.autograd.gradcheck(lambda p: compiled_gates.build_matrices(p, plan), (params,))
 
