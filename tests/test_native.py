@@ -67,7 +67,7 @@ def test_the_first_compile_builds_the_other_kernels_in_the_background(fresh, com
     assert len(compiles) == 1
     _native._finish_background()  # ... the others run beside it (here: waited for, as at exit)
     built = {p.name.split("-")[0] for p in (fresh / "native").glob("*.so")}
-    assert built == {"fused_kernel", "compiled_run", "compiled_gates", "compiled_lanes"}
+    assert built == {"fused_kernel", "fused_lanes_kernel", "compiled_run", "compiled_gates", "compiled_lanes"}
     assert not list((fresh / "native").glob(".*"))  # no temporary file is left
     assert compiled_run._kernel(torch.complex128) is not None and compiled_gates._kernel(torch.complex128)
     assert _native.kernel_functions(compiled_lanes._SOURCE, torch.complex128, ("lanes_forward",), compiled_lanes._Args)

@@ -14,9 +14,8 @@
  *     f, i, o = sigmoid(z_f, z_i, z_o),  g = tanh(z_g),  c_t = f c_{t-1} + i g,
  *     u_t = o tanh(c_t),  [h_t, y_t] = VQC5-6(u_t).
  *
- * Without gradients, qlstm_lanes_forward evaluates the banks gate by gate instead, with the batch
- * across SIMD lanes (backends/engine/compiled_lanes.c): 8·D multiply-adds per gate, circuit and
- * input against 4·D² for the dense unitary, and nothing kept for a backward pass.
+ * Without gradients the layer runs in fused_lanes_kernel.c instead (a separate file: a training
+ * step does not wait for its compile).
  *
  * All sizes are small (registers up to 10 qubits); one call runs the whole sequence on one thread,
  * replacing a few hundred tensor operations per time step. Compiled twice by qseq._native, with
@@ -24,8 +23,7 @@
  * (qseq/models/fused_native.py builds it).
  */
 #include "_native.h"
-/* the engine's lanes kernel: the layer's forward pass without gradients evaluates its banks with it */
-#include "backends/engine/compiled_lanes.c"
+#include "models/fused_encoding.h"
 
 typedef struct {
     int T, B, I, H, n, K2, readout, keep_steps; /* sizes; K2 circuits in the hidden bank (1 or 2) */
@@ -73,46 +71,6 @@ static void gemm(int rows, int K, int N, const real *restrict x, int ldx, const 
             const real a = x[(size_t)r * ldx + k];
             const real *wk = w + (size_t)k * ldw;
             for (int j = from; j < N; j++) yr[j] += a * wk[j];
-        }
-    }
-}
-
-/* Per-wire factors of the product state for encoded values p (n): z (n,2,[re,im]) and, when dz is
-   given, dz (n,2,[re,im]) = dz_q(t)/da_q and the phase slopes k (n,2) with dz_q(t)/db_q = i k z_q(t).
-   With a = arctan p and b = arctan p^2 the half-angle sines and cosines are algebraic (square roots
-   instead of arctan, sin and cos): cos(a/2) = sqrt((1 + cos a) / 2), sin(a/2) = sin a / (2 cos(a/2)),
-   cos a = 1 / sqrt(1 + p^2), sin a = p cos a; likewise for b. alpha is 1/2 (RY) or 0, hz 1 or 0. */
-static void wire_factors(int n, const real *p, const real *alpha, const real *off, const real *hz, real *z,
-                         real *dz, real *k, real *a_slope, real *b_slope) {
-    for (int q = 0; q < n; q++) {
-        const real pq = p[q], p2 = pq * pq;
-        real sx = 0, cx = 1, ps = 0, pc = 1; /* sin, cos of alpha a and of b / 2 */
-        if (alpha[q] != 0) {
-            const real cos_a = 1 / SQRT(1 + p2);
-            cx = SQRT((1 + cos_a) / 2);
-            sx = pq * cos_a / (2 * cx);
-        }
-        if (hz[q] != 0) {
-            const real cos_b = 1 / SQRT(1 + p2 * p2);
-            pc = SQRT((1 + cos_b) / 2);
-            ps = p2 * cos_b / (2 * pc);
-        }
-        if (a_slope) {
-            a_slope[q] = 1 / (1 + p2);              /* da/dp */
-            b_slope[q] = 2 * pq / (1 + p2 * p2);    /* db/dp */
-        }
-        for (int t = 0; t < 2; t++) { /* off (n, 4): sin c_0, sin c_1, cos c_0, cos c_1 */
-            const real so = off[4 * q + t], co = off[4 * q + 2 + t];
-            const real m = sx * co + cx * so;           /* sin(alpha a + c_t) */
-            const real sn = t ? ps : -ps;               /* phase (t - 1/2) hz b */
-            z[4 * q + 2 * t] = m * pc;
-            z[4 * q + 2 * t + 1] = m * sn;
-            if (dz) {
-                const real dm = alpha[q] * (cx * co - sx * so);
-                dz[4 * q + 2 * t] = dm * pc;
-                dz[4 * q + 2 * t + 1] = dm * sn;
-                k[2 * q + t] = (t - (real)0.5) * hz[q];
-            }
         }
     }
 }
@@ -335,109 +293,3 @@ int NAME(qlstm_backward)(const qlstm_args *A) {
     free(buf);
     return 0;
 }
-
-typedef struct {
-    int T, B, I, H, n, K2, readout;                   /* as qlstm_args */
-    const real *x, *h0, *c0, *keep, *proj_w, *proj_b; /* as qlstm_args */
-    const real *alpha, *off, *hz;                     /* the encoding, as qlstm_args */
-    const real *mg, *mh; /* (4, L, n, 2, 2), (K2, L, n, 2, 2) complex: each circuit's Local matrices after
-                            the preparation (the layer's VQC1-4, then VQC5-6) */
-    int S;                                            /* the stages after the preparation */
-    const int *kind, *phased;                         /* (S), (P): as lanes_args */
-    const long long *source;                          /* (P, D) */
-    const real *phase;                                /* (P, D) complex */
-    real *ys, *h, *c;                                 /* as qlstm_args */
-} qlstm_lanes_args;
-
-/* <Z_q> of one circuit (Local matrices `mats`) for the block's lanes, whose preparation rows are set. */
-static void bank_expvals(lanes_args *L, const real *mats, int count, block *b, lane *ev) {
-    const int last = read_stage(L);
-    L->mats = mats;
-    prepare(L, 0, count, b);
-    evolve(L, 0, count, last, b);
-    lane m[8];
-    for (int q = 0; q < L->n; q++) {
-        read_matrix(L, 0, count, last, q, m);
-        ev[q] = z_after(L->n, q, m, b->re, b->im);
-    }
-}
-
-/* Lane l's preparation row from the encoded values p (n): each wire's state as its first column. */
-static void encode_lane(const qlstm_lanes_args *A, const real *p, real *z, real *row) {
-    const int n = A->n;
-    wire_factors(n, p, A->alpha, A->off, A->hz, z, 0, 0, 0, 0);
-    memset(row, 0, sizeof(real) * 8 * n);
-    for (int q = 0; q < n; q++) {
-        row[8 * q] = z[4 * q], row[8 * q + 1] = z[4 * q + 1];         /* m00: wire state at bit 0 */
-        row[8 * q + 4] = z[4 * q + 2], row[8 * q + 5] = z[4 * q + 3]; /* m10: at bit 1 */
-    }
-}
-
-/* The layer's forward pass without gradients, LW inputs at a time across the lanes. */
-int NAME(qlstm_lanes_forward)(const qlstm_lanes_args *A) {
-    const int T = A->T, B = A->B, I = A->I, H = A->H, n = A->n, IH = I + H, D = 1 << n;
-    const int out_size = A->readout ? n : H; /* n <= LANES_MAX_QUBITS (10), K2 <= 2: qlstm_lanes_layer */
-    lanes_args L;
-    memset(&L, 0, sizeof L);
-    L.n = n, L.S = A->S, L.kind = A->kind, L.source = A->source, L.phase = A->phase, L.phased = A->phased;
-    L.per_group = 1 << 30, L.n_prep = LW, L.prep_stride = 8 * n; /* every lane shares the circuit's matrices */
-    const long long circuit = 8LL * n * count_local(&L, L.S);   /* reals of one circuit's matrices */
-    lane *scratch = aligned_alloc(sizeof(lane), 4 * sizeof(lane) << n);
-    real *work = malloc(sizeof(real) * (LW * 8 * n + IH + LW * n + 4 * n));
-    if (!scratch || !work) {
-        free(scratch), free(work);
-        return 1;
-    }
-    real *rows = work, *v = rows + LW * 8 * n, *u = v + IH, *z = u + LW * n;
-    L.prep = rows;
-    block b;
-    memset(&b, 0, sizeof b);
-    b.re = scratch, b.im = scratch + D, b.tre = scratch + 2 * D, b.tim = scratch + 3 * D;
-    lane ev[4][10], evh[2][10];
-    real *h = A->h, *c = A->c;
-    memcpy(h, A->h0, sizeof(real) * B * H);
-    memcpy(c, A->c0, sizeof(real) * B * n);
-    for (int t = 0; t < T; t++)
-        for (int b0 = 0; b0 < B; b0 += LW) {
-            const int count = B - b0 < LW ? B - b0 : LW;
-            for (int l = 0; l < count; l++) {
-                real *hb = h + (size_t)(b0 + l) * H, *cb = c + (size_t)(b0 + l) * n, *pb = u + l * n;
-                if (A->keep) {
-                    const real k = A->keep[(size_t)t * B + b0 + l];
-                    for (int j = 0; j < H; j++) hb[j] *= k;
-                    for (int j = 0; j < n; j++) cb[j] *= k;
-                }
-                memcpy(v, A->x + ((size_t)t * B + b0 + l) * I, sizeof(real) * I);
-                memcpy(v + I, hb, sizeof(real) * H);
-                for (int q = 0; q < n; q++) {
-                    real s = A->proj_b ? A->proj_b[q] : 0;
-                    if (A->proj_w)
-                        for (int j = 0; j < IH; j++) s += A->proj_w[(size_t)q * IH + j] * v[j];
-                    else
-                        s = v[q];
-                    pb[q] = s;
-                }
-                encode_lane(A, pb, z, rows + (size_t)l * 8 * n);
-            }
-            for (int k = 0; k < 4; k++) bank_expvals(&L, A->mg + k * circuit, count, &b, ev[k]);
-            for (int l = 0; l < count; l++) {
-                real *cb = c + (size_t)(b0 + l) * n, *ub = u + l * n;
-                for (int j = 0; j < n; j++) { /* as qlstm_forward */
-                    const real f = 1 / (1 + EXP(-ev[0][j][l])), i = 1 / (1 + EXP(-ev[1][j][l]));
-                    const real g = 2 / (1 + EXP(-2 * ev[2][j][l])) - 1, o = 1 / (1 + EXP(-ev[3][j][l]));
-                    cb[j] = f * cb[j] + i * g;
-                    ub[j] = o * TANH(cb[j]);
-                }
-                encode_lane(A, ub, z, rows + (size_t)l * 8 * n);
-            }
-            for (int k = 0; k < A->K2; k++) bank_expvals(&L, A->mh + k * circuit, count, &b, evh[k]);
-            for (int l = 0; l < count; l++) {
-                real *hb = h + (size_t)(b0 + l) * H, *yb = A->ys + ((size_t)t * B + b0 + l) * out_size;
-                for (int j = 0; j < H; j++) hb[j] = evh[0][j][l];
-                for (int j = 0; j < out_size; j++) yb[j] = evh[A->readout ? 1 : 0][j][l];
-            }
-        }
-    free(scratch), free(work);
-    return 0;
-}
-

@@ -1,4 +1,5 @@
-"""The fused QLSTM layer's compiled CPU kernel (``fused_kernel.c``) and the calls into it.
+"""The fused QLSTM layer's compiled CPU kernels (``fused_kernel.c``; without gradients
+``fused_lanes_kernel.c``) and the calls into them.
 
 On the CPU a fused layer's time loop in torch operations is bound by their count (about 40 a step
 forward and 60 backward, a few microseconds each), not by arithmetic. The C kernel runs the same
@@ -30,7 +31,8 @@ __all__ = [
     "native_lanes_forward",
 ]
 
-_SOURCE = _native.register(Path(__file__).with_name("fused_kernel.c"))
+_SOURCE = _native.register(Path(__file__).with_name("fused_kernel.c"), priority=0)  # a training step's
+_LANES_SOURCE = _native.register(Path(__file__).with_name("fused_lanes_kernel.c"), priority=2)  # no gradients
 _SIZES = ("T", "B", "I", "H", "n", "K2", "readout", "keep_steps", "ldw")
 _POINTERS = (
     *("x", "h0", "c0", "keep", "proj_w", "proj_b", "wg", "wh", "wgT", "whT", "alpha", "off", "hz", "obs"),
@@ -172,7 +174,7 @@ def lanes_kernel(dtype: torch.dtype):
     or ``None``."""
     if not dtype.is_floating_point:
         return None
-    fns = _native.kernel_functions(_SOURCE, dtype, ("qlstm_lanes_forward",), _LanesArgs)
+    fns = _native.kernel_functions(_LANES_SOURCE, dtype, ("qlstm_lanes_forward",), _LanesArgs)
     return None if fns is None else fns[0]
 
 
