@@ -10,7 +10,7 @@ and back (two more passes), and otherwise runs cuBLAS on many thin products — 
 floor per block on an H200. This kernel reads each group of 16 amplitudes that the block mixes
 (the block's wires varying, the others fixed) once, as 64-bit words, multiplies it by the block in
 registers (four real 16 × 16 products on the tensor cores in three TF32 passes, float32 accuracy)
-and writes it once, wherever the block sits: 1.4–1.6× the floor at 26–28 qubits.
+and writes it once, wherever the block sits: 1.3× the floor at 24–28 qubits (H200).
 
 **Gathers.** A run of CNOT and SWAP gates permutes basis states by a map that is linear over
 GF(2): ``out[y] = ψ[S y]``. Instead of torch's gather through a table of ``2^n`` int64 indices (8
@@ -18,9 +18,12 @@ more bytes read per amplitude), each program moves a coset of 1,024 destinations
 and reads their sources ``S y = SH[t] ⊕ SL[e]`` from four small tables (1,024 entries, and
 ``2^(n-10)``: 1 MB each at 28 qubits). A warp's 32 destinations are chosen so that they *and* their
 sources are runs of consecutive amplitudes (a space ``W ⊇ L_k + S⁻¹ L_k`` for the largest ``k``
-that fits, ``L_k`` the low ``k`` bits): a CNOT ring sends 32 consecutive destinations to 32
-sources far apart, which cost 4.3× the floor; with the cosets a warp reads two runs of 16 and
-writes two. The inverse map swaps the tables' roles.
+that fits, ``L_k`` the low ``k`` bits): 32 consecutive destinations of a CNOT ring have 32 sources
+far apart, which cost 4.3× the floor; with the cosets a warp reads and writes runs of 16 amplitudes
+for one ring and of 4 (a 32-byte sector) for ``chen_vqc``'s two rings fused into one dense map:
+1.0–1.3× the floor at 20–28 qubits. (Triton loads the low tables four entries per thread and gives
+the gathered load that layout, so a load instruction's warp spans bits 2–6 of ``e``; the figures
+are with that layout.) The inverse map swaps the tables' roles.
 
 Both apply to complex64 states on CUDA without autograd (forward passes without gradients and the
 adjoint method's sweeps); everything else takes the torch path. Triton ships with PyTorch's CUDA
