@@ -164,9 +164,10 @@ class GpuCircuit:
             angles = angles.new_zeros(n_rows, 1)
         out = angles.new_empty(n_rows, self.z_wires.shape[0])
         if n_rows:
-            _kernel()[(-(-n_rows // self.block),)](
-                angles, out, self.kind, self.index, self.start, self.axis, self.arg, self.consts, self.source,
-                self.phase, self.z_wires, n_rows, angles.shape[1], self.kind.shape[0], self.z_wires.shape[0],
-                N=self.n_qubits, D=1 << self.n_qubits, BLOCK=self.block, num_warps=_WARPS,
-            )  # fmt: skip
+            with torch.cuda.device(angles.device):  # Triton launches on the current device
+                _kernel()[(-(-n_rows // self.block),)](
+                    angles, out, self.kind, self.index, self.start, self.axis, self.arg, self.consts, self.source,
+                    self.phase, self.z_wires, n_rows, angles.shape[1], self.kind.shape[0], self.z_wires.shape[0],
+                    N=self.n_qubits, D=1 << self.n_qubits, BLOCK=self.block, num_warps=_WARPS,
+                )  # fmt: skip
         return out

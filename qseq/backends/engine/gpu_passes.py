@@ -116,10 +116,11 @@ def apply_block_gpu(psi: torch.Tensor, m: torch.Tensor, first: int, k: int, n_qu
     after = 2 ** (n_qubits - first - k)
     groups = 2 ** (n_qubits - k)
     grid = (-(-groups // _TILE), samples)
-    _kernel()[0][grid](
-        psi.view(torch.int64), out.view(torch.int64), torch.view_as_real(m), groups, after,
-        0 if m_samples == 1 else 2 * _K * _K, TILE=_TILE, K=_K,
-    )  # fmt: skip
+    with torch.cuda.device(psi.device):  # Triton launches on the current device
+        _kernel()[0][grid](
+            psi.view(torch.int64), out.view(torch.int64), torch.view_as_real(m), groups, after,
+            0 if m_samples == 1 else 2 * _K * _K, TILE=_TILE, K=_K,
+        )  # fmt: skip
     return out
 
 
@@ -234,8 +235,9 @@ def apply_gather_gpu(psi: torch.Tensor, tables: GatherTables | None, n_qubits: i
     dim = psi.shape[-1]
     source_low, source_high, dest_low, dest_high = tables if not inverse else tables[2:] + tables[:2]
     grid = (dim >> _LOW, psi.numel() // dim)
-    _kernel()[1][grid](
-        psi.view(torch.int64), out.view(torch.int64), source_low, source_high, dest_low, dest_high, dim,
-        TILE=1 << _LOW,
-    )  # fmt: skip
+    with torch.cuda.device(psi.device):  # Triton launches on the current device
+        _kernel()[1][grid](
+            psi.view(torch.int64), out.view(torch.int64), source_low, source_high, dest_low, dest_high, dim,
+            TILE=1 << _LOW,
+        )  # fmt: skip
     return out
