@@ -1,4 +1,5 @@
-"""Argument validation shared by every layer: counts and float arrays, with errors that name the argument."""
+"""Argument validation shared by every layer: counts and float arrays, with errors that name the argument;
+and whether autograd records operations on given tensors (which fast paths without gradients ask)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ __all__ = [
     "check_windows",
     "check_targets",
     "check_input_dtype",
+    "records_grad",
 ]
 
 
@@ -33,6 +35,12 @@ def first_nonfinite(a: np.ndarray) -> int | None:
     if not bad.any():
         return None
     return int(np.argwhere(bad.reshape(len(a), -1).any(axis=1))[0, 0])
+
+
+def records_grad(*tensors: torch.Tensor | None) -> bool:
+    """Whether autograd records operations on any of ``tensors`` now: grad mode on and one of them
+    requires a gradient (``None`` entries skipped)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 def all_finite(t: torch.Tensor) -> bool:

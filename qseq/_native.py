@@ -190,12 +190,8 @@ def _start_background(source: Path, defines: tuple[str, ...], compiler: str) -> 
             continue
         tmp = target.parent / f".{target.stem}.{os.getpid()}.building"
         cmd = shlex.join([*nice, compiler, *_FLAGS, *(f"-D{d}" for d in defines), str(other), "-o", str(tmp), "-lm"])
-        jobs.append(
-            (
-                target,
-                f"{cmd} && mv -f {shlex.quote(str(tmp))} {shlex.quote(str(target))} || rm -f {shlex.quote(str(tmp))}",
-            )
-        )
+        tmp_q, target_q = shlex.quote(str(tmp)), shlex.quote(str(target))
+        jobs.append((target, f"{cmd} && mv -f {tmp_q} {target_q} || rm -f {tmp_q}"))
     if jobs:
         _QUEUES.append(_Queue(jobs))
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import torch
 
+from .._checks import records_grad
 from ..circuits import Circuit
 from .base import Backend, BindCache, BoundCircuit, Params, ParamsLike, check_params
 from .engine import (
@@ -36,7 +37,7 @@ from .engine import (
 from .engine.adjoint import ADJOINT_STATES
 from .engine.compiled_lanes import LanesForm
 from .engine.product import ProductForm
-from .engine.program import Permute
+from .engine.program import Permute, Program
 from .engine.shapes import broadcast_shapes
 from .engine.simulate import REAL_DTYPE, lanes_call, lanes_form, product_unitaries
 from .forward_graphs import GRAPH_MAX_AMPLITUDES, ForwardGraphs
@@ -94,11 +95,6 @@ def _free_bytes(device: torch.device) -> int | None:
     except OSError:
         pass
     return None
-
-
-def _needs_grad(params: Params, initial: torch.Tensor | None = None) -> bool:
-    tensors = [*params.groups.values(), *([] if initial is None else [initial])]
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def _state_bytes(program, params: Params, cdtype: torch.dtype, diff: str | None) -> int:
@@ -274,28 +270,29 @@ class TorchBackend(Backend):
             bound._cache.store["lanes form"] = self._lanes_form(bound)
         return bound._cache.store["lanes form"]
 
-    def _lanes_form(self, bound: BoundCircuit) -> LanesForm | None:
+    def _bound_form_setup(self, bound: BoundCircuit) -> tuple[Program, Tables, dict[str, torch.Tensor]] | None:
+        """``(program, tables, bound groups on the backend's device and real dtype)`` for a form of
+        ``bound`` that a model drives itself, or ``None`` unless its free groups are exactly its
+        preparation's."""
         _, program, tables_by_key = self._entry(bound.circuit)
         if program.prep is None or set(bound.free) != set(program.prep.groups):
             return None
         ref = next(iter(bound.fixed.values()))
         key = (self.device or ref.device, self._cdtype(ref.dtype))
-        if key[0].type != "cpu":
-            return None
         groups = {n: t.to(device=key[0], dtype=REAL_DTYPE[key[1]]) for n, t in bound.fixed.items()}
-        tables = _tables(tables_by_key, program, key)
-        return lanes_form(program, tables, groups, bound.circuit.group_sizes, bound._cache)
+        return program, _tables(tables_by_key, program, key), groups
+
+    def _lanes_form(self, bound: BoundCircuit) -> LanesForm | None:
+        setup = self._bound_form_setup(bound)
+        return None if setup is None else lanes_form(*setup, bound.circuit.group_sizes, bound._cache)
 
     def _product_form(self, bound: BoundCircuit, n_inputs: int) -> ProductForm | None:
-        _, program, tables_by_key = self._entry(bound.circuit)
-        if program.prep is None or set(bound.free) != set(program.prep.groups):
+        setup = self._bound_form_setup(bound)
+        if setup is None:
             return None
-        ref = next(iter(bound.fixed.values()))
-        key = (self.device or ref.device, self._cdtype(ref.dtype))
-        tables = _tables(tables_by_key, program, key)
+        program, tables, groups = setup
         if tables.product is None:
             return None
-        groups = {n: t.to(device=key[0], dtype=REAL_DTYPE[key[1]]) for n, t in bound.fixed.items()}
         n_circuits = math.prod(broadcast_shapes(*(t.shape[:-1] for t in groups.values())))
         w = product_unitaries(program, tables, groups, n_inputs * n_circuits, self.fuse, bound._cache)
         return None if w is None else ProductForm(w, tables.product)
@@ -312,7 +309,7 @@ class TorchBackend(Backend):
         ((name, x),) = groups.items()
         if not isinstance(x, torch.Tensor) or x.device.type != "cpu" or not x.is_floating_point() or not x.numel():
             return None
-        if torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in bound.fixed.values())):
+        if records_grad(x, *bound.fixed.values()):
             return None
         key = ("lanes call", name, x.shape, x.dtype)
         store = bound._cache.store
@@ -390,7 +387,7 @@ class TorchBackend(Backend):
         where ``adjoint`` allows it: expectation values, not states)."""
         _, program, tables_by_key = self._entry(circuit)
         key = (self.device or params.device, self._cdtype(params.dtype))
-        grad = _needs_grad(params, initial)
+        grad = records_grad(*params.groups.values(), initial)
         diff = _choose_diff(program, params, *key, self.diff if adjoint else "backprop", grad)
         _check_memory(program, params, *key, tables_built=key in tables_by_key, diff=diff)
         groups = {n: t.to(device=key[0], dtype=REAL_DTYPE[key[1]]) for n, t in params.groups.items()}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import all_finite, check_input_dtype
+from .._checks import all_finite, check_input_dtype, records_grad
 from ..backends import Backend, BoundCircuit, get
 from ..circuits import chen_vqc
 from .episodes import check_episode_starts, map_state, zero_where
@@ -106,7 +106,7 @@ def _bind_cached(owner, attr: str, backend: Backend, circuit, weights: list[torc
         w = ws[0] if len(ws) == 1 else torch.cat(ws)
         return w.reshape(w.shape[0], 1, -1)
 
-    if torch.is_grad_enabled() and any(w.requires_grad for w in weights):
+    if records_grad(*weights):
         return backend.bind(circuit, weights=stacked(weights))
     key = (id(backend), *((id(w), w.data_ptr(), w._version, w.dtype, w.device) for w in weights))
     entry = getattr(owner, attr)
@@ -332,8 +332,7 @@ class QLSTMCell(_QuantumCell):
         proj = self.in_proj
         proj_w, proj_b = (None, None) if proj is None else (proj.weight, proj.bias)
         form = self.backend.product_form(bound, batch)
-        tensors = (x, *state, proj_w, proj_b, *bound.fixed.values())
-        no_grad = not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors))
+        no_grad = not records_grad(x, *state, proj_w, proj_b, *bound.fixed.values())
         if no_grad and (form is None or batch <= LANES_LAYER_MAX_BATCH):
             lanes = self.backend.lanes_form(bound)  # the banks gate by gate, the batch across SIMD lanes
             if lanes is not None and chen_layout(lanes, self.n_qubits):

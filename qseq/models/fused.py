@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import torch
 
+from .._checks import records_grad
 from ..backends.engine.compiled_lanes import LanesForm
 from ..backends.engine.product import (
     ProductForm,
@@ -258,7 +259,7 @@ def qlstm_layer(form: ProductForm, hidden_size: int, readout: bool, x, h0, c0, k
     ``None`` (no input projection). Returns ``(outputs (T, B, H or n), h_T, c_T)``.
     """
     args = (x, h0, c0, keep, form.w, proj_w, proj_b)
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in args):
+    if records_grad(*args):
         return _QLSTMLayer.apply(form.tables, hidden_size, readout, *args)
     layer = _Layer.split(form.w, form.tables, hidden_size, readout)
     ys, h, c, _ = _layer_forward(layer, x, h0, c0, keep, proj_w, proj_b, False)

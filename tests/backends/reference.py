@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from qseq.circuits import GATES, Circuit, Operation, ParamGroup
+from qseq.circuits.circuit import build
 
 # Our own name table (not GateSpec.qiskit), so an error in the table cannot hide here.
 QISKIT_METHODS = {
@@ -186,6 +187,21 @@ def lightning_expval(circuit: Circuit, params) -> np.ndarray:
 
 
 # -- circuits ---------------------------------------------------------------------------------
+def every_single_qubit_gate(n: int = 3) -> Circuit:
+    """Every single-qubit gate of the table on rotating wires, between CNOT, CZ and SWAP layers, and
+    ⟨Z⟩ on some wires in shuffled order: the circuits the compiled kernels run whole. Group:
+    weights."""
+    ops, k = [], 0
+    single = [name for name, spec in GATES.items() if spec.n_wires == 1]
+    for layer in range(2):
+        for i, name in enumerate(single):
+            spec = GATES[name]
+            ops.append(Operation(name, ((i + layer) % n,), tuple(range(k, k + spec.n_params))))
+            k += spec.n_params
+        ops += [Operation("CNOT", (0, 1)), Operation("CZ", (1, 2)), Operation("SWAP", (0, 2))]
+    return build(n, ops, [("weights", k)], [{2: "Z"}, {0: "Z"}])
+
+
 def all_gates_circuit() -> Circuit:
     """4 qubits using every gate of the table, gates after entanglers, controls above targets,
     and one angle used twice. Groups: inputs (3), weights (14)."""

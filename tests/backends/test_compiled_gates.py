@@ -10,6 +10,7 @@ import math
 
 import pytest
 import torch
+from reference import every_single_qubit_gate
 
 from qseq.backends.engine import compiled_circuit, compiled_gates, compiled_run, simulate
 from qseq.backends.engine.program import Local, compile_circuit
@@ -27,20 +28,6 @@ PAULI = {
     "Y": torch.tensor([[0, -1j], [1j, 0]], dtype=torch.complex128),
     "Z": torch.tensor([[1, 0], [0, -1]], dtype=torch.complex128),
 }
-SINGLE = [name for name, spec in GATES.items() if spec.n_wires == 1]
-
-
-def every_single_qubit_gate(n: int = 3) -> object:
-    """Every single-qubit gate of the table on rotating wires, between CNOT, CZ and SWAP layers, and
-    ⟨Z⟩ on some wires in shuffled order."""
-    ops, k = [], 0
-    for layer in range(2):
-        for i, name in enumerate(SINGLE):
-            spec = GATES[name]
-            ops.append(Operation(name, ((i + layer) % n,), tuple(range(k, k + spec.n_params))))
-            k += spec.n_params
-        ops += [Operation("CNOT", (0, 1)), Operation("CZ", (1, 2)), Operation("SWAP", (0, 2))]
-    return build(n, ops, [("weights", k)], [{2: "Z"}, {0: "Z"}])
 
 
 @pytest.mark.parametrize("name", [n for n, s in GATES.items() if s.axes])

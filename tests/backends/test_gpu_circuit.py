@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from reference import pennylane_expval
+from reference import every_single_qubit_gate, pennylane_expval
 
 from qseq.backends.engine import gpu_circuit
 from qseq.backends.torch_engine import TorchBackend
@@ -33,24 +33,15 @@ def kernel_calls(monkeypatch):
     return calls
 
 
-def every_gate(n: int = 3) -> Circuit:
-    """Each constant and parametric single-qubit gate, CNOT, CZ and SWAP between layers, one angle
-    read twice, a Permute last; ⟨Z⟩ on wires in shuffled order."""
-    op = Operation
-    ops = [op("H", (0,)), op("X", (1,)), op("Y", (2,)), op("S", (0,)), op("T", (1,)), op("Z", (2,))]
-    ops += [op("RX", (0,), (0,)), op("RY", (1,), (1,)), op("RZ", (2,), (2,)), op("Rot", (1,), (3, 4, 5))]
-    ops += [op("CNOT", (0, 1)), op("CZ", (1, 2)), op("SWAP", (0, 2))]
-    ops += [op("RY", (0,), (6,)), op("RX", (2,), (0,)), op("T", (2,)), op("Rot", (0,), (7, 8, 9))]
-    ops += [op("CZ", (2, 0)), op("CNOT", (1, 0))]
-    return Circuit(n, tuple(ops), (ParamGroup("inputs", 3), ParamGroup("weights", 7)), ("IIZ", "ZII", "IZI"))
-
-
 def _params(circuit: Circuit, batch: int, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return (torch.rand(batch, circuit.n_params, generator=g, dtype=torch.float64) * 2 - 1) * 3.2
 
 
-@pytest.mark.parametrize("circuit", [every_gate(), chen_vqc(1, 1), chen_vqc(4, 2), chen_vqc(7, 2)], ids=str)
+CIRCUITS = [every_single_qubit_gate(), chen_vqc(1, 1), chen_vqc(4, 2), chen_vqc(7, 2)]
+
+
+@pytest.mark.parametrize("circuit", CIRCUITS, ids=str)
 def test_values_equal_pennylane_and_the_cpu_engine(circuit, kernel_calls):
     params = _params(circuit, 37)  # 37: partly filled programs
     backend = TorchBackend(graphs=False)

@@ -66,9 +66,9 @@ class RunPlan(NamedTuple):
 
 def run_plan(kinds: list[int], gathers: list[tuple[torch.Tensor, torch.Tensor | None]], dim: int, cdtype) -> RunPlan:
     """The plan of a run whose stages are ``kinds`` (0 Local, 1 Permute), with the Permute stages'
-    ``(source, phase or None)`` in order."""
+    ``(source, phase or None)`` in order: the gathers on their device, the kinds on the CPU."""
     source = torch.stack([s for s, _ in gathers]) if gathers else torch.zeros(0, dim, dtype=torch.int64)
-    phase = torch.ones(len(gathers), dim, dtype=cdtype)
+    phase = torch.ones(len(gathers), dim, dtype=cdtype, device=source.device)
     for i, (_, p) in enumerate(gathers):
         if p is not None:
             phase[i] = p

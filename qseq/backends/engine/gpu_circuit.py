@@ -131,7 +131,8 @@ def available() -> bool:
 
 
 class GpuCircuit:
-    """The one-kernel forward pass of one program on one CUDA device, for complex dtype ``cdtype``.
+    """The one-kernel forward pass of one program on one CUDA device, in the precision of the plans'
+    complex dtype ``cdtype`` (``gates.consts.dtype``).
 
     Args:
         gates: the matrices' plan of every Local stage, preparation first.
@@ -153,7 +154,7 @@ class GpuCircuit:
         consts = gates.consts if gates.consts.shape[0] else torch.zeros(1, 2, 2, dtype=gates.consts.dtype)
         self.consts = torch.view_as_real(consts.to(device)).contiguous()
         self.source = as_int(run.source)
-        self.phase = torch.view_as_real(run.phase.to(device=device, dtype=gates.consts.dtype)).contiguous()
+        self.phase = torch.view_as_real(run.phase.to(device)).contiguous()
         self.z_wires = as_int(z_wires)
         self.block = max(_AMPLITUDES_PER_PROGRAM >> n_qubits, 1)
 

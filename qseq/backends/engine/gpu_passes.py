@@ -39,6 +39,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ..._checks import records_grad
+
 __all__ = ["apply_block_gpu", "apply_gather_gpu", "gather_tables", "GatherTables", "GPU_BLOCK_MIN_QUBITS"]
 
 #: Smallest register whose blocks go through the kernel: below it a state fits the GPU's caches and
@@ -96,7 +98,7 @@ def _usable(psi: torch.Tensor, n_qubits: int, *tensors: torch.Tensor) -> bool:
         psi.is_cuda
         and psi.dtype == torch.complex64
         and n_qubits >= GPU_BLOCK_MIN_QUBITS
-        and not (torch.is_grad_enabled() and any(t.requires_grad for t in (psi, *tensors)))
+        and not records_grad(psi, *tensors)
         and _kernel() is not None
     )
 

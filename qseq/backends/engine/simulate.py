@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..._checks import records_grad
 from .compiled_circuit import CircuitKernel
 from .compiled_gates import GatePlan, build_matrices, gate_plan
 from .compiled_lanes import LANES_MAX_QUBITS, LANES_MIN_GROUP, LanesForm, LanesKernel
@@ -684,7 +685,7 @@ def expval_compiled(program: Program, tables: Tables, groups: dict, batch_shape:
     from ``|0…0⟩`` and ``⟨Z⟩`` in two C calls each way; on CUDA one Triton call, without gradients),
     or ``None`` where it does not apply (see :func:`_circuit_kernel`; and where a stage's angles are
     shared by the batch, which the other paths fuse or cache; on CUDA, where a gradient is needed)."""
-    if tables.device.type == "cuda" and torch.is_grad_enabled() and any(t.requires_grad for t in groups.values()):
+    if tables.device.type == "cuda" and records_grad(*groups.values()):
         return None
     n_state = math.prod(batch_shape)
     if any(math.prod(_lead(groups, names)) < n_state for names in program.stage_groups):
@@ -791,7 +792,7 @@ def expval_lanes(
     """Expectation values ``(*batch_shape, n_obs)`` by the lanes kernel for circuits whose
     preparation alone reads per-sample angles, where no group needs a gradient; ``None`` where it
     does not apply (see :func:`lanes_call`), and where ``fuse`` forces the other paths' choice."""
-    if fuse is not None or (torch.is_grad_enabled() and any(t.requires_grad for t in groups.values())):
+    if fuse is not None or records_grad(*groups.values()):
         return None
     prepared = lanes_call(program, tables, groups, batch_shape, cache)
     if prepared is None:
