@@ -131,13 +131,13 @@ def large_register(n: int) -> dict[str, float]:
     target = torch.empty_like(state)
     # a copy replayed from a graph may run on the copy engines, slower than an SM kernel at 26+ qubits
     out["floor ms"] = min(
-        time_back_to_back(lambda: target.copy_(state)), time_back_to_back(lambda: torch.mul(state, 1, out=target))
+        time_graphed(lambda: target.copy_(state)), time_graphed(lambda: torch.mul(state, 1, out=target))
     )
     out["passes"] = out["forward ms"] / out["floor ms"]
     return out | gate_passes(n, state, out["floor ms"])
 
 
-def time_back_to_back(fn, repeat: int = 10) -> float:
+def time_graphed(fn, repeat: int = 10) -> float:
     """Milliseconds per call of ``fn``, ``repeat`` calls captured in one CUDA graph and replayed: the
     GPU's time without the launches' (which a forward call's graph also takes out)."""
     fn()  # compile before capture
@@ -149,10 +149,9 @@ def time_back_to_back(fn, repeat: int = 10) -> float:
 
 
 def gate_passes(n: int, state: torch.Tensor, floor_ms: float) -> dict[str, float]:
-    """One pass of each Triton kernel over a complex64 state of ``n`` qubits, ÷ the floor (both
-    timed as replays of captured passes): a 4-wire block at the first, middle and
-    last wires (the slowest), and the CNOT rings' gather of ``chen_vqc(n, 2)`` and its inverse (the
-    slower)."""
+    """One pass of each Triton kernel over a complex64 state of ``n`` qubits, ÷ the floor (both timed
+    as replays of captured passes): a 4-wire block at the first, middle and last wires (the slowest),
+    and the CNOT rings' gather of ``chen_vqc(n, 2)`` and its inverse (the slower)."""
     program = compile_circuit(chen_vqc(n, 2))
     tables = simulate.make_tables(program, state.device, torch.complex64)
     m = torch.randn(16, 16, dtype=torch.complex64, device="cuda")
@@ -162,8 +161,8 @@ def gate_passes(n: int, state: torch.Tensor, floor_ms: float) -> dict[str, float
         lambda inverse=inverse: gpu_passes.apply_gather_gpu(state, ring, n, inverse) for inverse in (False, True)
     ]
     return {
-        "block pass ÷ floor": max(map(time_back_to_back, blocks)) / floor_ms,
-        "gather ÷ floor": max(map(time_back_to_back, gathers)) / floor_ms,
+        "block pass ÷ floor": max(map(time_graphed, blocks)) / floor_ms,
+        "gather ÷ floor": max(map(time_graphed, gathers)) / floor_ms,
     }
 
 
@@ -213,10 +212,9 @@ def main() -> None:
             "included), one forward call, forward plus gradient of all parameters by autograd (`backprop`) and by the "
             "adjoint method (`diff='adjoint'`), each with its peak memory above what was allocated before (the "
             "device tables), in states; the memory floor (one read+write pass of the state: the faster of a copy and "
-            "a multiplication by 1, each replayed from a CUDA graph); `passes` = forward ÷ floor; "
-            "one block pass (the slowest of the first, middle and last "
-            "wires) and one gather of the CNOT "
-            "rings (the slower of the map and its inverse) ÷ floor.",
+            "a multiplication by 1, each replayed from a CUDA graph); `passes` = forward ÷ floor; one block pass "
+            "(the slowest of the first, middle and last wires) and one gather of the CNOT rings (the slower of the "
+            "map and its inverse) ÷ floor.",
             "",
             "| n | first call s | forward ms | backprop grad ms | its peak, states | adjoint grad ms | "
             "its peak, states | floor ms | passes | block pass ÷ floor | gather ÷ floor |",
